@@ -1,0 +1,236 @@
+package bus
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+)
+
+// Handler processes one JetStream message. It must be idempotent: a message
+// may be delivered more than once. Its error decides what happens to the
+// message: nil acks it, a PermanentError terminates it (after a dead-letter
+// copy when the Processor has a dead-letter subject), a RetryError or any
+// other error asks for redelivery after a delay.
+type Handler func(ctx context.Context, msg jetstream.Msg) error
+
+// PermanentError marks input that no retry can fix.
+type PermanentError struct {
+	Reason string
+	Err    error
+}
+
+func (e *PermanentError) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// Permanent wraps err as a PermanentError with a human-readable reason.
+func Permanent(reason string, err error) error { return &PermanentError{Reason: reason, Err: err} }
+
+// RetryError asks for redelivery after exactly Delay.
+type RetryError struct {
+	Delay time.Duration
+	Err   error
+}
+
+func (e *RetryError) Error() string { return fmt.Sprintf("retry in %s: %v", e.Delay, e.Err) }
+func (e *RetryError) Unwrap() error { return e.Err }
+
+// RetryAfter wraps err so the message is redelivered after delay.
+func RetryAfter(delay time.Duration, err error) error { return &RetryError{Delay: delay, Err: err} }
+
+// ConsumerSpec describes a durable pull consumer.
+type ConsumerSpec struct {
+	Stream         string
+	Durable        string
+	FilterSubjects []string
+	// AckWait is how long a message may be in process before JetStream
+	// redelivers it; handlers that take longer must call InProgress.
+	AckWait time.Duration
+	// MaxAckPending bounds the messages in flight across all replicas.
+	MaxAckPending int
+}
+
+// Processor runs a Handler over a durable consumer with bounded concurrency.
+type Processor struct {
+	JS       jetstream.JetStream
+	Spec     ConsumerSpec
+	Handler  Handler
+	Log      *slog.Logger
+	Workers  int
+	// DeadLetterSubject, when set, receives a copy of every message whose
+	// handler returned a PermanentError, with the reason in a header.
+	DeadLetterSubject string
+	// RetryDelay gives the delay before redelivery number n (1-based) of a
+	// message whose handler failed without saying when to retry.
+	RetryDelay func(numDelivered uint64) time.Duration
+}
+
+// DefaultRetryDelay backs off from one second to one minute.
+func DefaultRetryDelay(n uint64) time.Duration {
+	d := time.Second << min(n, 6)
+	return min(d, time.Minute)
+}
+
+// Run consumes until ctx is cancelled, then stops fetching, lets in-flight
+// handlers finish and returns. Messages not yet acked are redelivered by
+// JetStream to another replica or after restart.
+func (p *Processor) Run(ctx context.Context) error {
+	cons, err := p.JS.CreateOrUpdateConsumer(ctx, p.Spec.Stream, jetstream.ConsumerConfig{
+		Durable:        p.Spec.Durable,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        p.Spec.AckWait,
+		MaxAckPending:  p.Spec.MaxAckPending,
+		FilterSubjects: p.Spec.FilterSubjects,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MaxDeliver:     -1,
+	})
+	if err != nil {
+		return fmt.Errorf("create consumer %s on %s: %w", p.Spec.Durable, p.Spec.Stream, err)
+	}
+	workers := max(p.Workers, 1)
+	// The batch matches the workers so a stopped replica holds few messages.
+	iter, err := cons.Messages(jetstream.PullMaxMessages(workers * 2))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", p.Spec.Durable, err)
+	}
+	go func() {
+		<-ctx.Done()
+		iter.Drain()
+	}()
+
+	// Handlers run on a context that outlives ctx's cancellation so a drain
+	// lets in-flight work finish and ack instead of failing it.
+	handlerCtx := context.WithoutCancel(ctx)
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		msg, err := iter.Next()
+		if err != nil {
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+				return nil
+			}
+			p.Log.WarnContext(ctx, "fetch failed", telemetry.KeyError, err)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			p.handle(handlerCtx, msg)
+		}()
+	}
+}
+
+var tracer = otel.Tracer("github.com/pbxhooks/pbxhooks/pkg/bus")
+
+func (p *Processor) handle(ctx context.Context, msg jetstream.Msg) {
+	ctx = telemetry.ExtractNATS(ctx, msg.Headers())
+	ctx, span := tracer.Start(ctx, p.Spec.Durable+" process",
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
+	defer span.End()
+
+	err := p.Handler(ctx, msg)
+	if err == nil {
+		if ackErr := msg.DoubleAck(ctx); ackErr != nil {
+			p.Log.WarnContext(ctx, "ack failed; message will be redelivered", telemetry.KeySubject, msg.Subject(), telemetry.KeyError, ackErr)
+		}
+		return
+	}
+	span.RecordError(err)
+	span.SetStatus(codes.Error, err.Error())
+
+	var permanent *PermanentError
+	if errors.As(err, &permanent) {
+		p.terminate(ctx, msg, permanent)
+		return
+	}
+	delay := p.retryDelay(msg)
+	var retry *RetryError
+	if errors.As(err, &retry) {
+		delay = retry.Delay
+	}
+	p.Log.WarnContext(ctx, "handler failed; will retry", telemetry.KeySubject, msg.Subject(), "delay", delay.String(), telemetry.KeyError, err)
+	if nakErr := msg.NakWithDelay(delay); nakErr != nil {
+		p.Log.WarnContext(ctx, "nak failed; message will be redelivered after ack wait", telemetry.KeyError, nakErr)
+	}
+}
+
+func (p *Processor) retryDelay(msg jetstream.Msg) time.Duration {
+	schedule := p.RetryDelay
+	if schedule == nil {
+		schedule = DefaultRetryDelay
+	}
+	var n uint64 = 1
+	if md, err := msg.Metadata(); err == nil {
+		n = md.NumDelivered
+	}
+	return schedule(n)
+}
+
+// terminate copies the message to the dead-letter subject (when configured)
+// and only then terminates it, so rejected input is never silently dropped.
+func (p *Processor) terminate(ctx context.Context, msg jetstream.Msg, perr *PermanentError) {
+	p.Log.WarnContext(ctx, "message rejected", telemetry.KeySubject, msg.Subject(), "reason", perr.Error())
+	if p.DeadLetterSubject != "" {
+		if err := PublishDeadLetter(ctx, p.JS, msg.Subject(), msg.Headers(), msg.Data(), perr.Error()); err != nil {
+			p.Log.ErrorContext(ctx, "dead-letter copy failed; will retry", telemetry.KeyError, err)
+			_ = msg.NakWithDelay(5 * time.Second)
+			return
+		}
+	}
+	if err := msg.TermWithReason(truncateReason(perr.Error())); err != nil {
+		p.Log.WarnContext(ctx, "term failed", telemetry.KeyError, err)
+	}
+}
+
+// PublishDeadLetter stores rejected input with its reason and origin. The
+// message id is derived from the source subject and body so the copy of a
+// redelivered message is stored once.
+func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, sourceSubject string, headers nats.Header, data []byte, reason string) error {
+	out := nats.NewMsg(SubjectDeadLetter)
+	out.Data = data
+	for k, v := range headers {
+		if k == HeaderMsgID {
+			continue
+		}
+		out.Header[k] = v
+	}
+	sum := sha256.Sum256(append([]byte(sourceSubject+"\n"), data...))
+	out.Header.Set(HeaderMsgID, "deadletter-"+hex.EncodeToString(sum[:16]))
+	out.Header.Set(HeaderDeadLetterReason, truncateReason(reason))
+	out.Header.Set(HeaderDeadLetterSource, sourceSubject)
+	_, err := js.PublishMsg(ctx, out)
+	if err != nil {
+		return fmt.Errorf("publish dead letter: %w", err)
+	}
+	return nil
+}
+
+func truncateReason(s string) string {
+	const limit = 1024
+	if len(s) > limit {
+		return s[:limit]
+	}
+	return s
+}

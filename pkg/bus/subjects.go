@@ -1,0 +1,132 @@
+// Package bus declares every JetStream stream, subject and header pbxhooks
+// uses, in one place, and the helpers that create the streams and own the
+// acking of consumed messages.
+package bus
+
+import (
+	"fmt"
+
+	"github.com/pbxhooks/pbxhooks/pkg/event"
+)
+
+// Stream names.
+const (
+	// StreamPBX captures what PBXs publish on NATS, so that an event a PBX
+	// published is stored before ingest reads it and a crashed ingest loses
+	// nothing. Ingest consumes it as a work queue.
+	StreamPBX = "PBX"
+	// StreamEvents holds canonical events, one subject per account, kind and
+	// status.
+	StreamEvents = "EVENTS"
+	// StreamDeliveries is the work queue of rendered callbacks.
+	StreamDeliveries = "DELIVERIES"
+	// StreamDeadLetter keeps the input that could not be parsed or validated,
+	// with the reason, for inspection.
+	StreamDeadLetter = "DEADLETTER"
+)
+
+// Subjects. Each token is documented where the subject is built.
+const (
+	// SubjectPBXNativeAll is pbx.events.<account_id>: native JSON events.
+	SubjectPBXNativeAll = "pbx.events.*"
+	// SubjectPBXFreeSWITCHAll is pbx.freeswitch.<account_id or "any">:
+	// FreeSWITCH mod_event_socket JSON events.
+	SubjectPBXFreeSWITCHAll = "pbx.freeswitch.*"
+	// SubjectPBXARIAll is pbx.ari.<account_id or "any">: Asterisk ARI events.
+	SubjectPBXARIAll = "pbx.ari.*"
+	// SubjectDeadLetter is where rejected input is copied.
+	SubjectDeadLetter = "pbx.deadletter"
+	// SubjectEventsAll matches every canonical event.
+	SubjectEventsAll = "events.>"
+	// SubjectDeliveriesAll matches every delivery.
+	SubjectDeliveriesAll = "deliveries.>"
+)
+
+// PBXNativeSubject is pbx.events.<account_id>.
+func PBXNativeSubject(accountID string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	return "pbx.events." + accountID, nil
+}
+
+// CallEventSubject is events.<account_id>.call.<call_type>.<status>:
+// account first so consumers and permissions can be scoped per tenant, then
+// kind, then the Spoke call type and status so a subscriber can filter on
+// exactly what a Spoke hook selects.
+func CallEventSubject(accountID, callType, status string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	if !event.IsCallType(callType) {
+		return "", fmt.Errorf("call event subject: unknown call type %q", callType)
+	}
+	if status != event.StatusNone && !event.IsCallStatus(status) {
+		return "", fmt.Errorf("call event subject: unknown status %q", status)
+	}
+	return "events." + accountID + ".call." + callType + "." + status, nil
+}
+
+// MediaEventSubject is events.<account_id>.media.<media_type>.
+func MediaEventSubject(accountID, mediaType string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	if !event.IsMediaType(mediaType) {
+		return "", fmt.Errorf("media event subject: unknown media type %q", mediaType)
+	}
+	return "events." + accountID + ".media." + mediaType, nil
+}
+
+// DeliverySubject is deliveries.<account_id>.<hook_id>: per hook, so a
+// consumer can be scoped to one endpoint's backlog.
+func DeliverySubject(accountID, hookID string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	if err := ValidateToken(hookID); err != nil {
+		return "", fmt.Errorf("delivery subject hook id: %w", err)
+	}
+	return "deliveries." + accountID + "." + hookID, nil
+}
+
+// HooksChangedSubject is hooks.changed.<account_id> (core NATS): published by
+// the API after every change to a hook so matchers reload that account.
+func HooksChangedSubject(accountID string) string { return "hooks.changed." + accountID }
+
+// HooksChangedAll matches every account's hook changes.
+const HooksChangedAll = "hooks.changed.*"
+
+// HooksDisabledSubject is hooks.disabled.<account_id> (core NATS): published
+// when the deliverer disables a hook after repeated failures.
+func HooksDisabledSubject(accountID string) string { return "hooks.disabled." + accountID }
+
+// ValidateToken checks that s is usable as one subject token: the same
+// alphabet as account ids, so ids minted by us always pass.
+func ValidateToken(s string) error {
+	if err := event.ValidateAccountID(s); err != nil {
+		return fmt.Errorf("invalid subject token %q", s)
+	}
+	return nil
+}
+
+// Header names carried on JetStream messages.
+const (
+	// HeaderMsgID is JetStream's dedupe header.
+	HeaderMsgID = "Nats-Msg-Id"
+	// HeaderTraceparent is the W3C trace context header.
+	HeaderTraceparent = "traceparent"
+	// HeaderDeadLetterReason says why input was dead-lettered.
+	HeaderDeadLetterReason = "Pbxhooks-Reason"
+	// HeaderDeadLetterSource names the subject the rejected input came from.
+	HeaderDeadLetterSource = "Pbxhooks-Source-Subject"
+	// HeaderAccountID is set on dead letters when the account is known.
+	HeaderAccountID = "Pbxhooks-Account-Id"
+)
+
+// Durable consumer names.
+const (
+	ConsumerIngest    = "ingest"
+	ConsumerMatcher   = "matcher"
+	ConsumerDeliverer = "deliverer"
+)

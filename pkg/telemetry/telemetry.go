@@ -1,0 +1,61 @@
+// Package telemetry sets up structured logging and OpenTelemetry tracing the
+// same way in every service, and carries W3C trace context across NATS.
+package telemetry
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+)
+
+// Log attribute keys, shared so the same thing is never spelled two ways.
+const (
+	KeyAccountID  = "account_id"
+	KeyHookID     = "hook_id"
+	KeyEventID    = "event_id"
+	KeyDeliveryID = "delivery_id"
+	KeySubject    = "subject"
+	KeyError      = "error"
+	KeyService    = "service"
+)
+
+// NewLogger returns a JSON slog logger at the given level ("debug", "info",
+// "warn", "error").
+func NewLogger(w io.Writer, service, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})
+	return slog.New(h).With(KeyService, service), nil
+}
+
+// SetupTracing installs a global tracer provider and the W3C propagator.
+// Spans are exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT (or the
+// traces-specific variable) is set; otherwise spans are still created, so
+// trace ids flow through every hop and into logs, but nothing is exported.
+// The returned function flushes and stops the provider.
+func SetupTracing(ctx context.Context, service string) (func(context.Context) error, error) {
+	otel.SetTextMapPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))
+	res := resource.NewWithAttributes(semconv.SchemaURL, semconv.ServiceName(service))
+	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+	if os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "" {
+		exp, err := otlptracehttp.New(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("otlp trace exporter: %w", err)
+		}
+		opts = append(opts, sdktrace.WithBatcher(exp))
+	}
+	tp := sdktrace.NewTracerProvider(opts...)
+	otel.SetTracerProvider(tp)
+	return tp.Shutdown, nil
+}

@@ -1,0 +1,8 @@
+module github.com/pbxhooks/pbxhooks/scripts
+
+go 1.26
+
+replace (
+	github.com/pbxhooks/pbxhooks/pkg => ../pkg
+	github.com/pbxhooks/pbxhooks/proto => ../proto
+)
