@@ -71,11 +71,11 @@ type ConsumerSpec struct {
 
 // Processor runs a Handler over a durable consumer with bounded concurrency.
 type Processor struct {
-	JS       jetstream.JetStream
-	Spec     ConsumerSpec
-	Handler  Handler
-	Log      *slog.Logger
-	Workers  int
+	JS      jetstream.JetStream
+	Spec    ConsumerSpec
+	Handler Handler
+	Log     *slog.Logger
+	Workers int
 	// DeadLetterSubject, when set, receives a copy of every message whose
 	// handler returned a PermanentError, with the reason in a header.
 	DeadLetterSubject string

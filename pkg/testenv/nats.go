@@ -1,7 +1,3 @@
-// Package testenv gives tests real infrastructure: an in-process NATS server
-// with JetStream and a private PostgreSQL database cloned from a migrated
-// template. Nothing is mocked and nothing is skipped: when a dependency
-// cannot be had the test fails saying what to install.
 package testenv
 
 import (

@@ -34,10 +34,8 @@ var (
 // PostgresURL returns the URL of a fresh database, cloned from a template
 // that has every migration applied, and dropped when the test ends.
 //
-// The server is, in order: TEST_DATABASE_URL; PostgreSQL on 127.0.0.1:5432
-// when it answers; a container through testcontainers-go when a Docker
-// engine answers; a private cluster started from the installed PostgreSQL
-// binaries. When none works the test fails with what to install.
+// The server is found once per test process; see the package doc for the
+// order in which servers are tried and PBXHOOKS_TEST_PG to force one.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
 	serverOnce.Do(func() { serverURL, serverErr = findServer() })
@@ -76,31 +74,52 @@ func Postgres(t testing.TB) (string, *pgxpool.Pool) {
 	return dsn, pool
 }
 
+// ForceServerEnv names the variable that forces one PostgreSQL source for
+// tests: "local" (127.0.0.1:5432), "docker" (testcontainers-go) or
+// "private" (a cluster started from the installed binaries). It exists so
+// each fallback can be exercised on a machine where an earlier one works.
+const ForceServerEnv = "PBXHOOKS_TEST_PG"
+
+// serverSource is one way of getting a PostgreSQL server; find returns the
+// admin URL of its "postgres" database.
+type serverSource struct {
+	name string // the PBXHOOKS_TEST_PG value that forces it
+	find func() (string, error)
+}
+
 func findServer() (string, error) {
-	var tried []string
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+	force := os.Getenv(ForceServerEnv)
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" && force == "" {
 		if err := ping(u); err != nil {
 			return "", fmt.Errorf("TEST_DATABASE_URL does not answer: %w", err)
 		}
 		return u, nil
 	}
-	if err := ping(localPostgresURL); err == nil {
-		return localPostgresURL, nil
-	} else {
-		tried = append(tried, "127.0.0.1:5432: "+err.Error())
-	}
-	for _, start := range fallbackServers {
-		u, err := start()
+	sources := append([]serverSource{{name: "local", find: findLocal}}, fallbackServers...)
+	var tried, names []string
+	for _, s := range sources {
+		names = append(names, s.name)
+		if force != "" && s.name != force {
+			continue
+		}
+		u, err := s.find()
 		if err == nil {
 			return u, nil
 		}
-		tried = append(tried, err.Error())
+		tried = append(tried, s.name+": "+err.Error())
+	}
+	if len(tried) == 0 {
+		return "", fmt.Errorf("%s=%q: want one of %s", ForceServerEnv, force, strings.Join(names, ", "))
 	}
 	return "", errors.New(strings.Join(tried, "; "))
 }
 
-// fallbackServers start a server when none runs; see fallback.go.
-var fallbackServers []func() (string, error)
+func findLocal() (string, error) {
+	if err := ping(localPostgresURL); err != nil {
+		return "", fmt.Errorf("127.0.0.1:5432: %w", err)
+	}
+	return localPostgresURL, nil
+}
 
 func ping(u string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

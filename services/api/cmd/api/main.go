@@ -1,0 +1,122 @@
+// Command api serves the pbxhooks REST API, or with `api migrate` applies
+// the database migrations and exits.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/store"
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
+)
+
+const service = "api"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:])
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "api:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	switch {
+	case len(args) == 0:
+		return serve(ctx)
+	case len(args) == 1 && args[0] == "migrate":
+		return migrate(ctx)
+	default:
+		return errors.New("usage: api [migrate]")
+	}
+}
+
+func migrate(ctx context.Context) error {
+	cfg, err := readMigrateConfig(config.FromOS())
+	if err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(os.Stdout, service, cfg.LogLevel)
+	if err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	if err := store.Migrate(ctx, cfg.DatabaseURL); err != nil {
+		return err
+	}
+	log.InfoContext(ctx, "database migrated")
+	return nil
+}
+
+func serve(ctx context.Context) error {
+	cfg, err := readServeConfig(config.FromOS())
+	if err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(os.Stdout, service, cfg.LogLevel)
+	if err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	shutdownTracing, err := telemetry.SetupTracing(ctx, service)
+	if err != nil {
+		return err
+	}
+	// Flushed last, after every component that could still emit spans.
+	defer flushTracing(shutdownTracing, log)
+
+	nc, js, err := bus.Connect(cfg.NATSURL, service, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	streamOpts := bus.DefaultStreamOptions()
+	streamOpts.Replicas = cfg.StreamReplicas
+	if err := bus.EnsureStreams(ctx, js, streamOpts); err != nil {
+		return err
+	}
+	pool, err := store.Open(ctx, cfg.DatabaseURL, 0)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+
+	api, err := httpapi.New(httpapi.Deps{
+		Pool:         pool,
+		NATS:         nc,
+		Logger:       log,
+		AdminToken:   cfg.AdminToken,
+		MaxBodyBytes: cfg.MaxBodyBytes,
+	})
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return api.Run(gctx, cfg.HTTPAddr, cfg.ShutdownTimeout) })
+	err = g.Wait()
+	// In-flight requests are done; deliver any hook-change notification
+	// still buffered before the connection closes.
+	if flushErr := nc.FlushTimeout(5 * time.Second); flushErr != nil {
+		log.Warn("flush NATS connection", telemetry.KeyError, flushErr.Error())
+	}
+	return err
+}
+
+func flushTracing(shutdown func(context.Context) error, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		log.Warn("flush traces", telemetry.KeyError, err.Error())
+	}
+}

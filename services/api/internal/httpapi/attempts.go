@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/pbxhooks/pbxhooks/pkg/store"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/validation"
+)
+
+// Attempt paging bounds.
+const (
+	DefaultPageSize = 50
+	MaxPageSize     = 500
+)
+
+// attemptJSON is one callback attempt as the API shows it.
+type attemptJSON struct {
+	ID          string               `json:"id"`
+	HookID      string               `json:"hook_id"`
+	EventID     string               `json:"event_id"`
+	DeliveryID  string               `json:"delivery_id"`
+	Attempt     int32                `json:"attempt"`
+	RetriesLeft int32                `json:"retries_left"`
+	Result      string               `json:"result"`
+	Reason      string               `json:"reason"`
+	Request     attemptRequestJSON   `json:"request"`
+	Response    *attemptResponseJSON `json:"response,omitempty"`
+	ClientError string               `json:"client_error,omitempty"`
+	LatencyMs   int32                `json:"latency_ms"`
+	Timestamp   string               `json:"timestamp"`
+}
+
+type attemptRequestJSON struct {
+	Method  string          `json:"method"`
+	URL     string          `json:"url"`
+	Headers json.RawMessage `json:"headers"`
+}
+
+// attemptResponseJSON is absent when no response came (see client_error).
+type attemptResponseJSON struct {
+	Status  int32           `json:"status"`
+	Headers json.RawMessage `json:"headers"`
+	Body    string          `json:"body"`
+}
+
+func renderAttempt(a store.Attempt) attemptJSON {
+	out := attemptJSON{
+		ID:          strconv.FormatInt(a.ID, 10),
+		HookID:      a.HookID,
+		EventID:     a.EventID,
+		DeliveryID:  a.DeliveryID,
+		Attempt:     a.Attempt,
+		RetriesLeft: a.RetriesLeft,
+		Result:      a.Result,
+		Reason:      a.Reason,
+		Request:     attemptRequestJSON{Method: a.RequestMethod, URL: a.RequestUrl, Headers: jsonObject(a.RequestHeaders)},
+		LatencyMs:   a.LatencyMs,
+		Timestamp:   timestamp(a.CreatedAt),
+	}
+	if a.ResponseStatus != nil {
+		out.Response = &attemptResponseJSON{Status: *a.ResponseStatus, Headers: jsonObject(a.ResponseHeaders)}
+		if a.ResponseBody != nil {
+			out.Response.Body = *a.ResponseBody
+		}
+	}
+	if a.ClientError != nil {
+		out.ClientError = *a.ClientError
+	}
+	return out
+}
+
+func jsonObject(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 {
+		return json.RawMessage("{}")
+	}
+	return raw
+}
+
+// page is a parsed page request. startKey is an attempt id; the page holds
+// that attempt and older ones. 0 means "from the newest".
+type page struct {
+	size     int
+	startKey int64
+}
+
+// parsePage reads page_size and start_key. Keys are opaque strings to
+// clients (today the decimal attempt id), so the format may change.
+func parsePage(c echo.Context) (page, error) {
+	p := page{size: DefaultPageSize}
+	var v validation.Violations
+	if raw := c.QueryParam("page_size"); raw != "" {
+		n, err := strconv.Atoi(raw)
+		switch {
+		case err != nil:
+			v.Add("page_size", validation.RuleType, validation.Rule{Message: "must be a whole number", Target: "a whole number"})
+		case n < 1:
+			v.Add("page_size", validation.RuleMinimum, validation.Rule{Message: "must be at least 1", Target: 1})
+		case n > MaxPageSize:
+			v.Add("page_size", validation.RuleMaximum, validation.Rule{Message: fmt.Sprintf("must be at most %d", MaxPageSize), Target: MaxPageSize})
+		default:
+			p.size = n
+		}
+	}
+	if raw := c.QueryParam("start_key"); raw != "" {
+		n, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || n < 1 || n == math.MaxInt64 {
+			v.Addf("start_key", validation.RuleFormat, "must be a next_start_key from a previous page")
+		} else {
+			p.startKey = n
+		}
+	}
+	if !v.Empty() {
+		return p, errBadRequest("invalid paging parameters: "+v.Summary(), v)
+	}
+	return p, nil
+}
+
+// listAccountAttempts pages through the account's attempts, newest first.
+func (s *Server) listAccountAttempts(c echo.Context) error {
+	return s.listAttempts(c, nil)
+}
+
+// listHookAttempts pages through one hook's attempts; 404 when the hook is
+// not in the path's account.
+func (s *Server) listHookAttempts(c echo.Context) error {
+	hook, err := s.loadHook(c)
+	if err != nil {
+		return err
+	}
+	return s.listAttempts(c, &hook.ID)
+}
+
+// listAttempts fetches one row more than the page to learn whether another
+// page exists, so next_start_key is absent exactly on the last page.
+func (s *Server) listAttempts(c echo.Context, hookID *string) error {
+	p, err := parsePage(c)
+	if err != nil {
+		return err
+	}
+	accountID := c.Param("account_id")
+	params := store.ListAttemptsParams{AccountID: accountID, HookID: hookID, PageSize: int32(p.size + 1)}
+	if p.startKey > 0 {
+		// The query is "id < before_id"; the start key itself belongs
+		// on this page.
+		params.BeforeID = p.startKey + 1
+	}
+	rows, err := s.queries.ListAttempts(c.Request().Context(), params)
+	if err != nil {
+		return errInternal(fmt.Errorf("list attempts of %s: %w", accountID, err))
+	}
+	env := envelope{}
+	if len(rows) > p.size {
+		env.NextStartKey = strconv.FormatInt(rows[p.size].ID, 10)
+		rows = rows[:p.size]
+	}
+	if p.startKey > 0 {
+		env.StartKey = strconv.FormatInt(p.startKey, 10)
+	}
+	out := make([]attemptJSON, 0, len(rows))
+	for _, a := range rows {
+		out = append(out, renderAttempt(a))
+	}
+	n := len(out)
+	env.PageSize = &n
+	env.Data = out
+	return respond(c, http.StatusOK, env)
+}
