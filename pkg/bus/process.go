@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -206,9 +207,11 @@ func (p *Processor) terminate(ctx context.Context, msg jetstream.Msg, perr *Perm
 
 // PublishDeadLetter stores rejected input with its reason and origin. The
 // message id is derived from the source subject and body so the copy of a
-// redelivered message is stored once.
+// redelivered message is stored once. The copy goes to the account's
+// dead-letter subject when the account is known from the HeaderAccountID
+// header or from the source subject's last token (pbx.<source>.<account_id>).
 func PublishDeadLetter(ctx context.Context, js jetstream.JetStream, sourceSubject string, headers nats.Header, data []byte, reason string) error {
-	out := nats.NewMsg(SubjectDeadLetter)
+	out := nats.NewMsg(DeadLetterSubject(deadLetterAccount(sourceSubject, headers)))
 	out.Data = data
 	for k, v := range headers {
 		if k == HeaderMsgID {
@@ -233,4 +236,15 @@ func truncateReason(s string) string {
 		return s[:limit]
 	}
 	return s
+}
+
+func deadLetterAccount(sourceSubject string, headers nats.Header) string {
+	if a := headers.Get(HeaderAccountID); a != "" {
+		return a
+	}
+	tokens := strings.Split(sourceSubject, ".")
+	if len(tokens) == 3 && tokens[0] == "pbx" {
+		return tokens[2]
+	}
+	return ""
 }

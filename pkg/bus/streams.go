@@ -69,7 +69,7 @@ func StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 		{
 			Name:        StreamDeadLetter,
 			Description: "Rejected PBX input with the reason, for inspection",
-			Subjects:    []string{SubjectDeadLetter},
+			Subjects:    []string{SubjectDeadLetter, SubjectDeadLetterAccounts},
 			Retention:   jetstream.LimitsPolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    replicas,

@@ -34,8 +34,13 @@ const (
 	SubjectPBXFreeSWITCHAll = "pbx.freeswitch.*"
 	// SubjectPBXARIAll is pbx.ari.<account_id or "any">: Asterisk ARI events.
 	SubjectPBXARIAll = "pbx.ari.*"
-	// SubjectDeadLetter is where rejected input is copied.
+	// SubjectDeadLetter is where rejected input is copied when no account
+	// can be attributed to it; see DeadLetterSubject.
 	SubjectDeadLetter = "pbx.deadletter"
+	// SubjectDeadLetterAccounts is pbx.deadletter.<account_id>: rejected
+	// input of a known account, so the API can list one tenant's dead
+	// letters with a filtered consumer instead of a scan.
+	SubjectDeadLetterAccounts = "pbx.deadletter.*"
 	// SubjectEventsAll matches every canonical event.
 	SubjectEventsAll = "events.>"
 	// SubjectDeliveriesAll matches every delivery.
@@ -90,6 +95,15 @@ func DeliverySubject(accountID, hookID string) (string, error) {
 	return "deliveries." + accountID + "." + hookID, nil
 }
 
+// DeadLetterSubject is pbx.deadletter.<account_id> when accountID is a valid
+// account id, else pbx.deadletter.
+func DeadLetterSubject(accountID string) string {
+	if event.ValidateAccountID(accountID) != nil {
+		return SubjectDeadLetter
+	}
+	return SubjectDeadLetter + "." + accountID
+}
+
 // HooksChangedSubject is hooks.changed.<account_id> (core NATS): published by
 // the API after every change to a hook so matchers reload that account.
 func HooksChangedSubject(accountID string) string { return "hooks.changed." + accountID }
@@ -122,6 +136,10 @@ const (
 	HeaderDeadLetterSource = "Pbxhooks-Source-Subject"
 	// HeaderAccountID is set on dead letters when the account is known.
 	HeaderAccountID = "Pbxhooks-Account-Id"
+	// HeaderTestHookID marks an event published by the API's
+	// POST .../webhooks/{webhook_id}/test: the matcher delivers it to that
+	// one hook only (enabled or not) and to no other.
+	HeaderTestHookID = "Pbxhooks-Test-Hook-Id"
 )
 
 // Durable consumer names.

@@ -86,3 +86,18 @@ func TestSubjectBuildersShape(t *testing.T) {
 		}
 	}
 }
+
+func TestDeadLetterSubjectAttributesKnownAccounts(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"acct1":      "pbx.deadletter.acct1",
+		"":           "pbx.deadletter",
+		"bad.acct":   "pbx.deadletter",
+		"with space": "pbx.deadletter",
+	}
+	for account, want := range cases {
+		if got := bus.DeadLetterSubject(account); got != want {
+			t.Errorf("DeadLetterSubject(%q) = %q, want %q", account, got, want)
+		}
+	}
+}

@@ -1,0 +1,72 @@
+package outbound
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"syscall"
+	"time"
+)
+
+// Config tunes the client.
+type Config struct {
+	// ConnectTimeout bounds the TCP connect and the TLS handshake.
+	ConnectTimeout time.Duration
+	// Timeout bounds a whole request, from dial to the last body byte read.
+	Timeout time.Duration
+	// AllowCIDRs are blocked ranges that may be reached anyway.
+	AllowCIDRs []netip.Prefix
+	// MaxIdleConnsPerHost is the keep-alive pool per endpoint.
+	MaxIdleConnsPerHost int
+}
+
+// maxResponseHeaderBytes bounds what a hostile endpoint can make us buffer
+// before its body.
+const maxResponseHeaderBytes = 64 << 10
+
+// NewClient returns the client for customer endpoints. Redirects are not
+// followed (a 3xx is returned as the response, and counts as a failure),
+// proxies from the environment are ignored (the guard must see the real
+// destination), and every dialled address passes Guard.Check.
+func NewClient(cfg Config) *http.Client {
+	guard := Guard{Allow: cfg.AllowCIDRs}
+	dialer := &net.Dialer{
+		Timeout:   cfg.ConnectTimeout,
+		KeepAlive: 30 * time.Second,
+		// Control runs after DNS resolution, for each address tried, just
+		// before connect: the address checked is the address used.
+		Control: func(_, address string, _ syscall.RawConn) error {
+			return guard.checkDialAddress(address)
+		},
+	}
+	transport := &http.Transport{
+		Proxy:                  nil,
+		DialContext:            dialer.DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           1024,
+		MaxIdleConnsPerHost:    max(cfg.MaxIdleConnsPerHost, 2),
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    cfg.ConnectTimeout,
+		ResponseHeaderTimeout:  cfg.Timeout,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: maxResponseHeaderBytes,
+	}
+	return &http.Client{
+		Transport: transport,
+		Timeout:   cfg.Timeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+func (g Guard) checkDialAddress(address string) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		// The dialer always passes a resolved ip:port; anything else is
+		// refused rather than guessed at.
+		return fmt.Errorf("refused: cannot check destination %q: %w", address, err)
+	}
+	return g.Check(ap.Addr())
+}

@@ -1,0 +1,111 @@
+// Package outbound is the deliverer's HTTP client to customer endpoints:
+// keep-alive pools, bounded timeouts, no redirects, and an SSRF guard that
+// checks every address at dial time, after DNS resolution, so neither a
+// hostname that resolves to a private address nor DNS rebinding can reach
+// our own network.
+package outbound
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// RefusedError says a connection was refused because its destination is in
+// a blocked range. Its message is what the attempt row shows.
+type RefusedError struct {
+	IP    netip.Addr
+	Range string
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("refused: destination %s is in a blocked range (%s)", e.IP, e.Range)
+}
+
+type blockedRange struct {
+	prefix netip.Prefix
+	name   string
+}
+
+// blockedRanges are refused unless allowed explicitly. More specific entries
+// come first so the reason names the most telling range (the cloud metadata
+// address before the link-local block that contains it).
+var blockedRanges = []blockedRange{
+	{netip.MustParsePrefix("169.254.169.254/32"), "cloud metadata"},
+	{netip.MustParsePrefix("fd00:ec2::254/128"), "cloud metadata"},
+	{netip.MustParsePrefix("0.0.0.0/8"), "this network"},
+	{netip.MustParsePrefix("10.0.0.0/8"), "private"},
+	{netip.MustParsePrefix("100.64.0.0/10"), "carrier-grade NAT"},
+	{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+	{netip.MustParsePrefix("172.16.0.0/12"), "private"},
+	{netip.MustParsePrefix("192.0.0.0/24"), "IETF protocol assignments"},
+	{netip.MustParsePrefix("192.168.0.0/16"), "private"},
+	{netip.MustParsePrefix("198.18.0.0/15"), "benchmarking"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "reserved"},
+	{netip.MustParsePrefix("::/128"), "unspecified"},
+	{netip.MustParsePrefix("::1/128"), "loopback"},
+	{netip.MustParsePrefix("fc00::/7"), "unique local (private)"},
+	{netip.MustParsePrefix("fe80::/10"), "link-local"},
+	{netip.MustParsePrefix("fec0::/10"), "site-local"},
+	{netip.MustParsePrefix("ff00::/8"), "multicast"},
+	{netip.MustParsePrefix("100::/64"), "discard-only"},
+	{netip.MustParsePrefix("2001:db8::/32"), "documentation"},
+}
+
+// embeddedIPv4 are IPv6 prefixes whose last 32 bits are an IPv4 address that
+// the network may route to: such an address is judged by its IPv4 part.
+var embeddedIPv4 = []struct {
+	prefix netip.Prefix
+	form   string
+}{
+	{netip.MustParsePrefix("::ffff:0:0/96"), "IPv4-mapped"},
+	{netip.MustParsePrefix("64:ff9b::/96"), "NAT64"},
+	{netip.MustParsePrefix("64:ff9b:1::/48"), "local NAT64"},
+	{netip.MustParsePrefix("::/96"), "IPv4-compatible"},
+}
+
+// Classify reports whether ip is in a blocked range and, if so, its name.
+func Classify(ip netip.Addr) (rangeName string, blocked bool) {
+	if !ip.IsValid() {
+		return "invalid address", true
+	}
+	ip = ip.WithZone("")
+	for _, e := range embeddedIPv4 {
+		// ::/96 contains :: and ::1 themselves, which are judged as IPv6.
+		if ip.Is6() && e.prefix.Contains(ip) && ip != netip.IPv6Unspecified() && ip != netip.IPv6Loopback() {
+			v4 := netip.AddrFrom4([4]byte(ip.AsSlice()[12:]))
+			if name, blocked := Classify(v4); blocked {
+				return e.form + " " + name, true
+			}
+			return "", false
+		}
+	}
+	for _, r := range blockedRanges {
+		if r.prefix.Contains(ip) {
+			return r.name, true
+		}
+	}
+	return "", false
+}
+
+// Guard decides whether a destination address may be dialled.
+type Guard struct {
+	// Allow lists ranges that are reachable even though they are blocked,
+	// e.g. 127.0.0.0/8 for local development and tests.
+	Allow []netip.Prefix
+}
+
+// Check returns a *RefusedError when ip is blocked and not allowed.
+func (g Guard) Check(ip netip.Addr) error {
+	ip = ip.WithZone("")
+	for _, p := range g.Allow {
+		if p.Contains(ip) || (ip.Is4In6() && p.Contains(ip.Unmap())) {
+			return nil
+		}
+	}
+	if name, blocked := Classify(ip); blocked {
+		return &RefusedError{IP: ip, Range: name}
+	}
+	return nil
+}

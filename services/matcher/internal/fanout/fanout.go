@@ -1,0 +1,203 @@
+// Package fanout consumes canonical events and publishes one rendered
+// delivery per matching hook.
+//
+// An event is acked only once JetStream has stored every one of its
+// deliveries. A failure anywhere asks for the event again; re-publishing is
+// safe because each delivery carries Nats-Msg-Id = event id + ":" + hook id
+// and the DELIVERIES stream drops duplicates within bus.DedupeWindow.
+package fanout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/store"
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
+	"github.com/pbxhooks/pbxhooks/services/matcher/internal/render"
+)
+
+// HookSource returns an account's enabled hooks; *hookcache.Cache is one.
+type HookSource interface {
+	Hooks(accountID string) []store.Hook
+}
+
+// Defaults for Fanout's tunables.
+const (
+	// DefaultPublishTimeout bounds the wait for one batch of PubAcks; past
+	// it the event is retried.
+	DefaultPublishTimeout = 10 * time.Second
+	// DefaultPublishBatch bounds the async publishes in flight for one
+	// event, well under the client's own limit on pending async publishes.
+	DefaultPublishBatch = 256
+)
+
+// Fanout is the EVENTS handler of the matcher.
+type Fanout struct {
+	JS    jetstream.JetStream
+	Hooks HookSource
+	Log   *slog.Logger
+	// Now stamps Delivery.created_at; time.Now when nil.
+	Now            func() time.Time
+	PublishTimeout time.Duration
+	PublishBatch   int
+}
+
+// DeliveryID names the delivery of event eventID to hook hookID; it is the
+// Nats-Msg-Id and the webhook-id receivers dedupe on.
+func DeliveryID(eventID, hookID string) string { return eventID + ":" + hookID }
+
+// Processor returns the consumer that runs Handle over every event.
+func (f *Fanout) Processor(workers int) *bus.Processor {
+	return &bus.Processor{
+		JS: f.JS,
+		Spec: bus.ConsumerSpec{
+			Stream:         bus.StreamEvents,
+			Durable:        bus.ConsumerMatcher,
+			FilterSubjects: []string{bus.SubjectEventsAll},
+			// A handler waits at most a few PublishTimeouts; the margin
+			// keeps a slow fan-out from being redelivered mid-way.
+			AckWait: max(3*f.publishTimeout(), 30*time.Second),
+		},
+		Handler: f.Handle,
+		Log:     f.Log,
+		Workers: workers,
+	}
+}
+
+// Handle fans one event out. It returns a bus.PermanentError for input that
+// can never be processed and a plain error (retry) when a publish failed.
+func (f *Fanout) Handle(ctx context.Context, msg jetstream.Msg) error {
+	var ev pbxhooksv1.Event
+	if err := proto.Unmarshal(msg.Data(), &ev); err != nil {
+		return bus.Permanent("event is not a valid protobuf Event", err)
+	}
+	if ev.GetId() == "" {
+		return bus.Permanent("event has no id", nil)
+	}
+	if err := event.ValidateAccountID(ev.GetAccountId()); err != nil {
+		return bus.Permanent("event account id", err)
+	}
+	log := f.Log.With(telemetry.KeyEventID, ev.GetId(), telemetry.KeyAccountID, ev.GetAccountId())
+
+	matched := match.Select(f.Hooks.Hooks(ev.GetAccountId()), &ev)
+	if len(matched) == 0 {
+		return nil
+	}
+	out := make([]*nats.Msg, 0, len(matched))
+	for _, hook := range matched {
+		m, err := f.deliveryMsg(ctx, hook, &ev)
+		if err != nil {
+			// Only this hook's configuration can fix it (say, bad
+			// custom_data); the other hooks must still hear the event.
+			log.ErrorContext(ctx, "hook skipped: delivery cannot be built", telemetry.KeyHookID, hook.ID, telemetry.KeyError, err)
+			continue
+		}
+		out = append(out, m)
+	}
+	for start := 0; start < len(out); start += f.publishBatch() {
+		end := min(start+f.publishBatch(), len(out))
+		if err := f.publishAll(ctx, out[start:end]); err != nil {
+			return fmt.Errorf("fan out event %s: %w", ev.GetId(), err)
+		}
+	}
+	log.DebugContext(ctx, "event fanned out", "deliveries", len(out))
+	return nil
+}
+
+func (f *Fanout) deliveryMsg(ctx context.Context, hook *store.Hook, ev *pbxhooksv1.Event) (*nats.Msg, error) {
+	subject, err := bus.DeliverySubject(ev.GetAccountId(), hook.ID)
+	if err != nil {
+		return nil, err
+	}
+	method, url, contentType, body, err := render.Render(hook, ev)
+	if err != nil {
+		return nil, err
+	}
+	id := DeliveryID(ev.GetId(), hook.ID)
+	delivery := &pbxhooksv1.Delivery{
+		Id:              id,
+		AccountId:       ev.GetAccountId(),
+		HookId:          hook.ID,
+		EventId:         ev.GetId(),
+		Method:          method,
+		Url:             url,
+		ContentType:     contentType,
+		Body:            body,
+		Retries:         max(hook.Retries, 0),
+		CreatedAt:       timestamppb.New(f.now()),
+		EventOccurredAt: ev.GetOccurredAt(),
+	}
+	data, err := proto.Marshal(delivery)
+	if err != nil {
+		return nil, fmt.Errorf("encode delivery %s: %w", id, err)
+	}
+	m := nats.NewMsg(subject)
+	m.Data = data
+	m.Header.Set(bus.HeaderMsgID, id)
+	telemetry.InjectNATS(ctx, m.Header)
+	return m, nil
+}
+
+// publishAll publishes msgs asynchronously and waits for every PubAck. A
+// duplicate PubAck (already stored by an earlier try) counts as stored.
+func (f *Fanout) publishAll(ctx context.Context, msgs []*nats.Msg) error {
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	var errs []error
+	for _, m := range msgs {
+		fut, err := f.JS.PublishMsgAsync(m)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("publish %s: %w", m.Subject, err))
+			break
+		}
+		futures = append(futures, fut)
+	}
+	// Every future is awaited even after a failure, so no publish of this
+	// event is still in flight when the handler returns.
+	timeout := time.NewTimer(f.publishTimeout())
+	defer timeout.Stop()
+	for _, fut := range futures {
+		select {
+		case <-fut.Ok():
+		case err := <-fut.Err():
+			errs = append(errs, fmt.Errorf("publish %s: %w", fut.Msg().Subject, err))
+		case <-timeout.C:
+			return errors.Join(append(errs, fmt.Errorf("no PubAck within %s", f.publishTimeout()))...)
+		case <-ctx.Done():
+			return errors.Join(append(errs, ctx.Err())...)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (f *Fanout) now() time.Time {
+	if f.Now != nil {
+		return f.Now()
+	}
+	return time.Now()
+}
+
+func (f *Fanout) publishTimeout() time.Duration {
+	if f.PublishTimeout > 0 {
+		return f.PublishTimeout
+	}
+	return DefaultPublishTimeout
+}
+
+func (f *Fanout) publishBatch() int {
+	if f.PublishBatch > 0 {
+		return f.PublishBatch
+	}
+	return DefaultPublishBatch
+}

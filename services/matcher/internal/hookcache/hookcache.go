@@ -1,0 +1,227 @@
+// Package hookcache keeps every account's enabled hooks in memory, so that
+// matching an event costs a map lookup plus one check per hook of that
+// account, never a database round trip.
+//
+// The view is loaded in full at start, reloaded for one account when the API
+// announces a change on hooks.changed.<account_id> (core NATS), and reloaded
+// in full every resync interval so that a notification missed during a NATS
+// outage heals on its own.
+package hookcache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/store"
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+)
+
+// Source reads enabled hooks; *store.Queries implements it.
+type Source interface {
+	ListEnabledHooks(ctx context.Context, arg store.ListEnabledHooksParams) ([]store.Hook, error)
+	ListEnabledHooksForAccount(ctx context.Context, accountID string) ([]store.Hook, error)
+}
+
+// DefaultPageSize bounds one query of the full load.
+const DefaultPageSize = 1000
+
+// DefaultResyncInterval is how often the whole view is reloaded.
+const DefaultResyncInterval = 30 * time.Second
+
+// Deps are what a Cache needs.
+type Deps struct {
+	Source Source
+	NATS   *nats.Conn
+	Log    *slog.Logger
+	// ResyncInterval is the period of the full reload; DefaultResyncInterval
+	// when zero.
+	ResyncInterval time.Duration
+	// PageSize is the number of hooks read per query of the full load;
+	// DefaultPageSize when zero.
+	PageSize int32
+}
+
+// Cache is a concurrency-safe, per-account view of enabled hooks. An
+// account's slice is replaced, never modified in place, so a slice handed to
+// a reader stays valid while the view moves on.
+type Cache struct {
+	deps Deps
+
+	mu   sync.RWMutex
+	view map[string][]store.Hook
+
+	// writeMu serialises reloads, so a full reload that read an account
+	// before it changed can never overwrite the newer per-account reload.
+	writeMu sync.Mutex
+
+	sub *nats.Subscription
+	// pending holds the accounts announced as changed and not yet reloaded;
+	// a burst of notices for one account costs one reload.
+	pendingMu sync.Mutex
+	pending   map[string]struct{}
+	wake      chan struct{}
+}
+
+// New returns an empty cache; Start fills it.
+func New(deps Deps) *Cache {
+	if deps.ResyncInterval <= 0 {
+		deps.ResyncInterval = DefaultResyncInterval
+	}
+	if deps.PageSize <= 0 {
+		deps.PageSize = DefaultPageSize
+	}
+	return &Cache{
+		deps:    deps,
+		view:    map[string][]store.Hook{},
+		pending: map[string]struct{}{},
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// Hooks returns the enabled hooks of accountID. The slice is shared with the
+// cache and must not be modified.
+func (c *Cache) Hooks(accountID string) []store.Hook {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.view[accountID]
+}
+
+// Start subscribes to hook change notices and then loads every enabled hook.
+// Subscribing first means a change made while the load runs is reloaded
+// afterwards, not lost. Run must be called to apply notices.
+func (c *Cache) Start(ctx context.Context) error {
+	sub, err := c.deps.NATS.Subscribe(bus.HooksChangedAll, c.onNotice)
+	if err != nil {
+		return fmt.Errorf("subscribe to %s: %w", bus.HooksChangedAll, err)
+	}
+	c.sub = sub
+	if err := c.LoadAll(ctx); err != nil {
+		_ = sub.Unsubscribe()
+		return err
+	}
+	return nil
+}
+
+// Run applies change notices and periodic full reloads until ctx ends. A
+// failed reload is logged and retried on the next notice or resync; the old
+// view stays in use meanwhile.
+func (c *Cache) Run(ctx context.Context) error {
+	defer func() {
+		if c.sub != nil {
+			_ = c.sub.Unsubscribe()
+		}
+	}()
+	ticker := time.NewTicker(c.deps.ResyncInterval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+			if err := c.LoadAll(ctx); err != nil && ctx.Err() == nil {
+				c.deps.Log.ErrorContext(ctx, "hook resync failed; keeping the previous view", telemetry.KeyError, err)
+			}
+		case <-c.wake:
+			for _, accountID := range c.takePending() {
+				if err := c.ReloadAccount(ctx, accountID); err != nil && ctx.Err() == nil {
+					c.deps.Log.ErrorContext(ctx, "hook reload failed; the next resync retries", telemetry.KeyAccountID, accountID, telemetry.KeyError, err)
+				}
+			}
+		}
+	}
+}
+
+// onNotice runs on the NATS client's goroutine, so it only records the
+// account and wakes Run.
+func (c *Cache) onNotice(msg *nats.Msg) {
+	accountID := strings.TrimPrefix(msg.Subject, "hooks.changed.")
+	if err := event.ValidateAccountID(accountID); err != nil {
+		c.deps.Log.Warn("ignoring hook change notice", telemetry.KeySubject, msg.Subject, telemetry.KeyError, err)
+		return
+	}
+	c.pendingMu.Lock()
+	c.pending[accountID] = struct{}{}
+	c.pendingMu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Cache) takePending() []string {
+	c.pendingMu.Lock()
+	defer c.pendingMu.Unlock()
+	out := make([]string, 0, len(c.pending))
+	for id := range c.pending {
+		out = append(out, id)
+	}
+	clear(c.pending)
+	return out
+}
+
+// LoadAll replaces the whole view with every enabled hook, read page by
+// page. On error the previous view stays.
+func (c *Cache) LoadAll(ctx context.Context) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	next := map[string][]store.Hook{}
+	after := ""
+	for {
+		page, err := c.deps.Source.ListEnabledHooks(ctx, store.ListEnabledHooksParams{AfterID: after, PageSize: c.deps.PageSize})
+		if err != nil {
+			return fmt.Errorf("load enabled hooks after %q: %w", after, err)
+		}
+		for _, h := range page {
+			next[h.AccountID] = append(next[h.AccountID], h)
+		}
+		if len(page) < int(c.deps.PageSize) {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	c.mu.Lock()
+	c.view = next
+	c.mu.Unlock()
+	return nil
+}
+
+// ReloadAccount replaces one account's hooks with what the database holds.
+func (c *Cache) ReloadAccount(ctx context.Context, accountID string) error {
+	if accountID == "" {
+		return errors.New("reload hooks: empty account id")
+	}
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	hooks, err := c.deps.Source.ListEnabledHooksForAccount(ctx, accountID)
+	if err != nil {
+		return fmt.Errorf("load hooks for %s: %w", accountID, err)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(hooks) == 0 {
+		delete(c.view, accountID)
+	} else {
+		c.view[accountID] = hooks
+	}
+	return nil
+}
+
+// Size reports how many accounts have enabled hooks and how many hooks
+// there are in all, for start-up logs and tests.
+func (c *Cache) Size() (accounts, hooks int) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, hs := range c.view {
+		hooks += len(hs)
+	}
+	return len(c.view), hooks
+}
