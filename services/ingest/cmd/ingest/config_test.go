@@ -1,0 +1,44 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pbxhooks/pbxhooks/pkg/config"
+)
+
+func TestReadSettingsDefaults(t *testing.T) {
+	t.Parallel()
+	s, err := readSettings(config.FromMap(map[string]string{"NATS_URL": "nats://127.0.0.1:4222"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.HTTPAddr != "127.0.0.1:8081" || s.MaxEventBytes != 65536 || s.MaxBatchEvents != 100 || s.Workers != 16 || s.PublishTimeout != 5*time.Second {
+		t.Errorf("defaults %+v", s)
+	}
+}
+
+func TestReadSettingsNamesBadVariables(t *testing.T) {
+	t.Parallel()
+	tests := map[string]map[string]string{
+		"INGEST_MAX_EVENT_BYTES":  {"INGEST_MAX_EVENT_BYTES": "512"},
+		"INGEST_HTTP_ADDR":        {"INGEST_HTTP_ADDR": "8081"},
+		"INGEST_WORKERS":          {"INGEST_WORKERS": "lots"},
+		"INGEST_PUBLISH_TIMEOUT":  {"INGEST_PUBLISH_TIMEOUT": "5"},
+		"INGEST_MAX_BATCH_EVENTS": {"INGEST_MAX_EVENT_BYTES": "1048576", "INGEST_MAX_BATCH_EVENTS": "100"},
+		"NATS_URL":                {"NATS_URL": ""},
+	}
+	for name, env := range tests {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			if _, ok := env["NATS_URL"]; !ok {
+				env["NATS_URL"] = "nats://127.0.0.1:4222"
+			}
+			_, err := readSettings(config.FromMap(env))
+			if err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("error %v does not name %s", err, name)
+			}
+		})
+	}
+}

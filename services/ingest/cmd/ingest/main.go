@@ -1,0 +1,110 @@
+// Command ingest accepts PBX events over NATS and HTTP and stores them as
+// canonical events on the EVENTS stream.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/httpapi"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
+)
+
+const serviceName = "ingest"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "ingest:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := readSettings(config.FromOS())
+	if err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(os.Stdout, serviceName, cfg.Common.LogLevel)
+	if err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	shutdownTracing, err := telemetry.SetupTracing(ctx, serviceName)
+	if err != nil {
+		return err
+	}
+	defer flushTracing(log, shutdownTracing, cfg.Common.ShutdownTimeout)
+
+	nc, js, err := bus.Connect(cfg.Common.NATSURL, serviceName, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Replicas: cfg.Common.StreamReplicas, EventsMaxAge: 7 * 24 * time.Hour}); err != nil {
+		return err
+	}
+
+	// Every PBX input format ingest understands; issue 4 adds FreeSWITCH and
+	// Asterisk ARI here.
+	adapters := []adapter.Adapter{native.Adapter()}
+	pub := publish.New(js)
+	server, err := httpapi.New(httpapi.Deps{
+		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters,
+		Limits: httpapi.Limits{
+			MaxEventBytes:  cfg.MaxEventBytes,
+			MaxBatchEvents: cfg.MaxBatchEvents,
+			PublishTimeout: cfg.PublishTimeout,
+		},
+	})
+	if err != nil {
+		return err
+	}
+	consumer, err := consume.New(consume.Deps{
+		JS: js, Publisher: pub, Log: log, Adapters: adapters,
+		Workers: cfg.Workers, MaxEventBytes: cfg.MaxEventBytes, PublishTimeout: cfg.PublishTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	// Shutdown order: the HTTP intake stops first (in-flight requests finish
+	// and are answered), then the consumer drains, then NATS closes.
+	g, gctx := errgroup.WithContext(ctx)
+	consumeCtx, stopConsuming := context.WithCancel(context.WithoutCancel(gctx))
+	defer stopConsuming()
+	g.Go(func() error {
+		defer stopConsuming()
+		return server.Run(gctx, cfg.HTTPAddr, cfg.Common.ShutdownTimeout)
+	})
+	// A consumer that fails cancels gctx, which stops the HTTP intake too.
+	g.Go(func() error { return consumer.Run(consumeCtx) })
+	log.InfoContext(ctx, "ingest started", "http_addr", cfg.HTTPAddr)
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	log.Info("ingest stopped")
+	return nil
+}
+
+func flushTracing(log *slog.Logger, shutdown func(context.Context) error, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		log.Warn("flush traces", telemetry.KeyError, err)
+	}
+}

@@ -1,0 +1,163 @@
+package consume
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
+)
+
+const maxEventBytes = 1024
+
+// startConsumer runs the consumer until the test ends and checks that it
+// stops cleanly when cancelled.
+func startConsumer(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	c, err := New(Deps{
+		JS: js, Publisher: publish.New(js), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Adapters: []adapter.Adapter{native.Adapter()}, Workers: 4,
+		MaxEventBytes: maxEventBytes, PublishTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run after cancel: %v", err)
+		}
+	})
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func msgCount(t *testing.T, js jetstream.JetStream, stream string) uint64 {
+	t.Helper()
+	s, err := js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+func firstMsg(t *testing.T, js jetstream.JetStream, stream string) *jetstream.RawStreamMsg {
+	t.Helper()
+	s, err := js.Stream(t.Context(), stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := s.GetMsg(t.Context(), info.State.FirstSeq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func pbxPublish(t *testing.T, js jetstream.JetStream, subject, body string) {
+	t.Helper()
+	if _, err := js.Publish(t.Context(), subject, []byte(body)); err != nil {
+		t.Fatalf("publish on %s: %v", subject, err)
+	}
+}
+
+func TestNATSEventIsStoredOnEvents(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.JetStream(t)
+	body := `{"event":"channel_destroy","call_id":"c7","direction":"inbound","hangup_cause":"ORIGINATOR_CANCEL"}`
+	// The PBX re-sends the same event: it must be stored once.
+	pbxPublish(t, js, "pbx.events.acct1", body)
+	pbxPublish(t, js, "pbx.events.acct1", body)
+	startConsumer(t, js)
+
+	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	if n := msgCount(t, js, bus.StreamEvents); n != 1 {
+		t.Fatalf("EVENTS holds %d messages, want 1", n)
+	}
+	m := firstMsg(t, js, bus.StreamEvents)
+	if m.Subject != "events.acct1.call.incoming_call.missed" {
+		t.Errorf("subject %q", m.Subject)
+	}
+	var ev pbxhooksv1.Event
+	if err := proto.Unmarshal(m.Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if m.Header.Get(bus.HeaderMsgID) != "acct1/"+ev.GetId() || len(ev.GetId()) != 32 {
+		t.Errorf("Nats-Msg-Id %q for event id %q", m.Header.Get(bus.HeaderMsgID), ev.GetId())
+	}
+	if ev.GetCallId() != "c7" || ev.GetAccountId() != "acct1" || ev.GetHangup().GetCause() != "ORIGINATOR_CANCEL" {
+		t.Errorf("stored event %v", &ev)
+	}
+	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+		t.Errorf("DEADLETTER holds %d messages, want 0", n)
+	}
+}
+
+func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.JetStream(t)
+	startConsumer(t, js)
+
+	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_answer","timestamp":"noon"}`)
+	waitFor(t, "a dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	d := firstMsg(t, js, bus.StreamDeadLetter)
+	reason := d.Header.Get(bus.HeaderDeadLetterReason)
+	for _, want := range []string{"invalid native event", "call_id is required", "timestamp must be an RFC 3339"} {
+		if !strings.Contains(reason, want) {
+			t.Errorf("reason %q lacks %q", reason, want)
+		}
+	}
+	if d.Header.Get(bus.HeaderDeadLetterSource) != "pbx.events.acct1" || string(d.Data) != `{"event":"channel_answer","timestamp":"noon"}` {
+		t.Errorf("dead letter from %q with %q", d.Header.Get(bus.HeaderDeadLetterSource), d.Data)
+	}
+
+	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_create","call_id":"c","pad":"`+strings.Repeat("x", maxEventBytes)+`"}`)
+	waitFor(t, "a second dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
+	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	s, err := js.Stream(t.Context(), bus.StreamDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := s.GetLastMsgForSubject(t.Context(), bus.SubjectDeadLetter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reason := last.Header.Get(bus.HeaderDeadLetterReason); !strings.HasPrefix(reason, "event too large") {
+		t.Errorf("oversized input dead-lettered with reason %q", reason)
+	}
+	if n := msgCount(t, js, bus.StreamEvents); n != 0 {
+		t.Errorf("EVENTS holds %d messages, want 0", n)
+	}
+}

@@ -1,0 +1,161 @@
+// Package httpapi is ingest's HTTP intake: PBXs POST events, which are
+// answered 202 only once JetStream has stored them, plus the health probes.
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
+)
+
+// Limits bound what one request may ask of ingest.
+type Limits struct {
+	// MaxEventBytes bounds one event; a batch may be MaxBatchEvents times
+	// that.
+	MaxEventBytes  int
+	MaxBatchEvents int
+	// PublishTimeout bounds the wait for JetStream's acknowledgement before
+	// the caller is told 503 and to retry.
+	PublishTimeout time.Duration
+}
+
+// Deps are what the HTTP intake needs.
+type Deps struct {
+	Log       *slog.Logger
+	NC        *nats.Conn
+	JS        jetstream.JetStream
+	Publisher *publish.Publisher
+	// Adapters each add one intake route.
+	Adapters []adapter.Adapter
+	Limits   Limits
+}
+
+// Server serves the intake routes and probes.
+type Server struct {
+	log     *slog.Logger
+	js      jetstream.JetStream
+	pub     *publish.Publisher
+	limits  Limits
+	handler http.Handler
+}
+
+// New validates deps and builds the routes.
+func New(deps Deps) (*Server, error) {
+	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil {
+		return nil, errors.New("httpapi: Log, NC, JS and Publisher are required")
+	}
+	l := deps.Limits
+	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
+		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
+	}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l}
+
+	ready := &health.Checks{}
+	ready.Add("nats", func(context.Context) error {
+		if st := deps.NC.Status(); st != nats.CONNECTED {
+			return fmt.Errorf("NATS connection is %s", st)
+		}
+		return nil
+	})
+	ready.Add("jetstream", func(ctx context.Context) error {
+		if _, err := deps.JS.AccountInfo(ctx); err != nil {
+			return fmt.Errorf("JetStream does not answer: %w", err)
+		}
+		return nil
+	})
+
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", health.LiveHandler())
+	mux.Handle("GET /readyz", ready.ReadyHandler())
+	for _, a := range deps.Adapters {
+		// No method in the pattern: other methods get a Kazoo-style 405
+		// from the handler instead of the mux's plain-text one.
+		mux.Handle(a.Path, s.route(http.MethodPost, s.intake(a)))
+	}
+	mux.Handle("/", s.route("", func(http.ResponseWriter, *http.Request) error {
+		return &apiError{status: http.StatusNotFound, message: "no such route"}
+	}))
+	s.handler = s.recoverPanics(mux)
+	return s, nil
+}
+
+// Handler returns the routes, for tests and for Run.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Run serves on addr until ctx is cancelled, then stops accepting requests,
+// lets in-flight ones finish (each either stored its events or answers an
+// error) within grace, and returns.
+func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Bounded so a slow sender cannot hold a connection and its buffered
+		// batch forever.
+		ReadTimeout:  30 * time.Second,
+		WriteTimeout: 30*time.Second + s.limits.PublishTimeout,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	s.log.InfoContext(ctx, "HTTP intake listening", "addr", ln.Addr().String())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", addr, err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shut down HTTP intake on %s: %w", addr, err)
+	}
+	return nil
+}
+
+type handlerFunc func(http.ResponseWriter, *http.Request) error
+
+// route checks the method (when given) and renders a returned error.
+func (s *Server) route(method string, h handlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if method != "" && r.Method != method {
+			w.Header().Set("Allow", method)
+			s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, message: "method not allowed; use " + method})
+			return
+		}
+		if err := h(w, r); err != nil {
+			s.writeError(w, r, err)
+		}
+	})
+}
+
+// recoverPanics turns a bug into a 500 for one request instead of a dropped
+// connection and a lost stack.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.writeError(w, r, fmt.Errorf("panic: %v\n%s", v, debug.Stack()))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}

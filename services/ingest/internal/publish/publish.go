@@ -1,0 +1,92 @@
+// Package publish stores canonical events on the EVENTS stream.
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+)
+
+// ErrUnroutable marks an event whose fields do not make a valid EVENTS
+// subject. Adapters validate before publishing, so it means a bug; retrying
+// cannot help.
+var ErrUnroutable = errors.New("event cannot be routed to an EVENTS subject")
+
+var tracer = otel.Tracer("github.com/pbxhooks/pbxhooks/services/ingest/internal/publish")
+
+// Publisher stores events on EVENTS.
+type Publisher struct {
+	js jetstream.JetStream
+}
+
+// New returns a Publisher over js.
+func New(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+
+// Publish stores ev and returns only once JetStream has acknowledged it, so a
+// nil error means the event is durable. The Nats-Msg-Id is account/event id:
+// a second publish of the same event within bus.DedupeWindow is acknowledged
+// as a duplicate and counts as success, which makes Publish safe to retry.
+// ctx bounds the wait for the acknowledgement.
+func (p *Publisher) Publish(ctx context.Context, ev *pbxhooksv1.Event) error {
+	subject, err := subjectFor(ev)
+	if err != nil {
+		return err
+	}
+	ctx, span := tracer.Start(ctx, "events publish",
+		trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(
+			attribute.String("messaging.destination.name", subject),
+			attribute.String("messaging.message.id", ev.GetId()),
+		))
+	defer span.End()
+
+	data, err := proto.Marshal(ev)
+	if err != nil {
+		return fmt.Errorf("marshal event %s: %w", ev.GetId(), err)
+	}
+	msg := nats.NewMsg(subject)
+	msg.Data = data
+	msg.Header.Set(bus.HeaderMsgID, ev.GetAccountId()+"/"+ev.GetId())
+	telemetry.InjectNATS(ctx, msg.Header)
+	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.StreamEvents))
+	if err != nil {
+		span.RecordError(err)
+		return fmt.Errorf("publish event %s on %s: %w", ev.GetId(), subject, err)
+	}
+	span.SetAttributes(attribute.Bool("messaging.nats.duplicate", ack.Duplicate))
+	return nil
+}
+
+func subjectFor(ev *pbxhooksv1.Event) (string, error) {
+	var (
+		subject string
+		err     error
+	)
+	switch ev.GetKind() {
+	case event.KindCall:
+		subject, err = bus.CallEventSubject(ev.GetAccountId(), ev.GetCallType(), ev.GetStatus())
+	case event.KindMedia:
+		subject, err = bus.MediaEventSubject(ev.GetAccountId(), ev.GetMedia().GetType())
+	default:
+		err = fmt.Errorf("unknown kind %q", ev.GetKind())
+	}
+	if err != nil {
+		return "", fmt.Errorf("%w: %w", ErrUnroutable, err)
+	}
+	if ev.GetId() == "" {
+		return "", fmt.Errorf("%w: event has no id", ErrUnroutable)
+	}
+	return subject, nil
+}
