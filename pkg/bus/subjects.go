@@ -142,6 +142,11 @@ const (
 	HeaderTestHookID = "Pbxhooks-Test-Hook-Id"
 )
 
+// MediaBucket is the NATS Object Store bucket holding voicemail and call
+// recording files. An object's name is its media id (Event.media.media_id),
+// which is what a signed download link names.
+const MediaBucket = "media"
+
 // Durable consumer names.
 const (
 	ConsumerIngest    = "ingest"

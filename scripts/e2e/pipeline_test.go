@@ -67,7 +67,7 @@ func startStack(t *testing.T) (stack.Config, jetstream.JetStream) {
 	_, js := natsServer.Connect(t)
 	cfg := stack.Config{
 		BinDir: binDir, NATSURL: natsServer.URL, DatabaseURL: testenv.PostgresURL(t),
-		AdminToken: adminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t},
+		AdminToken: adminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t}, Env: []string{"LOG_LEVEL=debug"},
 	}
 	for _, addr := range []*string{&cfg.APIAddr, &cfg.IngestAddr, &cfg.MatcherAddr, &cfg.DelivererAddr} {
 		if *addr, err = stack.FreeAddr(); err != nil {

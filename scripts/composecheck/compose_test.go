@@ -1,0 +1,139 @@
+// Package composecheck verifies docker-compose.yml without a Docker engine:
+// it loads the file with compose-go, the library Docker Compose itself uses,
+// and checks that it describes the same topology as `make run`.
+package composecheck
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
+)
+
+func loadProject(t *testing.T) (*types.Project, string) {
+	t.Helper()
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := stack.RepoRoot(wd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
+		cli.WithWorkingDirectory(root), cli.WithName("pbxhooks"), cli.WithEnv([]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(t.Context())
+	if err != nil {
+		t.Fatalf("docker-compose.yml does not load: %v", err)
+	}
+	return project, root
+}
+
+func TestComposeDescribesThePipeline(t *testing.T) {
+	project, root := loadProject(t)
+
+	want := []string{"nats", "postgres", "migrate", "api", "ingest", "matcher", "deliverer"}
+	got := project.ServiceNames()
+	slices.Sort(got)
+	wantSorted := slices.Clone(want)
+	slices.Sort(wantSorted)
+	if !slices.Equal(got, wantSorted) {
+		t.Fatalf("services %v, want %v", got, wantSorted)
+	}
+
+	nats := project.Services["nats"]
+	if !slices.Contains(nats.Command, "-js") {
+		t.Errorf("nats must run with JetStream (-js), command %v", nats.Command)
+	}
+	for _, svc := range []string{"nats", "postgres"} {
+		if len(project.Services[svc].Volumes) == 0 {
+			t.Errorf("%s keeps its data in a volume", svc)
+		}
+		if project.Services[svc].HealthCheck == nil {
+			t.Errorf("%s needs a health check", svc)
+		}
+	}
+
+	migrate := project.Services["migrate"]
+	if !slices.Equal(migrate.Command, types.ShellCommand{"migrate"}) {
+		t.Errorf("migrate runs `api migrate`, command %v", migrate.Command)
+	}
+	if dep, ok := migrate.DependsOn["postgres"]; !ok || dep.Condition != types.ServiceConditionHealthy {
+		t.Errorf("migrate waits for a healthy postgres: %+v", migrate.DependsOn)
+	}
+
+	ports := map[string]string{"api": "8080", "ingest": "8081", "matcher": "8082", "deliverer": "8083"}
+	for _, svc := range []string{"api", "ingest", "matcher", "deliverer"} {
+		s := project.Services[svc]
+		if !strings.HasPrefix(s.Image, "pbxhooks/"+svc+":") {
+			t.Errorf("%s image %q", svc, s.Image)
+		}
+		if s.HealthCheck == nil || !strings.Contains(strings.Join(s.HealthCheck.Test, " "), ":"+ports[svc]+"/readyz") {
+			t.Errorf("%s health check must probe /readyz on %s: %+v", svc, ports[svc], s.HealthCheck)
+		}
+		if dep := s.DependsOn["migrate"]; dep.Condition != types.ServiceConditionCompletedSuccessfully {
+			t.Errorf("%s must wait for the migrate job to succeed: %+v", svc, s.DependsOn)
+		}
+		if dep := s.DependsOn["nats"]; dep.Condition != types.ServiceConditionHealthy {
+			t.Errorf("%s must wait for a healthy nats: %+v", svc, s.DependsOn)
+		}
+		for _, key := range []string{"NATS_URL", "DATABASE_URL", "PBXHOOKS_ADMIN_TOKEN"} {
+			if v := s.Environment[key]; v == nil || *v == "" {
+				t.Errorf("%s lacks %s", svc, key)
+			}
+		}
+		build := s.Build
+		if svc == "api" {
+			build = migrate.Build // api reuses the image the migrate job builds
+		}
+		if build == nil || build.Target != svc {
+			t.Errorf("%s must be built from the %s target: %+v", svc, svc, build)
+		} else if filepath.Clean(filepath.Join(build.Context, build.Dockerfile)) != filepath.Join(root, "deployments", "Dockerfile") {
+			t.Errorf("%s builds from %s, want deployments/Dockerfile", svc, filepath.Join(build.Context, build.Dockerfile))
+		}
+	}
+
+	published := map[string]bool{}
+	for _, svc := range []string{"api", "ingest", "nats"} {
+		for _, p := range project.Services[svc].Ports {
+			published[svc+":"+p.Published] = true
+			if p.HostIP != "127.0.0.1" {
+				t.Errorf("%s publishes %s on %q; bind to 127.0.0.1", svc, p.Published, p.HostIP)
+			}
+		}
+	}
+	for _, want := range []string{"api:8080", "ingest:8081", "nats:4222"} {
+		if !published[want] {
+			t.Errorf("port %s not published (have %v)", want, published)
+		}
+	}
+}
+
+func TestDockerfileHasATargetPerServiceAndRunsAsNonRoot(t *testing.T) {
+	_, root := loadProject(t)
+	raw, err := os.ReadFile(filepath.Join(root, "deployments", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(raw)
+	for _, svc := range []string{"api", "ingest", "matcher", "deliverer"} {
+		if !strings.Contains(text, " AS "+svc+"\n") {
+			t.Errorf("Dockerfile has no %s target", svc)
+		}
+	}
+	if !strings.Contains(text, "CGO_ENABLED=0") {
+		t.Error("binaries must be static (CGO_ENABLED=0)")
+	}
+	if !strings.Contains(text, "\nUSER 10001") {
+		t.Error("runtime images must run as a non-root user")
+	}
+}

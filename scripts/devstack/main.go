@@ -1,0 +1,166 @@
+// Command devstack is what `make run` runs: the whole pbxhooks pipeline on
+// this machine, in the foreground. It embeds NATS (unless NATS_URL is set),
+// starts a private PostgreSQL under .data/postgres (unless DATABASE_URL is
+// set), migrates, then runs the four service binaries as separate processes
+// and stops them in order on Ctrl-C.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
+	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
+	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
+)
+
+// DevAdminToken is the admin token `make run` uses when PBXHOOKS_ADMIN_TOKEN
+// is unset, so the README's curl examples work as written. The API listens on
+// 127.0.0.1 only; any real deployment sets its own token.
+const DevAdminToken = "pbxhooks-dev-admin-token"
+
+const (
+	embeddedNATSPort = 14222
+	privatePGPort    = 15432
+	databaseName     = "pbxhooks"
+)
+
+func main() {
+	binDir := flag.String("bin", "bin", "directory holding the built service binaries")
+	dataDir := flag.String("data", ".data", "directory for the embedded NATS store and the private PostgreSQL cluster")
+	flag.Parse()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "devstack")
+	if err := run(*binDir, *dataDir, log); err != nil {
+		log.Error("make run failed", "error", err)
+		os.Exit(1)
+	}
+}
+
+func run(binDir, dataDir string, log *slog.Logger) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return err
+	}
+	binDir, err = filepath.Abs(binDir)
+	if err != nil {
+		return err
+	}
+
+	natsURL := os.Getenv("NATS_URL")
+	if natsURL == "" {
+		srv, err := natsembed.Start(natsembed.Options{
+			Host: "127.0.0.1", Port: embeddedNATSPort,
+			StoreDir: filepath.Join(dataDir, "nats"), ServerName: "pbxhooks-dev",
+		})
+		if err != nil {
+			return fmt.Errorf("embedded NATS on 127.0.0.1:%d (is another `make run` running? set NATS_URL to use your own server): %w", embeddedNATSPort, err)
+		}
+		defer srv.Shutdown()
+		natsURL = srv.ClientURL()
+	}
+
+	databaseURL := os.Getenv("DATABASE_URL")
+	if databaseURL == "" {
+		cluster, err := pgcluster.Start(ctx, pgcluster.Options{
+			DataDir: filepath.Join(dataDir, "postgres"), Host: "127.0.0.1", Port: privatePGPort,
+			Log: os.Stderr,
+		})
+		if err != nil {
+			return fmt.Errorf("private PostgreSQL under %s (set DATABASE_URL to use your own server): %w", filepath.Join(dataDir, "postgres"), err)
+		}
+		defer func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := cluster.Stop(stopCtx); err != nil {
+				log.Warn("stop PostgreSQL", "error", err)
+			}
+		}()
+		if err := ensureDatabase(ctx, cluster.URL("postgres"), databaseName); err != nil {
+			return err
+		}
+		databaseURL = cluster.URL(databaseName)
+	}
+
+	adminToken := os.Getenv("PBXHOOKS_ADMIN_TOKEN")
+	if adminToken == "" {
+		adminToken = DevAdminToken
+	}
+	allow, ok := os.LookupEnv("DELIVERY_ALLOW_CIDRS")
+	if !ok {
+		// Local receivers (a curl target, a netcat) live on loopback; a
+		// production deployment leaves this empty.
+		allow = "127.0.0.0/8,::1/128"
+	}
+	cfg := stack.Config{
+		BinDir: binDir, NATSURL: natsURL, DatabaseURL: databaseURL, AdminToken: adminToken,
+		AllowCIDRs: allow, Out: stack.SyncWriter(os.Stdout),
+		APIAddr: os.Getenv("API_HTTP_ADDR"), IngestAddr: os.Getenv("INGEST_HTTP_ADDR"),
+		MatcherAddr: os.Getenv("MATCHER_HEALTH_ADDR"), DelivererAddr: os.Getenv("DELIVERER_HEALTH_ADDR"),
+	}
+	if err := stack.Migrate(ctx, cfg); err != nil {
+		return err
+	}
+	services, err := stack.StartAll(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	printBanner(cfg)
+
+	select {
+	case <-ctx.Done():
+		log.Info("stopping: intake first, then matcher, then deliverer")
+	case p := <-services.Exited():
+		log.Error("a service exited; stopping the rest", "service", p.Name, "error", p.Err())
+		err = errors.Join(err, fmt.Errorf("%s exited: %v", p.Name, p.Err()))
+	}
+	if stopErr := services.Stop(25 * time.Second); stopErr != nil {
+		err = errors.Join(err, stopErr)
+	}
+	return err
+}
+
+// ensureDatabase creates the pbxhooks database in a fresh private cluster.
+func ensureDatabase(ctx context.Context, adminURL, name string) error {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return fmt.Errorf("connect to private PostgreSQL: %w", err)
+	}
+	defer conn.Close(context.Background())
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return fmt.Errorf("look up database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+func printBanner(cfg stack.Config) {
+	fmt.Fprintf(os.Stderr, `
+pbxhooks is running. Ctrl-C stops it.
+
+  API            http://%s
+  ingest (HTTP)  http://%s
+  NATS           %s   (PBXs publish native events on pbx.events.<account_id>)
+  admin token    %s
+
+  curl -H "X-Auth-Token: %s" http://%s/v1/accounts/demo/webhooks
+
+`, cfg.Addr("api"), cfg.Addr("ingest"), cfg.NATSURL, cfg.AdminToken, cfg.AdminToken, cfg.Addr("api"))
+}
