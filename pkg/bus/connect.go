@@ -18,7 +18,10 @@ func Connect(url, name string, log *slog.Logger) (*nats.Conn, jetstream.JetStrea
 		nats.ReconnectWait(250*time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("NATS disconnected", "error", err)
+			// A nil error is our own Close at shutdown, not a fault.
+			if err != nil {
+				log.Warn("NATS disconnected", "error", err)
+			}
 		}),
 		nats.ReconnectHandler(func(c *nats.Conn) {
 			log.Info("NATS reconnected", "url", c.ConnectedUrl())

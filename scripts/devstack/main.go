@@ -57,6 +57,14 @@ func run(binDir, dataDir string, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// As root the private PostgreSQL runs as the postgres user, who must be
+	// able to enter the data directory; NATS would create it 0700.
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dataDir, err)
+	}
+	if err := os.Chmod(dataDir, 0o755); err != nil {
+		return fmt.Errorf("make %s enterable: %w", dataDir, err)
+	}
 
 	natsURL := os.Getenv("NATS_URL")
 	if natsURL == "" {
@@ -160,7 +168,10 @@ pbxhooks is running. Ctrl-C stops it.
   NATS           %s   (PBXs publish native events on pbx.events.<account_id>)
   admin token    %s
 
-  curl -H "X-Auth-Token: %s" http://%s/v1/accounts/demo/webhooks
+  Create a hook (README, "Try it with curl"):
+  curl -X PUT -H "X-Auth-Token: %s" -H "Content-Type: application/json" \
+    http://%s/v1/accounts/demo/webhooks \
+    -d '{"data":{"name":"New Calls","uri":"http://127.0.0.1:9000/calls/new","hook":"channel_create"}}'
 
 `, cfg.Addr("api"), cfg.Addr("ingest"), cfg.NATSURL, cfg.AdminToken, cfg.AdminToken, cfg.Addr("api"))
 }

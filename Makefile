@@ -1,0 +1,56 @@
+# pbxhooks developer entry points. `make run` and `make test` are the
+# README's contract; .ci/run calls `make test`.
+
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+SERVICES := api ingest matcher deliverer
+# Every module of the workspace, for per-module commands.
+MODULES := pkg proto scripts $(addprefix services/,$(SERVICES))
+TEST_TIMEOUT ?= 30m
+
+.PHONY: all build run test test-short lint fmt generate check-generated tools tidy clean
+
+all: build
+
+## build: compile the four services and the dev launcher into bin/
+build:
+	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./scripts/devstack
+
+## run: the whole pipeline in the foreground (embedded NATS, private PostgreSQL unless NATS_URL / DATABASE_URL)
+run: build
+	exec $(BIN)/devstack -bin $(BIN) -data $(CURDIR)/.data
+
+## test: every test of every module, with the race detector, plus the generated-code drift check
+test: check-generated
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) work
+
+## lint: gofmt and go vet over all modules
+lint:
+	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet work
+
+fmt:
+	gofmt -w $(MODULES)
+
+## tools: build the pinned code generators (scripts/tools/go.mod) into bin/
+tools:
+	cd scripts/tools && GOWORK=off $(GO) build -o $(BIN)/ tool
+
+## generate: regenerate protobuf Go code (buf) and SQL queries (sqlc)
+generate: tools
+	cd proto && $(BIN)/buf lint && $(BIN)/buf generate
+	cd pkg/store && $(BIN)/sqlc generate
+
+## check-generated: fail when committed generated code differs from its sources
+check-generated: generate
+	@drift=$$(git status --porcelain -- proto pkg/store); if [ -n "$$drift" ]; then \
+		echo "generated code differs from the committed code; run 'make generate' and commit:"; \
+		echo "$$drift"; exit 1; fi
+
+## tidy: go mod tidy in every module, as a module build without the workspace sees it
+tidy:
+	for m in $(MODULES); do (cd $$m && GOWORK=off $(GO) mod tidy) || exit 1; done
+
+clean:
+	rm -rf $(BIN)
