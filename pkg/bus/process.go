@@ -58,6 +58,21 @@ func (e *RetryError) Unwrap() error { return e.Err }
 // RetryAfter wraps err so the message is redelivered after delay.
 func RetryAfter(delay time.Duration, err error) error { return &RetryError{Delay: delay, Err: err} }
 
+// DeferredError asks for redelivery after Delay when the handler chose not
+// to process the message yet (say, its destination is busy). It is routine,
+// not a failure: it is logged at debug level and not recorded on the span.
+type DeferredError struct {
+	Delay  time.Duration
+	Reason string
+}
+
+func (e *DeferredError) Error() string { return fmt.Sprintf("deferred %s: %s", e.Delay, e.Reason) }
+
+// Defer asks for redelivery after delay without reporting a failure.
+func Defer(delay time.Duration, reason string) error {
+	return &DeferredError{Delay: delay, Reason: reason}
+}
+
 // ConsumerSpec describes a durable pull consumer.
 type ConsumerSpec struct {
 	Stream         string
@@ -155,6 +170,14 @@ func (p *Processor) handle(ctx context.Context, msg jetstream.Msg) {
 	if err == nil {
 		if ackErr := msg.DoubleAck(ctx); ackErr != nil {
 			p.Log.WarnContext(ctx, "ack failed; message will be redelivered", telemetry.KeySubject, msg.Subject(), telemetry.KeyError, ackErr)
+		}
+		return
+	}
+	var deferred *DeferredError
+	if errors.As(err, &deferred) {
+		p.Log.DebugContext(ctx, "message deferred", telemetry.KeySubject, msg.Subject(), "delay", deferred.Delay.String(), "reason", deferred.Reason)
+		if nakErr := msg.NakWithDelay(deferred.Delay); nakErr != nil {
+			p.Log.WarnContext(ctx, "nak failed; message will be redelivered after ack wait", telemetry.KeyError, nakErr)
 		}
 		return
 	}

@@ -34,6 +34,10 @@ func (e *Env) fail(name, format string, args ...any) {
 	e.errs = append(e.errs, fmt.Errorf("%s: %s", name, fmt.Sprintf(format, args...)))
 }
 
+// Fail records a problem with variable name found by a caller's own
+// validation, so it is reported with the others by Err.
+func (e *Env) Fail(name, format string, args ...any) { e.fail(name, format, args...) }
+
 func (e *Env) raw(name string) (string, bool) {
 	v, ok := e.lookup(name)
 	v = strings.TrimSpace(v)

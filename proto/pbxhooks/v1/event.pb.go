@@ -58,9 +58,13 @@ type Event struct {
 	ThreadId          string            `protobuf:"bytes,22,opt,name=thread_id,json=threadId,proto3" json:"thread_id,omitempty"`
 	CustomChannelVars map[string]string `protobuf:"bytes,23,rep,name=custom_channel_vars,json=customChannelVars,proto3" json:"custom_channel_vars,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	Hangup            *Hangup           `protobuf:"bytes,24,opt,name=hangup,proto3" json:"hangup,omitempty"`
-	Media             *Media            `protobuf:"bytes,30,opt,name=media,proto3" json:"media,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// inception is where the call entered the PBX, as Kazoo's Inception
+	// header reports it (e.g. the originating SIP URI of an off-net call);
+	// empty when the PBX does not say.
+	Inception     string `protobuf:"bytes,25,opt,name=inception,proto3" json:"inception,omitempty"`
+	Media         *Media `protobuf:"bytes,30,opt,name=media,proto3" json:"media,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Event) Reset() {
@@ -238,6 +242,13 @@ func (x *Event) GetHangup() *Hangup {
 		return x.Hangup
 	}
 	return nil
+}
+
+func (x *Event) GetInception() string {
+	if x != nil {
+		return x.Inception
+	}
+	return ""
 }
 
 func (x *Event) GetMedia() *Media {
@@ -431,7 +442,7 @@ var File_pbxhooks_v1_event_proto protoreflect.FileDescriptor
 
 const file_pbxhooks_v1_event_proto_rawDesc = "" +
 	"\n" +
-	"\x17pbxhooks/v1/event.proto\x12\vpbxhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc2\x06\n" +
+	"\x17pbxhooks/v1/event.proto\x12\vpbxhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe0\x06\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -457,7 +468,8 @@ const file_pbxhooks_v1_event_proto_rawDesc = "" +
 	"\x0fis_internal_leg\x18\x15 \x01(\bR\risInternalLeg\x12\x1b\n" +
 	"\tthread_id\x18\x16 \x01(\tR\bthreadId\x12Y\n" +
 	"\x13custom_channel_vars\x18\x17 \x03(\v2).pbxhooks.v1.Event.CustomChannelVarsEntryR\x11customChannelVars\x12+\n" +
-	"\x06hangup\x18\x18 \x01(\v2\x13.pbxhooks.v1.HangupR\x06hangup\x12(\n" +
+	"\x06hangup\x18\x18 \x01(\v2\x13.pbxhooks.v1.HangupR\x06hangup\x12\x1c\n" +
+	"\tinception\x18\x19 \x01(\tR\tinception\x12(\n" +
 	"\x05media\x18\x1e \x01(\v2\x12.pbxhooks.v1.MediaR\x05media\x1aD\n" +
 	"\x16CustomChannelVarsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

@@ -2,14 +2,22 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 )
 
 // maxRequestBytes bounds one HTTP request, whatever the per-event and batch
 // limits multiply to.
 const maxRequestBytes = 64 << 20
+
+// maxVarNameBytes bounds configured channel variable names.
+const maxVarNameBytes = 128
 
 // settings is ingest's configuration, read once from the environment.
 type settings struct {
@@ -19,6 +27,20 @@ type settings struct {
 	MaxBatchEvents int
 	Workers        int
 	PublishTimeout time.Duration
+	// AckWait is how long a PBX message may be in process before it is
+	// redelivered: after a crash, the wait before the next replica or
+	// restart picks up what was in flight.
+	AckWait time.Duration
+	// FreeSWITCHAccountVar and ARIAccountVar name the channel variable that
+	// carries the account on the shared pbx.<source>.any route;
+	// ARIDirectionVar may say inbound or outbound.
+	FreeSWITCHAccountVar string
+	ARIAccountVar        string
+	ARIDirectionVar      string
+	// MediaTTL is how long uploaded files are kept; MaxMediaBytes refuses
+	// larger ones.
+	MediaTTL      time.Duration
+	MaxMediaBytes int64
 }
 
 func readSettings(e *config.Env) (settings, error) {
@@ -29,9 +51,30 @@ func readSettings(e *config.Env) (settings, error) {
 		MaxBatchEvents: e.Int("INGEST_MAX_BATCH_EVENTS", 100, 1, 10_000),
 		Workers:        e.Int("INGEST_WORKERS", 16, 1, 1024),
 		PublishTimeout: e.Duration("INGEST_PUBLISH_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
+		AckWait:        e.Duration("INGEST_ACK_WAIT", consume.DefaultAckWait, time.Second, 10*time.Minute),
+
+		FreeSWITCHAccountVar: e.String("INGEST_FREESWITCH_ACCOUNT_VAR", freeswitch.DefaultAccountVar),
+		ARIAccountVar:        e.String("INGEST_ARI_ACCOUNT_VAR", ari.DefaultAccountVar),
+		ARIDirectionVar:      e.String("INGEST_ARI_DIRECTION_VAR", ari.DefaultDirectionVar),
+		MediaTTL:             e.Duration("INGEST_MEDIA_TTL", bus.DefaultMediaTTL, time.Hour, 365*24*time.Hour),
+		MaxMediaBytes:        int64(e.Int("INGEST_MAX_MEDIA_BYTES", 100<<20, 1<<10, 4<<30)),
+	}
+	for name, v := range map[string]string{
+		"INGEST_FREESWITCH_ACCOUNT_VAR": s.FreeSWITCHAccountVar,
+		"INGEST_ARI_ACCOUNT_VAR":        s.ARIAccountVar,
+		"INGEST_ARI_DIRECTION_VAR":      s.ARIDirectionVar,
+	} {
+		if len(v) > maxVarNameBytes || strings.ContainsAny(v, " \t\r\n\"") {
+			return s, fmt.Errorf("invalid configuration: %s must be a channel variable name of at most %d bytes without spaces or quotes", name, maxVarNameBytes)
+		}
 	}
 	if err := e.Err(); err != nil {
 		return s, err
+	}
+	if s.AckWait <= s.PublishTimeout {
+		// A message must not be redelivered while its publish may still
+		// be waiting for JetStream.
+		return s, fmt.Errorf("invalid configuration: INGEST_ACK_WAIT (%s) must exceed INGEST_PUBLISH_TIMEOUT (%s)", s.AckWait, s.PublishTimeout)
 	}
 	if total := s.MaxEventBytes * s.MaxBatchEvents; total > maxRequestBytes {
 		return s, fmt.Errorf("invalid configuration: INGEST_MAX_EVENT_BYTES x INGEST_MAX_BATCH_EVENTS is %d bytes; at most %d", total, maxRequestBytes)

@@ -17,17 +17,24 @@ func TestReadSettingsDefaults(t *testing.T) {
 	if s.HTTPAddr != "127.0.0.1:8081" || s.MaxEventBytes != 65536 || s.MaxBatchEvents != 100 || s.Workers != 16 || s.PublishTimeout != 5*time.Second {
 		t.Errorf("defaults %+v", s)
 	}
+	if s.FreeSWITCHAccountVar != "variable_account_id" || s.ARIAccountVar != "account_id" || s.ARIDirectionVar != "direction" || s.MediaTTL != 168*time.Hour || s.MaxMediaBytes != 100<<20 {
+		t.Errorf("defaults %+v", s)
+	}
 }
 
 func TestReadSettingsNamesBadVariables(t *testing.T) {
 	t.Parallel()
 	tests := map[string]map[string]string{
-		"INGEST_MAX_EVENT_BYTES":  {"INGEST_MAX_EVENT_BYTES": "512"},
-		"INGEST_HTTP_ADDR":        {"INGEST_HTTP_ADDR": "8081"},
-		"INGEST_WORKERS":          {"INGEST_WORKERS": "lots"},
-		"INGEST_PUBLISH_TIMEOUT":  {"INGEST_PUBLISH_TIMEOUT": "5"},
-		"INGEST_MAX_BATCH_EVENTS": {"INGEST_MAX_EVENT_BYTES": "1048576", "INGEST_MAX_BATCH_EVENTS": "100"},
-		"NATS_URL":                {"NATS_URL": ""},
+		"INGEST_MAX_EVENT_BYTES":        {"INGEST_MAX_EVENT_BYTES": "512"},
+		"INGEST_HTTP_ADDR":              {"INGEST_HTTP_ADDR": "8081"},
+		"INGEST_WORKERS":                {"INGEST_WORKERS": "lots"},
+		"INGEST_PUBLISH_TIMEOUT":        {"INGEST_PUBLISH_TIMEOUT": "5"},
+		"INGEST_MAX_BATCH_EVENTS":       {"INGEST_MAX_EVENT_BYTES": "1048576", "INGEST_MAX_BATCH_EVENTS": "100"},
+		"NATS_URL":                      {"NATS_URL": ""},
+		"INGEST_MEDIA_TTL":              {"INGEST_MEDIA_TTL": "1s"},
+		"INGEST_MAX_MEDIA_BYTES":        {"INGEST_MAX_MEDIA_BYTES": "big"},
+		"INGEST_ARI_ACCOUNT_VAR":        {"INGEST_ARI_ACCOUNT_VAR": "account id"},
+		"INGEST_FREESWITCH_ACCOUNT_VAR": {"INGEST_FREESWITCH_ACCOUNT_VAR": "variable_\"x"},
 	}
 	for name, env := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -17,8 +17,11 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/httpapi"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -59,12 +62,24 @@ func run() error {
 		return err
 	}
 
-	// Every PBX input format ingest understands; issue 4 adds FreeSWITCH and
-	// Asterisk ARI here.
-	adapters := []adapter.Adapter{native.Adapter()}
+	obs, err := bus.EnsureMediaBucket(ctx, js, cfg.MediaTTL, cfg.Common.StreamReplicas)
+	if err != nil {
+		return err
+	}
+	mediaStore, err := media.New(obs, cfg.MaxMediaBytes)
+	if err != nil {
+		return err
+	}
+
+	// Every PBX input format ingest understands.
+	adapters := []adapter.Adapter{
+		native.Adapter(),
+		freeswitch.Adapter(freeswitch.Options{AccountVar: cfg.FreeSWITCHAccountVar}),
+		ari.Adapter(ari.Options{AccountVar: cfg.ARIAccountVar, DirectionVar: cfg.ARIDirectionVar}),
+	}
 	pub := publish.New(js)
 	server, err := httpapi.New(httpapi.Deps{
-		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters,
+		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore,
 		Limits: httpapi.Limits{
 			MaxEventBytes:  cfg.MaxEventBytes,
 			MaxBatchEvents: cfg.MaxBatchEvents,
@@ -77,6 +92,7 @@ func run() error {
 	consumer, err := consume.New(consume.Deps{
 		JS: js, Publisher: pub, Log: log, Adapters: adapters,
 		Workers: cfg.Workers, MaxEventBytes: cfg.MaxEventBytes, PublishTimeout: cfg.PublishTimeout,
+		Media: mediaStore, AckWait: cfg.AckWait,
 	})
 	if err != nil {
 		return err

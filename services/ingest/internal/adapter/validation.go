@@ -33,6 +33,10 @@ type FieldError struct {
 // input fails the same way.
 type ValidationError struct {
 	Fields []FieldError
+	// AccountID is the account the rejected input belongs to when the
+	// parser could tell (from a channel variable on a shared route), so its
+	// dead-letter copy is filed under that account.
+	AccountID string
 }
 
 func (e *ValidationError) Error() string {
@@ -62,4 +66,15 @@ func Invalid(field, rule, message string) *ValidationError {
 	e := &ValidationError{}
 	e.Add(field, rule, message)
 	return e
+}
+
+// Has reports whether a problem with field was already recorded, so a
+// parser reading a field twice reports it once.
+func (e *ValidationError) Has(field string) bool {
+	for _, f := range e.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
 }

@@ -5,24 +5,28 @@
 package consume
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
-// ackWait is how long a PBX message may be in process before JetStream
-// redelivers it; parsing and one publish take far less.
-const ackWait = 30 * time.Second
+// DefaultAckWait is how long a PBX message may be in process before
+// JetStream redelivers it (to this or another replica, or after a crash);
+// parsing and one publish take far less.
+const DefaultAckWait = 30 * time.Second
 
 // Deps are what the consumer needs.
 type Deps struct {
@@ -35,8 +39,13 @@ type Deps struct {
 	Workers int
 	// MaxEventBytes rejects larger messages as invalid input.
 	MaxEventBytes int
-	// PublishTimeout bounds the wait for the EVENTS acknowledgement.
+	// PublishTimeout bounds the wait for the EVENTS acknowledgement (and
+	// for the media lookup).
 	PublishTimeout time.Duration
+	// Media checks that media events name a stored file.
+	Media *media.Store
+	// AckWait overrides DefaultAckWait when positive.
+	AckWait time.Duration
 }
 
 // Consumer is the ingest durable consumer on the PBX stream.
@@ -46,8 +55,8 @@ type Consumer struct {
 
 // New validates deps and returns a Consumer.
 func New(deps Deps) (*Consumer, error) {
-	if deps.JS == nil || deps.Publisher == nil || deps.Log == nil {
-		return nil, errors.New("consume: JS, Publisher and Log are required")
+	if deps.JS == nil || deps.Publisher == nil || deps.Log == nil || deps.Media == nil {
+		return nil, errors.New("consume: JS, Publisher, Log and Media are required")
 	}
 	if len(deps.Adapters) == 0 {
 		return nil, errors.New("consume: at least one adapter is required")
@@ -72,34 +81,36 @@ func (c *Consumer) Run(ctx context.Context) error {
 			Stream:         bus.StreamPBX,
 			Durable:        bus.ConsumerIngest,
 			FilterSubjects: filters,
-			AckWait:        ackWait,
+			AckWait:        cmp.Or(c.deps.AckWait, DefaultAckWait),
 			MaxAckPending:  workers * 4,
 		},
-		Handler:           c.handle,
-		Log:               c.deps.Log,
-		Workers:           workers,
-		DeadLetterSubject: bus.SubjectDeadLetter,
+		Handler: c.handle,
+		Log:     c.deps.Log,
+		Workers: workers,
+		// No DeadLetterSubject: handle copies rejected input itself, because
+		// only it knows the account of an event sent on a shared subject.
 	}
 	return p.Run(ctx)
 }
 
 // handle parses one PBX message and stores its event. Input that cannot be
-// parsed is returned as bus.Permanent so the Processor dead-letters and
-// terminates it; a failed publish is returned as is so the message is
+// parsed is copied to the dead-letter stream and returned as bus.Permanent
+// so the Processor terminates it; well-formed input of a kind pbxhooks does
+// not handle is acked; a failed publish is returned as is so the message is
 // redelivered later.
 func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 	subject := msg.Subject()
 	a, ok := c.adapterFor(subject)
 	if !ok {
-		return bus.Permanent("no adapter for subject", fmt.Errorf("subject %q", subject))
+		return c.reject(ctx, msg, "", bus.Permanent("no adapter for subject", fmt.Errorf("subject %q", subject)))
 	}
 	accountID := adapter.AccountFromSubject(subject)
 	if err := event.ValidateAccountID(accountID); err != nil {
-		return bus.Permanent("invalid account id in subject", err)
+		return c.reject(ctx, msg, "", bus.Permanent("invalid account id in subject", err))
 	}
 	log := c.deps.Log.With(telemetry.KeyAccountID, accountID, telemetry.KeySubject, subject)
 	if n := len(msg.Data()); n > c.deps.MaxEventBytes {
-		return bus.Permanent("event too large", fmt.Errorf("%d bytes; at most %d", n, c.deps.MaxEventBytes))
+		return c.reject(ctx, msg, "", bus.Permanent("event too large", fmt.Errorf("%d bytes; at most %d", n, c.deps.MaxEventBytes)))
 	}
 	// The time the PBX stream stored the message is stable across
 	// redeliveries, so a retried message yields the same event.
@@ -108,19 +119,59 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 		receivedAt = md.Timestamp
 	}
 	ev, err := a.Parse(msg.Data(), accountID, receivedAt)
+	if errors.Is(err, adapter.ErrIgnored) {
+		log.DebugContext(ctx, "input ignored", "reason", err.Error())
+		return nil
+	}
 	if err != nil {
-		return bus.Permanent("invalid "+a.Name+" event", err)
+		var verr *adapter.ValidationError
+		owner := ""
+		if errors.As(err, &verr) {
+			owner = verr.AccountID
+		}
+		return c.reject(ctx, msg, owner, bus.Permanent("invalid "+a.Name+" event", err))
 	}
 	pubCtx, cancel := context.WithTimeout(ctx, c.deps.PublishTimeout)
 	defer cancel()
+	if err := c.deps.Media.Attach(pubCtx, ev); err != nil {
+		var verr *adapter.ValidationError
+		if errors.As(err, &verr) {
+			return c.reject(ctx, msg, ev.GetAccountId(), bus.Permanent("invalid "+a.Name+" media event", err))
+		}
+		return err
+	}
 	if err := c.deps.Publisher.Publish(pubCtx, ev); err != nil {
 		if errors.Is(err, publish.ErrUnroutable) {
-			return bus.Permanent("event cannot be routed", err)
+			return c.reject(ctx, msg, ev.GetAccountId(), bus.Permanent("event cannot be routed", err))
 		}
 		return err
 	}
 	log.DebugContext(ctx, "event stored", telemetry.KeyEventID, ev.GetId())
 	return nil
+}
+
+// deadLetterRetry is the wait before retrying a message whose dead-letter
+// copy could not be stored.
+const deadLetterRetry = 5 * time.Second
+
+// reject copies msg to the dead-letter stream with perr's reason and
+// returns perr, so the Processor terminates msg only once the copy is
+// stored. The copy is filed under owner when the parser found the account
+// in the event (a shared pbx.<source>.any subject), else under the
+// subject's account. A failed copy is retried: rejected input is never
+// silently dropped.
+func (c *Consumer) reject(ctx context.Context, msg jetstream.Msg, owner string, perr error) error {
+	headers := nats.Header{}
+	for k, v := range msg.Headers() {
+		headers[k] = v
+	}
+	if owner != "" {
+		headers.Set(bus.HeaderAccountID, owner)
+	}
+	if err := bus.PublishDeadLetter(ctx, c.deps.JS, msg.Subject(), headers, msg.Data(), perr.Error()); err != nil {
+		return bus.RetryAfter(deadLetterRetry, fmt.Errorf("dead-letter copy of rejected input: %w", err))
+	}
+	return perr
 }
 
 func (c *Consumer) adapterFor(subject string) (adapter.Adapter, bool) {

@@ -15,11 +15,30 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
-const maxEventBytes = 1024
+const maxEventBytes = 4096
+
+// allAdapters are the formats main registers, with default options.
+var allAdapters = []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})}
+
+func mediaStore(t *testing.T, js jetstream.JetStream) *media.Store {
+	t.Helper()
+	obs, err := bus.EnsureMediaBucket(t.Context(), js, time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := media.New(obs, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
 
 // startConsumer runs the consumer until the test ends and checks that it
 // stops cleanly when cancelled.
@@ -27,8 +46,9 @@ func startConsumer(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	c, err := New(Deps{
 		JS: js, Publisher: publish.New(js), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Adapters: []adapter.Adapter{native.Adapter()}, Workers: 4,
+		Adapters: allAdapters, Workers: 4,
 		MaxEventBytes: maxEventBytes, PublishTimeout: 5 * time.Second,
+		Media: mediaStore(t, js),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -150,7 +170,7 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	last, err := s.GetLastMsgForSubject(t.Context(), bus.SubjectDeadLetter)
+	last, err := s.GetLastMsgForSubject(t.Context(), bus.DeadLetterSubject("acct1"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,8 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -46,7 +48,8 @@ func newServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limit
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	s, err := New(Deps{
 		Log: log, NC: nc, JS: js, Publisher: publish.New(js),
-		Adapters: []adapter.Adapter{native.Adapter()}, Limits: limits,
+		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})},
+		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

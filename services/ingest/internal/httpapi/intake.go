@@ -45,6 +45,9 @@ type item struct {
 	raw     []byte
 	event   *pbxhooksv1.Event
 	invalid *adapter.ValidationError
+	// ignored is well-formed input of a kind pbxhooks does not turn into an
+	// event (a FreeSWITCH HEARTBEAT): accepted and dropped.
+	ignored bool
 }
 
 type acceptedBody struct {
@@ -56,6 +59,9 @@ type acceptedData struct {
 	IDs []string `json:"ids"`
 	// Rejected lists a batch's invalid items; stored items are not in it.
 	Rejected []rejectedItem `json:"rejected,omitempty"`
+	// Ignored lists the indexes of well-formed items that carry no event
+	// pbxhooks handles; they were accepted and dropped.
+	Ignored []int `json:"ignored,omitempty"`
 }
 
 type rejectedItem struct {
@@ -98,8 +104,17 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 		receivedAt := time.Now()
 		for i := range items {
 			s.parse(a, &items[i], accountID, receivedAt)
-			if items[i].invalid != nil {
-				s.deadLetter(ctx, r, accountID, items[i].raw, items[i].invalid)
+		}
+		if err := s.attachMedia(ctx, items); err != nil {
+			return err
+		}
+		for i := range items {
+			if inv := items[i].invalid; inv != nil {
+				owner := accountID
+				if inv.AccountID != "" {
+					owner = inv.AccountID
+				}
+				s.deadLetter(ctx, r, owner, items[i].raw, inv)
 			}
 		}
 		if err := s.publishAll(ctx, items); err != nil {
@@ -176,6 +191,11 @@ func (s *Server) parse(a adapter.Adapter, it *item, accountID string, receivedAt
 		return
 	}
 	ev, err := a.Parse(it.raw, accountID, receivedAt)
+	if errors.Is(err, adapter.ErrIgnored) {
+		s.log.Debug("input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
+		it.ignored = true
+		return
+	}
 	if err != nil {
 		var verr *adapter.ValidationError
 		if !errors.As(err, &verr) {
@@ -185,6 +205,31 @@ func (s *Server) parse(a adapter.Adapter, it *item, accountID string, receivedAt
 		return
 	}
 	it.event = ev
+}
+
+// attachMedia checks that each media event names a stored file and fills
+// in its size and digest. An event naming no stored file becomes invalid; a
+// failed lookup fails the request with 503, since a resend may succeed.
+func (s *Server) attachMedia(ctx context.Context, items []item) error {
+	ctx, cancel := context.WithTimeout(ctx, s.limits.PublishTimeout)
+	defer cancel()
+	for i := range items {
+		ev := items[i].event
+		if ev == nil {
+			continue
+		}
+		err := s.media.Attach(ctx, ev)
+		var verr *adapter.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &verr):
+			items[i].event, items[i].invalid = nil, verr
+		default:
+			s.log.WarnContext(ctx, "media lookup failed", telemetry.KeyError, err)
+			return &apiError{status: http.StatusServiceUnavailable, message: "the media store did not answer; resend the request", retryAfter: retryAfter}
+		}
+	}
+	return nil
 }
 
 // deadLetter keeps a copy of rejected input for inspection. The caller is
@@ -249,6 +294,10 @@ func respond(w http.ResponseWriter, items []item, isBatch bool) error {
 			body.Data.IDs = append(body.Data.IDs, it.event.GetId())
 			continue
 		}
+		if it.ignored {
+			body.Data.Ignored = append(body.Data.Ignored, i)
+			continue
+		}
 		prefix := ""
 		if isBatch {
 			prefix = fmt.Sprintf("[%d].", i)
@@ -259,7 +308,7 @@ func respond(w http.ResponseWriter, items []item, isBatch bool) error {
 		})
 	}
 	switch {
-	case len(body.Data.IDs) > 0:
+	case len(body.Data.IDs) > 0 || len(body.Data.Ignored) > 0:
 		writeJSON(w, http.StatusAccepted, body)
 		return nil
 	case !isBatch:

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
@@ -40,6 +41,8 @@ type Deps struct {
 	// Adapters each add one intake route.
 	Adapters []adapter.Adapter
 	Limits   Limits
+	// Media stores uploaded files and checks media events' files.
+	Media *media.Store
 }
 
 // Server serves the intake routes and probes.
@@ -48,19 +51,20 @@ type Server struct {
 	js      jetstream.JetStream
 	pub     *publish.Publisher
 	limits  Limits
+	media   *media.Store
 	handler http.Handler
 }
 
 // New validates deps and builds the routes.
 func New(deps Deps) (*Server, error) {
-	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil {
-		return nil, errors.New("httpapi: Log, NC, JS and Publisher are required")
+	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Media == nil {
+		return nil, errors.New("httpapi: Log, NC, JS, Publisher and Media are required")
 	}
 	l := deps.Limits
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media}
 
 	ready := &health.Checks{}
 	ready.Add("nats", func(context.Context) error {
@@ -84,6 +88,7 @@ func New(deps Deps) (*Server, error) {
 		// from the handler instead of the mux's plain-text one.
 		mux.Handle(a.Path, s.route(http.MethodPost, s.intake(a)))
 	}
+	mux.Handle(mediaPath, s.route(http.MethodPost, s.uploadMedia))
 	mux.Handle("/", s.route("", func(http.ResponseWriter, *http.Request) error {
 		return &apiError{status: http.StatusNotFound, message: "no such route"}
 	}))

@@ -59,6 +59,11 @@ func parse(raw []byte, accountID string, receivedAt time.Time) (*pbxhooksv1.Even
 	if err := event.ValidateAccountID(accountID); err != nil {
 		return nil, adapter.Invalid("account_id", adapter.RulePattern, err.Error())
 	}
+	if accountID == adapter.AnyAccount {
+		// The shared route names each event's account in a channel
+		// variable; native events have no such variable.
+		return nil, adapter.Invalid("account_id", adapter.RulePattern, "the shared account \"any\" is only for FreeSWITCH and ARI events; send native events to the account's own route")
+	}
 	trimmed := bytes.TrimSpace(raw)
 	if len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, adapter.Invalid(adapter.BodyField, adapter.RuleType, "the event must be a JSON object")

@@ -40,9 +40,17 @@ func New(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
 // as a duplicate and counts as success, which makes Publish safe to retry.
 // ctx bounds the wait for the acknowledgement.
 func (p *Publisher) Publish(ctx context.Context, ev *pbxhooksv1.Event) error {
+	_, err := p.Store(ctx, ev)
+	return err
+}
+
+// Store is Publish that also reports whether JetStream already held the
+// event (a duplicate within bus.DedupeWindow), for callers that must undo
+// side effects of a resent request.
+func (p *Publisher) Store(ctx context.Context, ev *pbxhooksv1.Event) (duplicate bool, err error) {
 	subject, err := subjectFor(ev)
 	if err != nil {
-		return err
+		return false, err
 	}
 	ctx, span := tracer.Start(ctx, "events publish",
 		trace.WithSpanKind(trace.SpanKindProducer),
@@ -54,7 +62,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *pbxhooksv1.Event) error {
 
 	data, err := proto.Marshal(ev)
 	if err != nil {
-		return fmt.Errorf("marshal event %s: %w", ev.GetId(), err)
+		return false, fmt.Errorf("marshal event %s: %w", ev.GetId(), err)
 	}
 	msg := nats.NewMsg(subject)
 	msg.Data = data
@@ -63,10 +71,10 @@ func (p *Publisher) Publish(ctx context.Context, ev *pbxhooksv1.Event) error {
 	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.StreamEvents))
 	if err != nil {
 		span.RecordError(err)
-		return fmt.Errorf("publish event %s on %s: %w", ev.GetId(), subject, err)
+		return false, fmt.Errorf("publish event %s on %s: %w", ev.GetId(), subject, err)
 	}
 	span.SetAttributes(attribute.Bool("messaging.nats.duplicate", ack.Duplicate))
-	return nil
+	return ack.Duplicate, nil
 }
 
 func subjectFor(ev *pbxhooksv1.Event) (string, error) {

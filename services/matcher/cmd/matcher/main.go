@@ -20,10 +20,12 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/fanout"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/hookcache"
+	"github.com/pbxhooks/pbxhooks/services/matcher/internal/render"
 )
 
 const serviceName = "matcher"
@@ -34,6 +36,10 @@ type settings struct {
 	HealthAddr     string
 	Workers        int
 	ResyncInterval time.Duration
+	// PendingWait bounds how long an event waits for an announced hook
+	// reload of its account.
+	PendingWait time.Duration
+	MediaLinks  medialink.Config
 }
 
 func readSettings(e *config.Env) (settings, error) {
@@ -43,6 +49,8 @@ func readSettings(e *config.Env) (settings, error) {
 		HealthAddr:     e.Addr("MATCHER_HEALTH_ADDR", "127.0.0.1:8082"),
 		Workers:        e.Int("MATCHER_WORKERS", 8, 1, 1024),
 		ResyncInterval: e.Duration("MATCHER_RESYNC_INTERVAL", hookcache.DefaultResyncInterval, time.Second, 24*time.Hour),
+		PendingWait:    e.Duration("MATCHER_HOOK_RELOAD_WAIT", hookcache.DefaultPendingWait, time.Millisecond, time.Minute),
+		MediaLinks:     medialink.ReadConfig(e),
 	}
 	return s, e.Err()
 }
@@ -62,6 +70,9 @@ func run() error {
 	log, err := telemetry.NewLogger(os.Stdout, serviceName, cfg.LogLevel)
 	if err != nil {
 		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	if cfg.MediaLinks.DevelopmentKey {
+		log.Warn("MEDIA_LINK_KEYS is unset: media download links are signed with the PUBLIC development key and can be forged; set MEDIA_LINK_KEYS (the same value on the api) outside development")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -92,8 +103,9 @@ func run() error {
 	}
 	defer pool.Close()
 
+	queries := store.New(pool)
 	cache := hookcache.New(hookcache.Deps{
-		Source: store.New(pool), NATS: nc, Log: log, ResyncInterval: cfg.ResyncInterval,
+		Source: queries, NATS: nc, Log: log, ResyncInterval: cfg.ResyncInterval, PendingWait: cfg.PendingWait,
 	})
 	if err := cache.Start(ctx); err != nil {
 		return err
@@ -101,7 +113,10 @@ func run() error {
 	accounts, hooks := cache.Size()
 	log.InfoContext(ctx, "hooks loaded", "accounts", accounts, "hooks", hooks)
 
-	fan := &fanout.Fanout{JS: js, Hooks: cache, Log: log}
+	fan := &fanout.Fanout{
+		JS: js, Hooks: cache, HookByID: queries, Log: log,
+		Render: &render.Renderer{Links: cfg.MediaLinks.Linker(nil)},
+	}
 	processor := fan.Processor(cfg.Workers)
 
 	checks := &health.Checks{}

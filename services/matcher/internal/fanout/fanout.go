@@ -29,8 +29,16 @@ import (
 )
 
 // HookSource returns an account's enabled hooks; *hookcache.Cache is one.
+// Lookup may wait (briefly) for an announced change of that account.
 type HookSource interface {
-	Hooks(accountID string) []store.Hook
+	Lookup(ctx context.Context, accountID string) []store.Hook
+}
+
+// HookByID reads one hook whatever its state; *store.Queries implements it.
+// Test events name their hook, which may be disabled and so absent from the
+// HookSource.
+type HookByID interface {
+	GetHookByID(ctx context.Context, id string) (store.Hook, error)
 }
 
 // Defaults for Fanout's tunables.
@@ -47,7 +55,11 @@ const (
 type Fanout struct {
 	JS    jetstream.JetStream
 	Hooks HookSource
-	Log   *slog.Logger
+	// HookByID loads the hook a test event names.
+	HookByID HookByID
+	// Render turns an event into one hook's request.
+	Render *render.Renderer
+	Log    *slog.Logger
 	// Now stamps Delivery.created_at; time.Now when nil.
 	Now            func() time.Time
 	PublishTimeout time.Duration
@@ -91,7 +103,16 @@ func (f *Fanout) Handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	log := f.Log.With(telemetry.KeyEventID, ev.GetId(), telemetry.KeyAccountID, ev.GetAccountId())
 
-	matched := match.Select(f.Hooks.Hooks(ev.GetAccountId()), &ev)
+	var matched []*store.Hook
+	if testHookID := msg.Headers().Get(bus.HeaderTestHookID); testHookID != "" {
+		hook, err := f.testHook(ctx, testHookID, &ev)
+		if err != nil {
+			return err
+		}
+		matched = []*store.Hook{hook}
+	} else {
+		matched = match.Select(f.Hooks.Lookup(ctx, ev.GetAccountId()), &ev)
+	}
 	if len(matched) == 0 {
 		return nil
 	}
@@ -116,12 +137,35 @@ func (f *Fanout) Handle(ctx context.Context, msg jetstream.Msg) error {
 	return nil
 }
 
+// testHook loads the one hook a test event is for. The hook must belong to
+// the event's account; it is delivered to even when disabled or of a type
+// the event would not match, because the customer asked to test exactly it.
+func (f *Fanout) testHook(ctx context.Context, hookID string, ev *pbxhooksv1.Event) (*store.Hook, error) {
+	if f.HookByID == nil {
+		return nil, errors.New("test event: no hook store configured")
+	}
+	if err := bus.ValidateToken(hookID); err != nil {
+		return nil, bus.Permanent("test event names an invalid hook id", err)
+	}
+	hook, err := f.HookByID.GetHookByID(ctx, hookID)
+	if store.IsNotFound(err) {
+		return nil, bus.Permanent("test event names a hook that does not exist", fmt.Errorf("hook %s", hookID))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load test hook %s: %w", hookID, err)
+	}
+	if hook.AccountID != ev.GetAccountId() {
+		return nil, bus.Permanent("test event names a hook of another account", fmt.Errorf("hook %s", hookID))
+	}
+	return &hook, nil
+}
+
 func (f *Fanout) deliveryMsg(ctx context.Context, hook *store.Hook, ev *pbxhooksv1.Event) (*nats.Msg, error) {
 	subject, err := bus.DeliverySubject(ev.GetAccountId(), hook.ID)
 	if err != nil {
 		return nil, err
 	}
-	method, url, contentType, body, err := render.Render(hook, ev)
+	req, err := f.Render.Render(hook, ev)
 	if err != nil {
 		return nil, err
 	}
@@ -131,10 +175,10 @@ func (f *Fanout) deliveryMsg(ctx context.Context, hook *store.Hook, ev *pbxhooks
 		AccountId:       ev.GetAccountId(),
 		HookId:          hook.ID,
 		EventId:         ev.GetId(),
-		Method:          method,
-		Url:             url,
-		ContentType:     contentType,
-		Body:            body,
+		Method:          req.Method,
+		Url:             req.URL,
+		ContentType:     req.ContentType,
+		Body:            req.Body,
 		Retries:         max(hook.Retries, 0),
 		CreatedAt:       timestamppb.New(f.now()),
 		EventOccurredAt: ev.GetOccurredAt(),

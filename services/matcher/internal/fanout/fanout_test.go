@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -17,12 +18,14 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/fanout"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/hookcache"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
+	"github.com/pbxhooks/pbxhooks/services/matcher/internal/render"
 )
 
 // pipeline is a running matcher (hook cache + fan-out consumer) on real NATS
@@ -50,7 +53,7 @@ func startPipeline(t *testing.T, setup func(q *store.Queries)) *pipeline {
 	if err := cache.Start(ctx); err != nil {
 		t.Fatalf("start hook cache: %v", err)
 	}
-	fan := &fanout.Fanout{JS: js, Hooks: cache, Log: log}
+	fan := &fanout.Fanout{JS: js, Hooks: cache, HookByID: q, Render: &render.Renderer{Links: testLinker(t)}, Log: log}
 	processor := fan.Processor(2)
 	done := make(chan struct{}, 2)
 	go func() { _ = cache.Run(ctx); done <- struct{}{} }()
@@ -62,6 +65,22 @@ func startPipeline(t *testing.T, setup func(q *store.Queries)) *pipeline {
 	}()
 	t.Cleanup(func() { cancel(); <-done; <-done })
 	return &pipeline{nc: nc, js: js, q: q, cache: cache}
+}
+
+// linkKeys sign the media links of every test pipeline.
+var linkKeys = mustKeys("test:" + strings.Repeat("s", medialink.MinSecretBytes))
+
+func mustKeys(spec string) []medialink.Key {
+	keys, err := medialink.ParseKeys(spec)
+	if err != nil {
+		panic(err)
+	}
+	return keys
+}
+
+func testLinker(t *testing.T) *medialink.Linker {
+	t.Helper()
+	return &medialink.Linker{BaseURL: "https://hooks.example.com", Keys: linkKeys, TTL: 24 * time.Hour}
 }
 
 func newID(prefix string) string {
@@ -104,7 +123,20 @@ func ringingEvent(id, accountID string) *pbxhooksv1.Event {
 // publishEvent stores ev on EVENTS under msgID and returns its sequence.
 func (p *pipeline) publishEvent(t *testing.T, ev *pbxhooksv1.Event, msgID string) uint64 {
 	t.Helper()
-	subject, err := bus.CallEventSubject(ev.AccountId, ev.CallType, ev.Status)
+	return p.publishEventWithHeader(t, ev, msgID, "", "")
+}
+
+// publishEventWithHeader is publishEvent with one extra header (none when
+// name is empty).
+func (p *pipeline) publishEventWithHeader(t *testing.T, ev *pbxhooksv1.Event, msgID, name, value string) uint64 {
+	t.Helper()
+	var subject string
+	var err error
+	if ev.Kind == event.KindMedia {
+		subject, err = bus.MediaEventSubject(ev.AccountId, ev.GetMedia().GetType())
+	} else {
+		subject, err = bus.CallEventSubject(ev.AccountId, ev.CallType, ev.Status)
+	}
 	if err != nil {
 		t.Fatalf("subject: %v", err)
 	}
@@ -115,6 +147,9 @@ func (p *pipeline) publishEvent(t *testing.T, ev *pbxhooksv1.Event, msgID string
 	m := nats.NewMsg(subject)
 	m.Data = data
 	m.Header.Set(bus.HeaderMsgID, msgID)
+	if name != "" {
+		m.Header.Set(name, value)
+	}
 	ack, err := p.js.PublishMsg(t.Context(), m)
 	if err != nil {
 		t.Fatalf("publish event: %v", err)
@@ -219,6 +254,13 @@ func TestFanOutPublishesOneDeliveryPerMatchingHook(t *testing.T) {
 		var body map[string]any
 		if err := json.Unmarshal(sd.d.Body, &body); err != nil {
 			t.Fatalf("delivery %d body: %v", i, err)
+		}
+		if hook.Hook == match.HookCall {
+			// Spoke's payload.
+			if body["subtype"] != event.StatusRinging || body["id"] != ev.CallId {
+				t.Errorf("delivery %d body: %v", i, body)
+			}
+			continue
 		}
 		if body["hook_event"] != "channel_create" || body["call_id"] != ev.CallId {
 			t.Errorf("delivery %d body: %v", i, body)

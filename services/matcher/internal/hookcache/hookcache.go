@@ -6,6 +6,11 @@
 // announces a change on hooks.changed.<account_id> (core NATS), and reloaded
 // in full every resync interval so that a notification missed during a NATS
 // outage heals on its own.
+//
+// A notice marks its account pending the moment it arrives, before the reload
+// runs; Lookup for a pending account waits (bounded by Deps.PendingWait) for
+// that reload, so an event published just after a hook change is matched
+// against the changed hooks rather than the view from before.
 package hookcache
 
 import (
@@ -37,6 +42,11 @@ const DefaultPageSize = 1000
 // DefaultResyncInterval is how often the whole view is reloaded.
 const DefaultResyncInterval = 30 * time.Second
 
+// DefaultPendingWait bounds how long Lookup waits for an announced reload.
+// Past it the event is matched against the view at hand: a database outage
+// must slow an account's events down, not stop them.
+const DefaultPendingWait = 2 * time.Second
+
 // Deps are what a Cache needs.
 type Deps struct {
 	Source Source
@@ -48,6 +58,9 @@ type Deps struct {
 	// PageSize is the number of hooks read per query of the full load;
 	// DefaultPageSize when zero.
 	PageSize int32
+	// PendingWait bounds Lookup's wait for an announced reload;
+	// DefaultPendingWait when zero.
+	PendingWait time.Duration
 }
 
 // Cache is a concurrency-safe, per-account view of enabled hooks. An
@@ -64,11 +77,26 @@ type Cache struct {
 	writeMu sync.Mutex
 
 	sub *nats.Subscription
-	// pending holds the accounts announced as changed and not yet reloaded;
-	// a burst of notices for one account costs one reload.
+
 	pendingMu sync.Mutex
-	pending   map[string]struct{}
+	// queued holds, per account, the reload announced and not yet started
+	// by Run; a burst of notices for one account costs one reload.
+	queued map[string]*reload
+	// unapplied holds, per account, the newest announced reload, queued or
+	// running: the one a Lookup must wait for. A notice arriving while a
+	// reload runs queues a new one, because the running reload may have
+	// read the database before the change being announced.
+	unapplied map[string]*reload
 	wake      chan struct{}
+
+	// onWait, when set (tests only), is called as a Lookup starts to wait.
+	onWait func(accountID string)
+}
+
+// reload is one announced reload of one account; applied is closed once the
+// reload has been applied to the view (or has failed).
+type reload struct {
+	applied chan struct{}
 }
 
 // New returns an empty cache; Start fills it.
@@ -79,20 +107,50 @@ func New(deps Deps) *Cache {
 	if deps.PageSize <= 0 {
 		deps.PageSize = DefaultPageSize
 	}
+	if deps.PendingWait <= 0 {
+		deps.PendingWait = DefaultPendingWait
+	}
 	return &Cache{
-		deps:    deps,
-		view:    map[string][]store.Hook{},
-		pending: map[string]struct{}{},
-		wake:    make(chan struct{}, 1),
+		deps:      deps,
+		view:      map[string][]store.Hook{},
+		queued:    map[string]*reload{},
+		unapplied: map[string]*reload{},
+		wake:      make(chan struct{}, 1),
 	}
 }
 
-// Hooks returns the enabled hooks of accountID. The slice is shared with the
+// Hooks returns the enabled hooks of accountID as the view holds them now,
+// without waiting for an announced reload. The slice is shared with the
 // cache and must not be modified.
 func (c *Cache) Hooks(accountID string) []store.Hook {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	return c.view[accountID]
+}
+
+// Lookup returns the enabled hooks of accountID once every reload announced
+// for it so far has been applied, waiting at most Deps.PendingWait (or until
+// ctx ends); past that it returns the view at hand. Accounts without a
+// pending reload cost no wait. The slice must not be modified.
+func (c *Cache) Lookup(ctx context.Context, accountID string) []store.Hook {
+	c.pendingMu.Lock()
+	r := c.unapplied[accountID]
+	c.pendingMu.Unlock()
+	if r != nil {
+		if c.onWait != nil {
+			c.onWait(accountID)
+		}
+		timer := time.NewTimer(c.deps.PendingWait)
+		select {
+		case <-r.applied:
+		case <-timer.C:
+			c.deps.Log.WarnContext(ctx, "hook reload still pending; matching against the previous view",
+				telemetry.KeyAccountID, accountID, "waited", c.deps.PendingWait.String())
+		case <-ctx.Done():
+		}
+		timer.Stop()
+	}
+	return c.Hooks(accountID)
 }
 
 // Start subscribes to hook change notices and then loads every enabled hook.
@@ -131,17 +189,21 @@ func (c *Cache) Run(ctx context.Context) error {
 				c.deps.Log.ErrorContext(ctx, "hook resync failed; keeping the previous view", telemetry.KeyError, err)
 			}
 		case <-c.wake:
-			for _, accountID := range c.takePending() {
+			for accountID, r := range c.takeQueued() {
+				// A failed reload still releases the waiters: they would
+				// only wait out PendingWait to read the same old view.
 				if err := c.ReloadAccount(ctx, accountID); err != nil && ctx.Err() == nil {
 					c.deps.Log.ErrorContext(ctx, "hook reload failed; the next resync retries", telemetry.KeyAccountID, accountID, telemetry.KeyError, err)
 				}
+				c.markApplied(accountID, r)
 			}
 		}
 	}
 }
 
-// onNotice runs on the NATS client's goroutine, so it only records the
-// account and wakes Run.
+// onNotice runs on the NATS client's goroutine. It marks the account pending
+// right here, before Run gets to the reload, so that an event matched in
+// between waits for the reload instead of missing the change.
 func (c *Cache) onNotice(msg *nats.Msg) {
 	accountID := strings.TrimPrefix(msg.Subject, "hooks.changed.")
 	if err := event.ValidateAccountID(accountID); err != nil {
@@ -149,7 +211,11 @@ func (c *Cache) onNotice(msg *nats.Msg) {
 		return
 	}
 	c.pendingMu.Lock()
-	c.pending[accountID] = struct{}{}
+	if _, ok := c.queued[accountID]; !ok {
+		r := &reload{applied: make(chan struct{})}
+		c.queued[accountID] = r
+		c.unapplied[accountID] = r
+	}
 	c.pendingMu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
@@ -157,15 +223,23 @@ func (c *Cache) onNotice(msg *nats.Msg) {
 	}
 }
 
-func (c *Cache) takePending() []string {
+// takeQueued hands the queued reloads to Run; they stay unapplied until
+// markApplied.
+func (c *Cache) takeQueued() map[string]*reload {
 	c.pendingMu.Lock()
 	defer c.pendingMu.Unlock()
-	out := make([]string, 0, len(c.pending))
-	for id := range c.pending {
-		out = append(out, id)
-	}
-	clear(c.pending)
+	out := c.queued
+	c.queued = map[string]*reload{}
 	return out
+}
+
+func (c *Cache) markApplied(accountID string, r *reload) {
+	c.pendingMu.Lock()
+	defer c.pendingMu.Unlock()
+	if c.unapplied[accountID] == r {
+		delete(c.unapplied, accountID)
+	}
+	close(r.applied)
 }
 
 // LoadAll replaces the whole view with every enabled hook, read page by

@@ -1,10 +1,12 @@
 // Package render turns an event into the HTTP request one hook receives. The
 // payload is rendered once, by the matcher, and carried in the Delivery, so
-// every retry sends the same bytes.
+// every retry sends the same bytes; the deliverer sends the request as it is
+// and adds only its transport headers (X-Hook-ID, X-Account-ID, signatures).
 //
-// The walking skeleton renders every hook as a Kazoo-style JSON POST. Issue 5
-// adds the Spoke payloads and Kazoo's http_verb/format encodings behind the
-// same Render function.
+// The payload's shape follows the hook's type: Kazoo's for the channel_*
+// lifecycles and `all`, Spoke's for `call` and `media`. The hook's
+// custom_data is merged over the payload's top level, then the payload is
+// encoded by http_verb and format as Kazoo does (see encode.go).
 package render
 
 import (
@@ -12,96 +14,76 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 )
 
-// gregorianOffset is the number of seconds from year 0 (Erlang's Gregorian
-// calendar, which Kazoo timestamps count from) to the Unix epoch.
-const gregorianOffset = 62167219200
+// Rendering failures. Each means only editing the hook (or fixing the
+// event's producer) can help: the same input fails the same way again.
+var (
+	// ErrBadCustomData: the hook's custom_data is not a JSON object.
+	ErrBadCustomData = errors.New("custom_data is not a JSON object")
+	// ErrUnsupportedHook: a hook type, verb or format the renderer does not
+	// know.
+	ErrUnsupportedHook = errors.New("unsupported hook")
+	// ErrNoMediaLinks: a media payload was asked of a Renderer without a
+	// link signer.
+	ErrNoMediaLinks = errors.New("media links are not configured")
+)
 
-// ContentTypeJSON is the content type of JSON payloads.
-const ContentTypeJSON = "application/json"
+// Request is what the deliverer sends for one hook.
+type Request struct {
+	// Method is GET, POST or PUT.
+	Method string
+	// URL is the hook's uri; for GET it carries the payload as query string.
+	URL string
+	// ContentType is empty when there is no body.
+	ContentType string
+	Body        []byte
+}
 
-// ErrBadCustomData is returned when a hook's custom_data is not a JSON
-// object; retrying cannot fix it, only editing the hook can.
-var ErrBadCustomData = errors.New("custom_data is not a JSON object")
+// Renderer renders hooks' requests. The zero value renders everything but
+// media payloads, which need Links.
+type Renderer struct {
+	// Links signs the download link of media payloads.
+	Links *medialink.Linker
+}
 
-// Render returns the request hook h receives for ev. An error means this hook
-// cannot be rendered for this event (the same input would fail again).
-func Render(h *store.Hook, ev *pbxhooksv1.Event) (method, url, contentType string, body []byte, err error) {
-	payload := KazooPayload(ev)
-	if err := mergeCustomData(payload, h.CustomData); err != nil {
-		return "", "", "", nil, fmt.Errorf("render hook %s: %w", h.ID, err)
-	}
-	body, err = json.Marshal(payload)
+// Render returns the request hook h receives for ev.
+func (r *Renderer) Render(h *store.Hook, ev *pbxhooksv1.Event) (Request, error) {
+	payload, err := r.payload(h, ev)
 	if err != nil {
-		return "", "", "", nil, fmt.Errorf("render hook %s: encode JSON: %w", h.ID, err)
+		return Request{}, fmt.Errorf("render hook %s: %w", h.ID, err)
 	}
-	return "POST", h.Uri, ContentTypeJSON, body, nil
+	if err := mergeCustomData(payload, h.CustomData); err != nil {
+		return Request{}, fmt.Errorf("render hook %s: %w", h.ID, err)
+	}
+	req, err := encode(h.HttpVerb, h.Format, h.Uri, payload)
+	if err != nil {
+		return Request{}, fmt.Errorf("render hook %s: %w", h.ID, err)
+	}
+	return req, nil
 }
 
-// KazooPayload returns the fields Kazoo's webhooks send for ev. Fields the
-// event does not know are left out rather than sent empty or null, as Kazoo
-// does.
-func KazooPayload(ev *pbxhooksv1.Event) map[string]any {
-	p := map[string]any{
-		"account_id":      ev.GetAccountId(),
-		"is_internal_leg": ev.GetIsInternalLeg(),
-	}
-	putString(p, "call_direction", ev.GetDirection())
-	putString(p, "call_id", ev.GetCallId())
-	putString(p, "other_leg_call_id", ev.GetOtherLegCallId())
-	putString(p, "caller_id_name", ev.GetFromName())
-	putString(p, "caller_id_number", userPart(ev.GetFrom()))
-	putString(p, "callee_id_name", ev.GetToName())
-	putString(p, "callee_id_number", userPart(ev.GetTo()))
-	putString(p, "from", ev.GetFrom())
-	putString(p, "to", ev.GetTo())
-	putString(p, "request", ev.GetRequest())
-	if vars := ev.GetCustomChannelVars(); len(vars) > 0 {
-		p["custom_channel_vars"] = vars
-	}
-
-	switch ev.GetKind() {
-	case event.KindCall:
-		putString(p, "hook_event", ev.GetLifecycle())
-		if ev.GetLifecycle() == event.LifecycleChannelDestroy && ev.GetHangup() != nil {
-			hangup := ev.GetHangup()
-			putString(p, "hangup_cause", hangup.GetCause())
-			putString(p, "hangup_code", hangup.GetCode())
-			p["duration_seconds"] = hangup.GetDurationSeconds()
-			p["billing_seconds"] = hangup.GetBillingSeconds()
-			p["ringing_seconds"] = hangup.GetRingingSeconds()
+func (r *Renderer) payload(h *store.Hook, ev *pbxhooksv1.Event) (map[string]any, error) {
+	switch {
+	case h.Hook == match.HookAll || event.IsLifecycle(h.Hook):
+		return KazooPayload(ev), nil
+	case h.Hook == match.HookCall:
+		return SpokeCallPayload(ev), nil
+	case h.Hook == match.HookMedia:
+		if r == nil || r.Links == nil {
+			return nil, ErrNoMediaLinks
 		}
-	case event.KindMedia:
-		media := ev.GetMedia()
-		putString(p, "hook_event", media.GetType())
-		putString(p, "media_id", media.GetMediaId())
-		putString(p, "filename", media.GetFilename())
-		putString(p, "content_type", media.GetContentType())
+		return SpokeMediaPayload(ev, r.Links)
+	default:
+		return nil, fmt.Errorf("%w: hook type %q", ErrUnsupportedHook, h.Hook)
 	}
-
-	if ts, ok := occurredAt(ev); ok {
-		// Kazoo sends Gregorian seconds as a string.
-		p["timestamp"] = strconv.FormatInt(ts.Unix()+gregorianOffset, 10)
-	}
-	return p
-}
-
-func occurredAt(ev *pbxhooksv1.Event) (time.Time, bool) {
-	if ts := ev.GetOccurredAt(); ts != nil {
-		return ts.AsTime(), true
-	}
-	if ts := ev.GetReceivedAt(); ts != nil {
-		return ts.AsTime(), true
-	}
-	return time.Time{}, false
 }
 
 // mergeCustomData copies the hook's custom_data over the payload's top level:
@@ -124,15 +106,20 @@ func mergeCustomData(payload map[string]any, raw json.RawMessage) error {
 	return nil
 }
 
+// occurredAt is when the event happened, or when it was received for PBXs
+// that do not say.
+func occurredAt(ev *pbxhooksv1.Event) (time.Time, bool) {
+	if ts := ev.GetOccurredAt(); ts != nil {
+		return ts.AsTime(), true
+	}
+	if ts := ev.GetReceivedAt(); ts != nil {
+		return ts.AsTime(), true
+	}
+	return time.Time{}, false
+}
+
 func putString(p map[string]any, key, value string) {
 	if value != "" {
 		p[key] = value
 	}
-}
-
-// userPart is the number in "number@realm", as Kazoo's caller/callee id
-// numbers are; a value without a realm is returned whole.
-func userPart(sipURI string) string {
-	user, _, _ := strings.Cut(sipURI, "@")
-	return user
 }

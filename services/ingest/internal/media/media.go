@@ -1,0 +1,164 @@
+// Package media keeps voicemail and call recording files in the NATS Object
+// Store bucket bus.MediaBucket, under object name = media id, and checks
+// that media events name a stored file.
+package media
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pbxhooks/pbxhooks/pkg/event"
+	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+)
+
+// ErrTooLarge is returned by Put for a file over the store's limit; nothing
+// of it is kept.
+var ErrTooLarge = errors.New("media file too large")
+
+// Store is the media bucket with ingest's size limit.
+type Store struct {
+	obs      jetstream.ObjectStore
+	maxBytes int64
+}
+
+// New wraps an open bucket (see bus.EnsureMediaBucket); files over maxBytes
+// are refused.
+func New(obs jetstream.ObjectStore, maxBytes int64) (*Store, error) {
+	if obs == nil || maxBytes <= 0 {
+		return nil, errors.New("media: an object store and a positive size limit are required")
+	}
+	return &Store{obs: obs, maxBytes: maxBytes}, nil
+}
+
+// MaxBytes is the largest file Put accepts.
+func (s *Store) MaxBytes() int64 { return s.maxBytes }
+
+// Stored describes a file Put kept.
+type Stored struct {
+	MediaID   string
+	SizeBytes int64
+	// SHA256 is the lowercase hex digest of the file.
+	SHA256 string
+}
+
+// Put streams r into a new object named by a fresh random media id,
+// computing size and SHA-256 on the way, so a file is never held in
+// memory. A file over the limit fails with ErrTooLarge and any other read
+// or store failure with its error; in both cases no object remains.
+func (s *Store) Put(ctx context.Context, r io.Reader, filename, contentType string) (Stored, error) {
+	id, err := NewMediaID()
+	if err != nil {
+		return Stored{}, err
+	}
+	counted := &countingReader{r: r, limit: s.maxBytes, sum: sha256.New()}
+	meta := jetstream.ObjectMeta{Name: id, Description: filename}
+	if contentType != "" {
+		meta.Headers = map[string][]string{"Content-Type": {contentType}}
+	}
+	if _, err := s.obs.Put(ctx, meta, counted); err != nil {
+		// Put purges the chunks it wrote when the reader fails; the delete
+		// covers a failure after the object's metadata was written.
+		s.discard(context.WithoutCancel(ctx), id)
+		if counted.tooLarge {
+			return Stored{}, ErrTooLarge
+		}
+		return Stored{}, fmt.Errorf("store media %s: %w", id, err)
+	}
+	return Stored{MediaID: id, SizeBytes: counted.n, SHA256: hex.EncodeToString(counted.sum.Sum(nil))}, nil
+}
+
+// Delete removes an object; a missing one is not an error.
+func (s *Store) Delete(ctx context.Context, mediaID string) error {
+	if err := s.obs.Delete(ctx, mediaID); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("delete media %s: %w", mediaID, err)
+	}
+	return nil
+}
+
+func (s *Store) discard(ctx context.Context, id string) { _ = s.Delete(ctx, id) }
+
+// NewMediaID returns 32 random hex characters.
+func NewMediaID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("random media id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
+}
+
+// Attach checks that the media event ev names a stored file and fills in
+// what the store knows: object name, size and SHA-256 (and the content type
+// when the event has none). Input that names no file, or a file that is not
+// there, or whose size or digest disagree with the event's, is a
+// *adapter.ValidationError; a failed lookup is returned as is (retryable).
+// Events of other kinds are left alone.
+func (s *Store) Attach(ctx context.Context, ev *pbxhooksv1.Event) error {
+	if ev.GetKind() != event.KindMedia {
+		return nil
+	}
+	m := ev.GetMedia()
+	if m == nil || m.GetMediaId() == "" {
+		return adapter.Invalid("media_id", adapter.RuleRequired, "media_id is required: put the file into the Object Store bucket first, or upload it with POST /v1/accounts/{account_id}/media")
+	}
+	info, err := s.obs.GetInfo(ctx, m.GetMediaId())
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return adapter.Invalid("media_id", adapter.RuleEnum, fmt.Sprintf("media_id %q names no file in the media bucket", clip(m.GetMediaId())))
+	}
+	if err != nil {
+		return fmt.Errorf("look up media %s: %w", m.GetMediaId(), err)
+	}
+	digest, err := jetstream.DecodeObjectDigest(info.Digest)
+	if err != nil || len(digest) != sha256.Size {
+		return adapter.Invalid("media_id", adapter.RuleFormat, fmt.Sprintf("media %q has no SHA-256 digest in the store", clip(m.GetMediaId())))
+	}
+	sum := hex.EncodeToString(digest)
+	problems := &adapter.ValidationError{}
+	if m.GetSizeBytes() != 0 && uint64(m.GetSizeBytes()) != info.Size {
+		problems.Add("size_bytes", adapter.RuleEnum, fmt.Sprintf("size_bytes is %d but the stored file has %d bytes", m.GetSizeBytes(), info.Size))
+	}
+	if m.GetSha256() != "" && m.GetSha256() != sum {
+		problems.Add("sha256", adapter.RuleEnum, "sha256 does not match the stored file")
+	}
+	if err := problems.OrNil(); err != nil {
+		return err
+	}
+	m.ObjectName = info.Name
+	m.SizeBytes = int64(info.Size)
+	m.Sha256 = sum
+	if m.GetContentType() == "" && info.Headers != nil {
+		m.ContentType = info.Headers.Get("Content-Type")
+	}
+	return nil
+}
+
+func clip(s string) string { return adapter.Clip(s, 80) }
+
+// countingReader counts and hashes what passes and fails once more than
+// limit bytes were read.
+type countingReader struct {
+	r        io.Reader
+	limit    int64
+	n        int64
+	sum      hash.Hash
+	tooLarge bool
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	c.sum.Write(p[:n])
+	if c.n > c.limit {
+		c.tooLarge = true
+		return 0, ErrTooLarge
+	}
+	return n, err
+}
