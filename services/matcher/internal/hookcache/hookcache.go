@@ -7,10 +7,18 @@
 // in full every resync interval so that a notification missed during a NATS
 // outage heals on its own.
 //
-// A notice marks its account pending the moment it arrives, before the reload
-// runs; Lookup for a pending account waits (bounded by Deps.PendingWait) for
-// that reload, so an event published just after a hook change is matched
+// A notice marks its account pending before any event read after it is
+// matched; Lookup for a pending account waits (bounded by Deps.PendingWait)
+// for that reload, so an event published just after a hook change is matched
 // against the changed hooks rather than the view from before.
+//
+// Why that ordering holds: the API publishes the notice (and flushes) before
+// it answers, so the notice reaches NATS before the event the client sends
+// next. The notice subscription and the event consumer share one connection,
+// and nats.go's reader puts a channel subscription's message into its Go
+// channel before it reads the next message off the socket. So when an event
+// is in hand, its notice is already in the channel, and Lookup drains the
+// channel before it looks at the pending accounts.
 package hookcache
 
 import (
@@ -77,6 +85,11 @@ type Cache struct {
 	writeMu sync.Mutex
 
 	sub *nats.Subscription
+	// notices receives hooks.changed messages straight from the NATS reader;
+	// noticeMu makes draining it and marking accounts pending one step, so no
+	// notice is ever between the channel and the pending set unseen.
+	notices  chan *nats.Msg
+	noticeMu sync.Mutex
 
 	pendingMu sync.Mutex
 	// queued holds, per account, the reload announced and not yet started
@@ -116,8 +129,16 @@ func New(deps Deps) *Cache {
 		queued:    map[string]*reload{},
 		unapplied: map[string]*reload{},
 		wake:      make(chan struct{}, 1),
+		notices:   make(chan *nats.Msg, noticeBuffer),
 	}
 }
+
+// noticeBuffer bounds the notices held between drains. Past it nats.go drops
+// notices as a slow consumer; the periodic resync heals what was dropped.
+const noticeBuffer = 8192
+
+// noticePoll is how often Run drains notices when no event does it first.
+const noticePoll = 2 * time.Millisecond
 
 // Hooks returns the enabled hooks of accountID as the view holds them now,
 // without waiting for an announced reload. The slice is shared with the
@@ -133,6 +154,7 @@ func (c *Cache) Hooks(accountID string) []store.Hook {
 // ctx ends); past that it returns the view at hand. Accounts without a
 // pending reload cost no wait. The slice must not be modified.
 func (c *Cache) Lookup(ctx context.Context, accountID string) []store.Hook {
+	c.drainNotices()
 	c.pendingMu.Lock()
 	r := c.unapplied[accountID]
 	c.pendingMu.Unlock()
@@ -157,7 +179,7 @@ func (c *Cache) Lookup(ctx context.Context, accountID string) []store.Hook {
 // Subscribing first means a change made while the load runs is reloaded
 // afterwards, not lost. Run must be called to apply notices.
 func (c *Cache) Start(ctx context.Context) error {
-	sub, err := c.deps.NATS.Subscribe(bus.HooksChangedAll, c.onNotice)
+	sub, err := c.deps.NATS.ChanSubscribe(bus.HooksChangedAll, c.notices)
 	if err != nil {
 		return fmt.Errorf("subscribe to %s: %w", bus.HooksChangedAll, err)
 	}
@@ -180,10 +202,14 @@ func (c *Cache) Run(ctx context.Context) error {
 	}()
 	ticker := time.NewTicker(c.deps.ResyncInterval)
 	defer ticker.Stop()
+	poll := time.NewTicker(noticePoll)
+	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-poll.C:
+			c.drainNotices()
 		case <-ticker.C:
 			if err := c.LoadAll(ctx); err != nil && ctx.Err() == nil {
 				c.deps.Log.ErrorContext(ctx, "hook resync failed; keeping the previous view", telemetry.KeyError, err)
@@ -201,9 +227,24 @@ func (c *Cache) Run(ctx context.Context) error {
 	}
 }
 
-// onNotice runs on the NATS client's goroutine. It marks the account pending
-// right here, before Run gets to the reload, so that an event matched in
-// between waits for the reload instead of missing the change.
+// drainNotices marks the account of every notice received so far pending.
+// It never blocks on the channel, so Lookup can call it on every event.
+func (c *Cache) drainNotices() {
+	c.noticeMu.Lock()
+	defer c.noticeMu.Unlock()
+	for {
+		select {
+		case msg := <-c.notices:
+			c.onNotice(msg)
+		default:
+			return
+		}
+	}
+}
+
+// onNotice marks the account pending right away, before Run gets to the
+// reload, so that an event matched in between waits for the reload instead
+// of missing the change. Callers hold noticeMu.
 func (c *Cache) onNotice(msg *nats.Msg) {
 	accountID := strings.TrimPrefix(msg.Subject, "hooks.changed.")
 	if err := event.ValidateAccountID(accountID); err != nil {
