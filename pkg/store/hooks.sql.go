@@ -17,7 +17,7 @@ INSERT INTO hooks (
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
 )
-RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
 `
 
 type CreateHookParams struct {
@@ -79,12 +79,13 @@ func (q *Queries) CreateHook(ctx context.Context, arg CreateHookParams) (Hook, e
 		&i.Revision,
 		&i.CreatedAt,
 		&i.ModifiedAt,
+		&i.IncludeSubaccounts,
 	)
 	return i, err
 }
 
 const getHook = `-- name: GetHook :one
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at FROM hooks WHERE account_id = $1 AND id = $2
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE account_id = $1 AND id = $2
 `
 
 type GetHookParams struct {
@@ -117,12 +118,13 @@ func (q *Queries) GetHook(ctx context.Context, arg GetHookParams) (Hook, error) 
 		&i.Revision,
 		&i.CreatedAt,
 		&i.ModifiedAt,
+		&i.IncludeSubaccounts,
 	)
 	return i, err
 }
 
 const getHookByID = `-- name: GetHookByID :one
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at FROM hooks WHERE id = $1
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE id = $1
 `
 
 func (q *Queries) GetHookByID(ctx context.Context, id string) (Hook, error) {
@@ -150,12 +152,13 @@ func (q *Queries) GetHookByID(ctx context.Context, id string) (Hook, error) {
 		&i.Revision,
 		&i.CreatedAt,
 		&i.ModifiedAt,
+		&i.IncludeSubaccounts,
 	)
 	return i, err
 }
 
 const listEnabledHooks = `-- name: ListEnabledHooks :many
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at FROM hooks WHERE enabled AND id > $1::text ORDER BY id LIMIT $2
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE enabled AND id > $1::text ORDER BY id LIMIT $2
 `
 
 type ListEnabledHooksParams struct {
@@ -195,6 +198,7 @@ func (q *Queries) ListEnabledHooks(ctx context.Context, arg ListEnabledHooksPara
 			&i.Revision,
 			&i.CreatedAt,
 			&i.ModifiedAt,
+			&i.IncludeSubaccounts,
 		); err != nil {
 			return nil, err
 		}
@@ -207,7 +211,7 @@ func (q *Queries) ListEnabledHooks(ctx context.Context, arg ListEnabledHooksPara
 }
 
 const listEnabledHooksForAccount = `-- name: ListEnabledHooksForAccount :many
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at FROM hooks WHERE account_id = $1 AND enabled ORDER BY created_at, id
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE account_id = $1 AND enabled ORDER BY created_at, id
 `
 
 func (q *Queries) ListEnabledHooksForAccount(ctx context.Context, accountID string) ([]Hook, error) {
@@ -241,6 +245,7 @@ func (q *Queries) ListEnabledHooksForAccount(ctx context.Context, accountID stri
 			&i.Revision,
 			&i.CreatedAt,
 			&i.ModifiedAt,
+			&i.IncludeSubaccounts,
 		); err != nil {
 			return nil, err
 		}
@@ -253,7 +258,7 @@ func (q *Queries) ListEnabledHooksForAccount(ctx context.Context, accountID stri
 }
 
 const listHooks = `-- name: ListHooks :many
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at FROM hooks WHERE account_id = $1 ORDER BY created_at, id
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE account_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) ListHooks(ctx context.Context, accountID string) ([]Hook, error) {
@@ -287,6 +292,7 @@ func (q *Queries) ListHooks(ctx context.Context, accountID string) ([]Hook, erro
 			&i.Revision,
 			&i.CreatedAt,
 			&i.ModifiedAt,
+			&i.IncludeSubaccounts,
 		); err != nil {
 			return nil, err
 		}

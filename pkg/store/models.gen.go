@@ -14,6 +14,13 @@ type Account struct {
 	CreatedAt time.Time
 }
 
+type AccountDeliverySetting struct {
+	AccountID                   string
+	AttemptFailureCount         *int32
+	AttemptFailureExpirySeconds *int32
+	ModifiedAt                  time.Time
+}
+
 type ApiToken struct {
 	ID        string
 	AccountID string
@@ -87,4 +94,11 @@ type Hook struct {
 	Revision                int64
 	CreatedAt               time.Time
 	ModifiedAt              time.Time
+	IncludeSubaccounts      bool
+}
+
+type HookFailureWindow struct {
+	HookID       string
+	HookRevision int64
+	FailedAt     []time.Time
 }

@@ -3,8 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
 
@@ -15,6 +17,18 @@ type serveConfig struct {
 	HTTPAddr     string
 	AdminToken   string
 	MaxBodyBytes int64
+	// SecretRotationOverlap is how long a rotated-out signing secret keeps
+	// signing beside the new one.
+	SecretRotationOverlap time.Duration
+	// TestWait bounds how long POST .../test waits for its attempt; it
+	// stays under the HTTP write timeout (30 s).
+	TestWait time.Duration
+	// RateLimitRPS and RateLimitBurst are each token's bucket, per replica.
+	RateLimitRPS   int
+	RateLimitBurst int
+	// Media holds the keys that verify signed media download links; the
+	// matcher signs with the same MEDIA_LINK_KEYS.
+	Media medialink.Config
 }
 
 // readServeConfig reads and validates the serving configuration, reporting
@@ -26,6 +40,12 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		HTTPAddr:     e.Addr("API_HTTP_ADDR", "127.0.0.1:8080"),
 		AdminToken:   e.Required("PBXHOOKS_ADMIN_TOKEN", "the token that administers every account"),
 		MaxBodyBytes: int64(e.Int("API_MAX_BODY_BYTES", 64<<10, 1<<10, 16<<20)),
+		SecretRotationOverlap: e.Duration("API_SECRET_ROTATION_OVERLAP",
+			httpapi.DefaultSecretRotationOverlap, time.Minute, 30*24*time.Hour),
+		TestWait:       e.Duration("API_TEST_WAIT", httpapi.DefaultTestWait, time.Second, 25*time.Second),
+		RateLimitRPS:   e.Int("API_RATE_LIMIT_RPS", httpapi.DefaultRateLimit, 1, 1_000_000),
+		RateLimitBurst: e.Int("API_RATE_LIMIT_BURST", httpapi.DefaultRateBurst, 1, 1_000_000),
+		Media:          medialink.ReadConfig(e),
 	}
 	err := e.Err()
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < httpapi.MinAdminTokenLength {

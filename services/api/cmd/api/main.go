@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
@@ -92,12 +93,22 @@ func serve(ctx context.Context) error {
 	}
 	defer pool.Close()
 
+	if cfg.Media.DevelopmentKey {
+		log.Warn("MEDIA_LINK_KEYS is unset: media links are verified with the public development key; set it (the same value as the matcher's) in any real deployment")
+	}
 	api, err := httpapi.New(httpapi.Deps{
 		Pool:         pool,
 		NATS:         nc,
 		Logger:       log,
 		AdminToken:   cfg.AdminToken,
 		MaxBodyBytes: cfg.MaxBodyBytes,
+		JetStream:    js,
+
+		SecretRotationOverlap: cfg.SecretRotationOverlap,
+		TestWait:              cfg.TestWait,
+		RateLimit:             rate.Limit(cfg.RateLimitRPS),
+		RateBurst:             cfg.RateLimitBurst,
+		Media:                 httpapi.MediaDeps{LinkKeys: cfg.Media.Keys},
 	})
 	if err != nil {
 		return err

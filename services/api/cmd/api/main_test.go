@@ -24,7 +24,8 @@ func TestReadServeConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("valid config: %v", err)
 	}
-	if cfg.HTTPAddr != "127.0.0.1:8080" || cfg.MaxBodyBytes != 65536 || cfg.AdminToken != valid["PBXHOOKS_ADMIN_TOKEN"] {
+	if cfg.HTTPAddr != "127.0.0.1:8080" || cfg.MaxBodyBytes != 65536 || cfg.AdminToken != valid["PBXHOOKS_ADMIN_TOKEN"] ||
+		cfg.SecretRotationOverlap != 24*time.Hour || cfg.TestWait != 20*time.Second || cfg.RateLimitRPS != 50 || cfg.RateLimitBurst != 100 {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	cases := []struct {
@@ -37,6 +38,10 @@ func TestReadServeConfig(t *testing.T) {
 		{"bad addr", "API_HTTP_ADDR", "8080", "API_HTTP_ADDR"},
 		{"body limit not a number", "API_MAX_BODY_BYTES", "64k", "API_MAX_BODY_BYTES"},
 		{"body limit too small", "API_MAX_BODY_BYTES", "10", "API_MAX_BODY_BYTES"},
+		{"overlap not a duration", "API_SECRET_ROTATION_OVERLAP", "a day", "API_SECRET_ROTATION_OVERLAP"},
+		{"test wait over the write timeout", "API_TEST_WAIT", "1m", "API_TEST_WAIT"},
+		{"rate zero", "API_RATE_LIMIT_RPS", "0", "API_RATE_LIMIT_RPS"},
+		{"burst not a number", "API_RATE_LIMIT_BURST", "lots", "API_RATE_LIMIT_BURST"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

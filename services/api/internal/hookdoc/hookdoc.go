@@ -1,9 +1,9 @@
 // Package hookdoc validates webhook documents as customers send them: the
 // Kazoo fields (name, uri, http_verb, hook, retries, custom_data, enabled,
-// format, include_internal_legs) plus Spoke's call and media filters. It
-// turns the "data" member of a request into a Document with defaults
-// applied, or reports every violated rule per field, so one round trip shows
-// a client everything that is wrong.
+// format, include_internal_legs, include_subaccounts) plus Spoke's call
+// and media filters. It turns the "data" member of a request into a
+// Document with defaults applied, or reports every violated rule per field,
+// so one round trip shows a client everything that is wrong.
 //
 // Decode works on the document's fields as a map so that an edit (replace)
 // and a partial update (merge the stored fields with the patch, then decode)
@@ -35,15 +35,26 @@ const (
 	FieldEnabled             = "enabled"
 	FieldFormat              = "format"
 	FieldIncludeInternalLegs = "include_internal_legs"
-	FieldCallTypes           = "call_types"
-	FieldCallStatuses        = "call_statuses"
-	FieldMediaTypes          = "media_types"
+	// FieldIncludeSubaccounts is Kazoo's flag for hearing sub-accounts'
+	// events. pbxhooks has no sub-accounts: the flag is stored and returned
+	// so Kazoo clients that send it keep working, and has no effect.
+	FieldIncludeSubaccounts = "include_subaccounts"
+	FieldCallTypes          = "call_types"
+	FieldCallStatuses       = "call_statuses"
+	FieldMediaTypes         = "media_types"
 )
 
 // writableFields are the fields a client sets, in the order errors list them.
 var writableFields = []string{
 	FieldName, FieldURI, FieldHTTPVerb, FieldHook, FieldRetries, FieldCustomData, FieldEnabled,
-	FieldFormat, FieldIncludeInternalLegs, FieldCallTypes, FieldCallStatuses, FieldMediaTypes,
+	FieldFormat, FieldIncludeInternalLegs, FieldIncludeSubaccounts, FieldCallTypes, FieldCallStatuses, FieldMediaTypes,
+}
+
+// FilterFields are the list filters, each valid on one hook type only.
+var FilterFields = map[string]string{
+	FieldCallTypes:    HookCall,
+	FieldCallStatuses: HookCall,
+	FieldMediaTypes:   HookMedia,
 }
 
 // ReadOnlyFields are returned by the API and ignored on input, so a client
@@ -102,6 +113,7 @@ type Document struct {
 	Enabled             bool
 	Format              string
 	IncludeInternalLegs bool
+	IncludeSubaccounts  bool
 	// The filters are empty (= any) unless Hook is call or media; their
 	// values are deduplicated and kept in vocabulary order.
 	CallTypes    []string
@@ -124,6 +136,7 @@ func Decode(fields map[string]json.RawMessage) (Document, validation.Violations)
 		Enabled:             d.boolean(FieldEnabled, true),
 		Format:              d.enum(FieldFormat, Formats, DefaultFormat, false),
 		IncludeInternalLegs: d.boolean(FieldIncludeInternalLegs, true),
+		IncludeSubaccounts:  d.boolean(FieldIncludeSubaccounts, false),
 	}
 	doc.CallTypes = d.filter(FieldCallTypes, event.CallTypes, doc.Hook, HookCall)
 	doc.CallStatuses = d.filter(FieldCallStatuses, event.CallStatuses, doc.Hook, HookCall)

@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -92,7 +95,12 @@ type page struct {
 // parsePage reads page_size and start_key. Keys are opaque strings to
 // clients (today the decimal attempt id), so the format may change.
 func parsePage(c echo.Context) (page, error) {
-	p := page{size: DefaultPageSize}
+	return parsePageWithin(c, DefaultPageSize, MaxPageSize)
+}
+
+// parsePageWithin is parsePage with the given default and maximum size.
+func parsePageWithin(c echo.Context, defaultSize, maxSize int) (page, error) {
+	p := page{size: defaultSize}
 	var v validation.Violations
 	if raw := c.QueryParam("page_size"); raw != "" {
 		n, err := strconv.Atoi(raw)
@@ -101,8 +109,8 @@ func parsePage(c echo.Context) (page, error) {
 			v.Add("page_size", validation.RuleType, validation.Rule{Message: "must be a whole number", Target: "a whole number"})
 		case n < 1:
 			v.Add("page_size", validation.RuleMinimum, validation.Rule{Message: "must be at least 1", Target: 1})
-		case n > MaxPageSize:
-			v.Add("page_size", validation.RuleMaximum, validation.Rule{Message: fmt.Sprintf("must be at most %d", MaxPageSize), Target: MaxPageSize})
+		case n > maxSize:
+			v.Add("page_size", validation.RuleMaximum, validation.Rule{Message: fmt.Sprintf("must be at most %d", maxSize), Target: maxSize})
 		default:
 			p.size = n
 		}
@@ -121,6 +129,55 @@ func parsePage(c echo.Context) (page, error) {
 	return p, nil
 }
 
+// attemptFilter is the optional selection of GET .../attempts: created in
+// [from, to), and one result.
+type attemptFilter struct {
+	from, to *time.Time
+	result   *string
+}
+
+// Attempt results a filter accepts.
+var attemptResults = []string{"success", "failure"}
+
+// parseAttemptFilter reads from, to (RFC 3339) and result.
+func parseAttemptFilter(c echo.Context) (attemptFilter, error) {
+	var f attemptFilter
+	var v validation.Violations
+	parseTime := func(name string) *time.Time {
+		raw := c.QueryParam(name)
+		if raw == "" {
+			return nil
+		}
+		t, err := time.Parse(time.RFC3339, raw)
+		if err != nil {
+			hint := ""
+			if strings.Contains(raw, " ") {
+				hint = " (a '+' in the offset must be sent as %2B, or use Z)"
+			}
+			v.Add(name, validation.RuleFormat, validation.Rule{
+				Message: "must be an RFC 3339 time such as 2024-05-01T13:00:00Z" + hint, Target: "RFC 3339"})
+			return nil
+		}
+		return &t
+	}
+	f.from, f.to = parseTime("from"), parseTime("to")
+	if f.from != nil && f.to != nil && !f.to.After(*f.from) {
+		v.Add("to", validation.RuleMinimum, validation.Rule{Message: "must be after from", Target: f.from.UTC().Format(time.RFC3339)})
+	}
+	if raw := c.QueryParam("result"); raw != "" {
+		if slices.Contains(attemptResults, raw) {
+			f.result = &raw
+		} else {
+			v.Add("result", validation.RuleEnum, validation.Rule{
+				Message: fmt.Sprintf("%q is not one of %s", truncate(raw, 32), strings.Join(attemptResults, ", ")), Target: attemptResults})
+		}
+	}
+	if !v.Empty() {
+		return f, errBadRequest("invalid attempt filter: "+v.Summary(), v)
+	}
+	return f, nil
+}
+
 // listAccountAttempts pages through the account's attempts, newest first.
 func (s *Server) listAccountAttempts(c echo.Context) error {
 	return s.listAttempts(c, nil)
@@ -137,20 +194,28 @@ func (s *Server) listHookAttempts(c echo.Context) error {
 }
 
 // listAttempts fetches one row more than the page to learn whether another
-// page exists, so next_start_key is absent exactly on the last page.
+// page exists, so next_start_key is absent exactly on the last page. The
+// filters apply to every page: a client sends them again with start_key.
 func (s *Server) listAttempts(c echo.Context, hookID *string) error {
 	p, err := parsePage(c)
 	if err != nil {
 		return err
 	}
+	f, err := parseAttemptFilter(c)
+	if err != nil {
+		return err
+	}
 	accountID := c.Param("account_id")
-	params := store.ListAttemptsParams{AccountID: accountID, HookID: hookID, PageSize: int32(p.size + 1)}
+	params := store.ListAttemptsFilteredParams{
+		AccountID: accountID, HookID: hookID, PageSize: int32(p.size + 1),
+		FromTime: f.from, ToTime: f.to, Result: f.result,
+	}
 	if p.startKey > 0 {
 		// The query is "id < before_id"; the start key itself belongs
 		// on this page.
 		params.BeforeID = p.startKey + 1
 	}
-	rows, err := s.queries.ListAttempts(c.Request().Context(), params)
+	rows, err := s.queries.ListAttemptsFiltered(c.Request().Context(), params)
 	if err != nil {
 		return errInternal(fmt.Errorf("list attempts of %s: %w", accountID, err))
 	}

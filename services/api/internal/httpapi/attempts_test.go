@@ -104,3 +104,142 @@ func TestAttemptsPagination(t *testing.T) {
 		t.Fatalf("hook attempts: %v", perHook)
 	}
 }
+
+// insertAttempts stores n attempts of hookID, one minute apart from base,
+// alternating success and failure (even i succeeds).
+func (h *harness) insertAttempts(t *testing.T, accountID, hookID string, base time.Time, n int) {
+	t.Helper()
+	status := int32(200)
+	var rows []store.InsertAttemptsParams
+	for i := range n {
+		row := store.InsertAttemptsParams{
+			AccountID: accountID, HookID: hookID, EventID: fmt.Sprintf("ev%d", i), DeliveryID: fmt.Sprintf("ev%d:%s", i, hookID),
+			Attempt: 1, RetriesLeft: 2, Result: "success", RequestMethod: "POST", RequestUrl: "http://e.com/x", RequestHeaders: json.RawMessage(`{}`),
+			ResponseStatus: &status, LatencyMs: 5, CreatedAt: base.Add(time.Duration(i) * time.Minute),
+		}
+		if i%2 == 1 {
+			row.Result, row.Reason, row.ResponseStatus = "failure", "500 from receiver", nil
+		}
+		rows = append(rows, row)
+	}
+	if _, err := store.New(h.pool).InsertAttempts(t.Context(), rows); err != nil {
+		t.Fatalf("insert attempts: %v", err)
+	}
+}
+
+// eventIDs lists the event_id of each attempt of a page.
+func eventIDs(t *testing.T, r response) []string {
+	t.Helper()
+	var ids []string
+	for _, item := range r.list(t) {
+		ids = append(ids, item.(map[string]any)["event_id"].(string))
+	}
+	return ids
+}
+
+func TestAttemptFilters(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	hookID := h.createHook(t, "acct1", wirecloudBody)["id"].(string)
+	base := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	h.insertAttempts(t, "acct1", hookID, base, 6) // ev0 at 12:00 ... ev5 at 12:05
+	const attempts = "/v1/accounts/acct1/webhooks/attempts"
+	hookAttempts := "/v1/accounts/acct1/webhooks/" + hookID + "/attempts"
+
+	for _, tc := range []struct{ query, want string }{
+		{"", "[ev5 ev4 ev3 ev2 ev1 ev0]"},
+		{"?result=success", "[ev4 ev2 ev0]"},
+		{"?result=failure", "[ev5 ev3 ev1]"},
+		// from is inclusive, to exclusive.
+		{"?from=2025-03-01T12:02:00Z", "[ev5 ev4 ev3 ev2]"},
+		{"?to=2025-03-01T12:02:00Z", "[ev1 ev0]"},
+		{"?from=2025-03-01T12:01:00Z&to=2025-03-01T12:04:00Z", "[ev3 ev2 ev1]"},
+		{"?from=2025-03-01T13:01:00%2B01:00&to=2025-03-01T12:04:00.5Z&result=success", "[ev4 ev2]"},
+		{"?from=2030-01-01T00:00:00Z", "[]"},
+	} {
+		for _, path := range []string{attempts, hookAttempts} {
+			if got := fmt.Sprint(eventIDs(t, h.do(t, http.MethodGet, path+tc.query, adminToken, "").expect(t, http.StatusOK))); got != tc.want {
+				t.Errorf("%s%s = %s, want %s", path, tc.query, got, tc.want)
+			}
+		}
+	}
+
+	// Filters hold across pages.
+	var all []string
+	path := attempts + "?result=failure&page_size=2"
+	for range 5 {
+		r := h.do(t, http.MethodGet, path, adminToken, "").expect(t, http.StatusOK)
+		all = append(all, eventIDs(t, r)...)
+		next, ok := r.body["next_start_key"].(string)
+		if !ok {
+			break
+		}
+		path = attempts + "?result=failure&page_size=2&start_key=" + next
+	}
+	if fmt.Sprint(all) != "[ev5 ev3 ev1]" {
+		t.Fatalf("filtered pages: %v", all)
+	}
+
+	for _, tc := range []struct{ query, field, rule string }{
+		{"?from=yesterday", "from", "format"},
+		{"?to=2025-03-01", "to", "format"},
+		{"?from=2025-03-01T12:00:00+01:00", "from", "format"}, // unencoded '+' arrives as a space
+		{"?from=2025-03-01T12:00:00Z&to=2025-03-01T12:00:00Z", "to", "minimum"},
+		{"?result=ok", "result", "enum"},
+		{"?result=SUCCESS", "result", "enum"},
+	} {
+		h.do(t, http.MethodGet, attempts+tc.query, adminToken, "").expectError(t, http.StatusBadRequest, tc.field, tc.rule)
+		h.do(t, http.MethodGet, hookAttempts+tc.query, adminToken, "").expectError(t, http.StatusBadRequest, tc.field, tc.rule)
+	}
+}
+
+func TestAttemptPaginationBoundaries(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t)
+	hookID := h.createHook(t, "acct1", wirecloudBody)["id"].(string)
+	h.insertAttempts(t, "acct1", hookID, time.Now().Add(-time.Hour).UTC(), 4)
+	const attempts = "/v1/accounts/acct1/webhooks/attempts"
+
+	// A page exactly as large as the list has no next key.
+	r := h.do(t, http.MethodGet, attempts+"?page_size=4", adminToken, "").expect(t, http.StatusOK)
+	if len(r.list(t)) != 4 || r.body["next_start_key"] != nil || r.body["page_size"] != 4.0 {
+		t.Fatalf("page_size=4 of 4: %s", r.raw)
+	}
+	// One fewer: a next key naming the last item.
+	r = h.do(t, http.MethodGet, attempts+"?page_size=3", adminToken, "").expect(t, http.StatusOK)
+	next, _ := r.body["next_start_key"].(string)
+	if len(r.list(t)) != 3 || next == "" {
+		t.Fatalf("page_size=3 of 4: %s", r.raw)
+	}
+	last := h.do(t, http.MethodGet, attempts+"?page_size=3&start_key="+next, adminToken, "").expect(t, http.StatusOK)
+	if fmt.Sprint(eventIDs(t, last)) != "[ev0]" || last.body["next_start_key"] != nil || last.body["start_key"] != next {
+		t.Fatalf("last page: %s", last.raw)
+	}
+	// page_size=1 walks every item once.
+	var walked []string
+	path := attempts + "?page_size=1"
+	for range 10 {
+		r := h.do(t, http.MethodGet, path, adminToken, "").expect(t, http.StatusOK)
+		walked = append(walked, eventIDs(t, r)...)
+		next, ok := r.body["next_start_key"].(string)
+		if !ok {
+			break
+		}
+		path = attempts + "?page_size=1&start_key=" + next
+	}
+	if fmt.Sprint(walked) != "[ev3 ev2 ev1 ev0]" {
+		t.Fatalf("page_size=1 walk: %v", walked)
+	}
+	// A start key older than everything is an empty last page; one newer
+	// than everything starts at the newest.
+	if r := h.do(t, http.MethodGet, attempts+"?start_key=1", adminToken, "").expect(t, http.StatusOK); len(r.list(t)) > 1 || r.body["next_start_key"] != nil {
+		t.Fatalf("start_key=1: %s", r.raw)
+	}
+	if got := fmt.Sprint(eventIDs(t, h.do(t, http.MethodGet, attempts+"?start_key=999999999", adminToken, "").expect(t, http.StatusOK))); got != "[ev3 ev2 ev1 ev0]" {
+		t.Fatalf("start_key beyond the newest: %s", got)
+	}
+	// page_size bounds: 500 is allowed, 501 is not.
+	h.do(t, http.MethodGet, attempts+"?page_size=500", adminToken, "").expect(t, http.StatusOK)
+	h.do(t, http.MethodGet, attempts+"?page_size=501", adminToken, "").expectError(t, http.StatusBadRequest, "page_size", "maximum")
+	h.do(t, http.MethodGet, attempts+"?start_key=-3", adminToken, "").expectError(t, http.StatusBadRequest, "start_key", "format")
+}

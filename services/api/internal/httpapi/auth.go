@@ -125,3 +125,14 @@ func currentPrincipal(c echo.Context) principal {
 	p, _ := c.Get(principalKey).(principal)
 	return p
 }
+
+// requireAdmin answers 403 to account tokens: only the admin manages API
+// tokens, so a leaked account token cannot mint itself successors.
+func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !currentPrincipal(c).admin {
+			return &Error{Status: http.StatusForbidden, Message: "only the admin token may manage API tokens"}
+		}
+		return next(c)
+	}
+}

@@ -32,7 +32,12 @@ type envelope struct {
 	NextStartKey string `json:"next_start_key,omitempty"`
 }
 
+// respond writes a success envelope. A single document's revision is also
+// its ETag, which a client may send back as If-Match.
 func respond(c echo.Context, status int, env envelope) error {
+	if env.Revision != "" {
+		c.Response().Header().Set("ETag", `"`+env.Revision+`"`)
+	}
 	env.Status = "success"
 	env.RequestID = requestID(c)
 	return c.JSON(status, env)
@@ -42,6 +47,18 @@ func respond(c echo.Context, status int, env envelope) error {
 // members of data. The Content-Type is not checked: Kazoo clients send JSON
 // with whatever curl defaults to, and the body must parse as JSON anyway.
 func readData(c echo.Context) (map[string]json.RawMessage, error) {
+	body, err := readBody(c)
+	if err != nil {
+		return nil, err
+	}
+	if len(body) == 0 {
+		return nil, errBadRequest(`request body is empty; expected {"data": {...}}`, nil)
+	}
+	return parseData(body)
+}
+
+// readBody reads the whole (size-limited) body, without surrounding space.
+func readBody(c echo.Context) ([]byte, error) {
 	body, err := io.ReadAll(c.Request().Body)
 	if err != nil {
 		// BodyLimit's reader fails with Echo's 413 error; handleError
@@ -52,10 +69,11 @@ func readData(c echo.Context) (map[string]json.RawMessage, error) {
 		}
 		return nil, errBadRequest("could not read the request body", nil)
 	}
-	body = bytes.TrimSpace(body)
-	if len(body) == 0 {
-		return nil, errBadRequest(`request body is empty; expected {"data": {...}}`, nil)
-	}
+	return bytes.TrimSpace(body), nil
+}
+
+// parseData checks the {"data": {...}} envelope and returns data's members.
+func parseData(body []byte) (map[string]json.RawMessage, error) {
 	var env map[string]json.RawMessage
 	if err := json.Unmarshal(body, &env); err != nil {
 		var syntaxErr *json.SyntaxError
@@ -151,4 +169,14 @@ func propagateTrace(next echo.HandlerFunc) echo.HandlerFunc {
 		c.SetRequest(req.WithContext(ctx))
 		return next(c)
 	}
+}
+
+// jsonString decodes raw only when it is a JSON string, so a number or a
+// list is a type error rather than coerced.
+func jsonString(raw json.RawMessage, out *string) error {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || raw[0] != '"' {
+		return errors.New("not a JSON string")
+	}
+	return json.Unmarshal(raw, out)
 }

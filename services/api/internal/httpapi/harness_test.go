@@ -9,10 +9,13 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
@@ -29,25 +32,74 @@ type harness struct {
 	url  string
 	pool *pgxpool.Pool
 	nc   *nats.Conn
+	js   jetstream.JetStream
+	srv  *httpapi.Server
 }
 
-func newHarness(t *testing.T) *harness {
+// newHarness serves the API; options adjust its Deps (rates, waits).
+func newHarness(t *testing.T, options ...func(*httpapi.Deps)) *harness {
 	t.Helper()
 	_, pool := testenv.Postgres(t)
-	_, nc, _ := testenv.JetStream(t)
-	srv, err := httpapi.New(httpapi.Deps{
+	_, nc, js := testenv.JetStream(t)
+	deps := httpapi.Deps{
 		Pool:         pool,
 		NATS:         nc,
 		Logger:       slog.New(slog.NewJSONHandler(t.Output(), nil)),
 		AdminToken:   adminToken,
 		MaxBodyBytes: maxBodyBytes,
-	})
+		// Tests fire requests in bursts; the limiter has its own test.
+		RateLimit: 1e6,
+		RateBurst: 1e6,
+	}
+	for _, option := range options {
+		option(&deps)
+	}
+	srv, err := httpapi.New(deps)
 	if err != nil {
 		t.Fatalf("new API: %v", err)
 	}
 	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
-	return &harness{url: ts.URL, pool: pool, nc: nc}
+	return &harness{url: ts.URL, pool: pool, nc: nc, js: js, srv: srv}
+}
+
+// createHook creates a hook as the admin and returns its document.
+func (h *harness) createHook(t *testing.T, accountID, body string) map[string]any {
+	t.Helper()
+	return h.do(t, http.MethodPut, "/v1/accounts/"+accountID+"/webhooks", adminToken, body).expect(t, http.StatusCreated).data(t)
+}
+
+// watchHookChanges collects hooks.changed.<accountID> notifications.
+func (h *harness) watchHookChanges(t *testing.T, accountID string) <-chan map[string]any {
+	t.Helper()
+	changes := make(chan map[string]any, 64)
+	sub, err := h.nc.Subscribe(bus.HooksChangedSubject(accountID), func(m *nats.Msg) {
+		var change map[string]any
+		if json.Unmarshal(m.Data, &change) == nil {
+			changes <- change
+		}
+	})
+	if err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	if err := h.nc.Flush(); err != nil {
+		t.Fatalf("flush subscription: %v", err)
+	}
+	return changes
+}
+
+// expectChange waits for the next hooks.changed notification and checks it.
+func expectChange(t *testing.T, changes <-chan map[string]any, hookID, change string) {
+	t.Helper()
+	select {
+	case got := <-changes:
+		if got["hook_id"] != hookID || got["change"] != change {
+			t.Fatalf("hooks.changed %v, want hook %s change %s", got, hookID, change)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("no hooks.changed notification for %s %s", change, hookID)
+	}
 }
 
 // response is a decoded API answer.

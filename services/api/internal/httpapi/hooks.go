@@ -32,7 +32,7 @@ var hookIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
 const SecretPrefix = "whsec_"
 
 // hookJSON is a hook as the API shows it. Filters are always present, empty
-// meaning "any"; secret only on create (and, later, rotation).
+// meaning "any"; secret only on create and rotation.
 type hookJSON struct {
 	ID                  string          `json:"id"`
 	Name                string          `json:"name"`
@@ -44,14 +44,18 @@ type hookJSON struct {
 	Enabled             bool            `json:"enabled"`
 	Format              string          `json:"format"`
 	IncludeInternalLegs bool            `json:"include_internal_legs"`
+	IncludeSubaccounts  bool            `json:"include_subaccounts"`
 	CallTypes           []string        `json:"call_types"`
 	CallStatuses        []string        `json:"call_statuses"`
 	MediaTypes          []string        `json:"media_types"`
 	DisableReason       string          `json:"disable_reason"`
 	Secret              string          `json:"secret,omitempty"`
-	Revision            int64           `json:"revision"`
-	Created             string          `json:"created"`
-	Modified            string          `json:"modified"`
+	// PreviousSecretExpiresAt is set after a rotation: until then the
+	// rotated-out secret still signs deliveries beside the new one.
+	PreviousSecretExpiresAt string `json:"previous_secret_expires_at,omitempty"`
+	Revision                int64  `json:"revision"`
+	Created                 string `json:"created"`
+	Modified                string `json:"modified"`
 }
 
 func renderHook(h store.Hook, withSecret bool) hookJSON {
@@ -66,6 +70,7 @@ func renderHook(h store.Hook, withSecret bool) hookJSON {
 		Enabled:             h.Enabled,
 		Format:              h.Format,
 		IncludeInternalLegs: h.IncludeInternalLegs,
+		IncludeSubaccounts:  h.IncludeSubaccounts,
 		CallTypes:           nonNil(h.CallTypes),
 		CallStatuses:        nonNil(h.CallStatuses),
 		MediaTypes:          nonNil(h.MediaTypes),
@@ -79,6 +84,9 @@ func renderHook(h store.Hook, withSecret bool) hookJSON {
 	}
 	if withSecret {
 		out.Secret = h.Secret
+	}
+	if h.PreviousSecretExpiresAt != nil {
+		out.PreviousSecretExpiresAt = timestamp(*h.PreviousSecretExpiresAt)
 	}
 	return out
 }
@@ -114,7 +122,7 @@ func (s *Server) createHook(c echo.Context) error {
 	if err != nil {
 		return errInternal(err)
 	}
-	params := store.CreateHookParams{
+	params := store.InsertHookParams{
 		ID:                  id,
 		AccountID:           accountID,
 		Name:                doc.Name,
@@ -126,6 +134,7 @@ func (s *Server) createHook(c echo.Context) error {
 		Enabled:             doc.Enabled,
 		Format:              doc.Format,
 		IncludeInternalLegs: doc.IncludeInternalLegs,
+		IncludeSubaccounts:  doc.IncludeSubaccounts,
 		CallTypes:           doc.CallTypes,
 		CallStatuses:        doc.CallStatuses,
 		MediaTypes:          doc.MediaTypes,
@@ -139,7 +148,7 @@ func (s *Server) createHook(c echo.Context) error {
 			}
 		}
 		var err error
-		hook, err = q.CreateHook(ctx, params)
+		hook, err = q.InsertHook(ctx, params)
 		if err != nil {
 			return fmt.Errorf("create hook for %s: %w", accountID, err)
 		}

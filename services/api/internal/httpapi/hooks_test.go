@@ -168,15 +168,30 @@ func TestBadInput(t *testing.T) {
 		{"page_size too big", "GET", hooks + "/attempts?page_size=501", "", 400, "page_size", "maximum"},
 		{"page_size not a number", "GET", hooks + "/attempts?page_size=ten", "", 400, "page_size", "type"},
 		{"start_key not a key", "GET", hooks + "/attempts?start_key=abc", "", 400, "start_key", "format"},
+		{"edit invalid webhook id", "POST", hooks + "/not-an-id", wirecloudBody, 400, "webhook_id", "format"},
+		{"patch invalid webhook id", "PATCH", hooks + "/not-an-id", `{"data":{"enabled":true}}`, 400, "webhook_id", "format"},
+		{"delete invalid webhook id", "DELETE", hooks + "/not-an-id", "", 400, "webhook_id", "format"},
+		{"test invalid webhook id", "POST", hooks + "/not-an-id/test", "", 400, "webhook_id", "format"},
+		{"delete unknown webhook", "DELETE", hooks + "/0123456789abcdef0123456789abcdef", "", 404, "", ""},
+		{"patch without body", "PATCH", hooks + "/0123456789abcdef0123456789abcdef", "", 400, "", ""},
+		{"bulk patch without body", "PATCH", hooks, "", 400, "", ""},
+		{"bulk patch body over limit", "PATCH", hooks, `{"data":{"re-enable":"` + strings.Repeat("x", maxBodyBytes) + `"}}`, 413, "", ""},
+		{"post on attempts", "POST", hooks + "/attempts", wirecloudBody, 400, "webhook_id", "format"},
+		{"deadletter page_size", "GET", "/v1/accounts/acct1/events/deadletter?page_size=0", "", 400, "page_size", "minimum"},
+		{"deadletter unknown account", "GET", "/v1/accounts/nobody/events/deadletter", "", 404, "", ""},
 		{"unknown route", "GET", "/v1/nothing", "", 404, "", ""},
 		{"method not allowed", "POST", hooks, wirecloudBody, 405, "", ""},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			h.do(t, tc.method, tc.path, adminToken, tc.body).expectError(t, tc.status, tc.field, tc.rule)
-		})
-	}
+	// The group returns only when its parallel cases are done, so the
+	// check below sees their effects.
+	t.Run("cases", func(t *testing.T) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				t.Parallel()
+				h.do(t, tc.method, tc.path, adminToken, tc.body).expectError(t, tc.status, tc.field, tc.rule)
+			})
+		}
+	})
 	// Nothing above created a hook or an account.
 	list := h.do(t, http.MethodGet, hooks, adminToken, "").expect(t, http.StatusOK).list(t)
 	if len(list) != 1 {

@@ -5,18 +5,23 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
@@ -35,7 +40,33 @@ type Deps struct {
 	AdminToken string
 	// MaxBodyBytes bounds request bodies; larger ones get 413.
 	MaxBodyBytes int64
+
+	// The rest is optional; the zero value takes the default named.
+
+	// JetStream publishes test events and reads dead letters; by default
+	// a JetStream context over NATS.
+	JetStream jetstream.JetStream
+	// SecretRotationOverlap is how long a rotated-out signing secret keeps
+	// signing beside the new one (DefaultSecretRotationOverlap).
+	SecretRotationOverlap time.Duration
+	// TestWait bounds how long POST .../test waits for the test delivery's
+	// attempt before answering 202 (DefaultTestWait).
+	TestWait time.Duration
+	// RateLimit and RateBurst are each token's request rate and burst
+	// (DefaultRateLimit, DefaultRateBurst).
+	RateLimit rate.Limit
+	RateBurst int
+	// Media verifies signed media download links (see media.go).
+	Media MediaDeps
 }
+
+// Defaults of the optional Deps.
+const (
+	DefaultSecretRotationOverlap = 24 * time.Hour
+	DefaultTestWait              = 20 * time.Second
+	DefaultRateLimit             = 50
+	DefaultRateBurst             = 100
+)
 
 // Server is the API's HTTP surface.
 type Server struct {
@@ -43,9 +74,16 @@ type Server struct {
 	pool    *pgxpool.Pool
 	queries *store.Queries
 	nc      *nats.Conn
+	js      jetstream.JetStream
 	log     *slog.Logger
 	admin   adminToken
 	maxBody int64
+	overlap time.Duration
+	// testWait and testPoll pace POST .../test's wait for its attempt.
+	testWait time.Duration
+	testPoll time.Duration
+	limiter  *tokenLimiter
+	media    MediaDeps
 }
 
 // New builds the server and its routes.
@@ -61,15 +99,30 @@ func New(deps Deps) (*Server, error) {
 		return nil, fmt.Errorf("httpapi: the admin token must be at least %d characters", MinAdminTokenLength)
 	case deps.MaxBodyBytes < 1:
 		return nil, errors.New("httpapi: Deps.MaxBodyBytes must be positive")
+	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0:
+		return nil, errors.New("httpapi: Deps durations and rates must not be negative")
+	}
+	js := deps.JetStream
+	if js == nil {
+		var err error
+		if js, err = jetstream.New(deps.NATS); err != nil {
+			return nil, fmt.Errorf("httpapi: JetStream context: %w", err)
+		}
 	}
 	s := &Server{
-		echo:    echo.New(),
-		pool:    deps.Pool,
-		queries: store.New(deps.Pool),
-		nc:      deps.NATS,
-		log:     deps.Logger,
-		admin:   newAdminToken(deps.AdminToken),
-		maxBody: deps.MaxBodyBytes,
+		echo:     echo.New(),
+		pool:     deps.Pool,
+		queries:  store.New(deps.Pool),
+		nc:       deps.NATS,
+		js:       js,
+		log:      deps.Logger,
+		admin:    newAdminToken(deps.AdminToken),
+		maxBody:  deps.MaxBodyBytes,
+		overlap:  cmp.Or(deps.SecretRotationOverlap, DefaultSecretRotationOverlap),
+		testWait: cmp.Or(deps.TestWait, DefaultTestWait),
+		testPoll: 200 * time.Millisecond,
+		limiter:  newTokenLimiter(cmp.Or(deps.RateLimit, DefaultRateLimit), cmp.Or(deps.RateBurst, DefaultRateBurst)),
+		media:    deps.Media,
 	}
 	e := s.echo
 	e.HideBanner = true
@@ -107,18 +160,65 @@ func (s *Server) routes() {
 	e.GET("/healthz", echo.WrapHandler(health.LiveHandler()))
 	e.GET("/readyz", echo.WrapHandler(checks.ReadyHandler()))
 
-	// anyAccount: the account may be new (the admin creates it with its
-	// first hook). existingAccount: it must exist, else 404.
-	anyAccount := []echo.MiddlewareFunc{s.authenticate, s.authorizeAccount}
-	existingAccount := append(anyAccount[:len(anyAccount):len(anyAccount)], s.requireAccount)
+	// Public: static documents, no token needed (see hookCatalogue).
+	e.GET("/openapi.json", s.openAPIDocument)
+	e.GET("/v1/webhooks", s.hookCatalogue)
+	e.GET("/v1/media/:media_id", s.downloadMedia) // signed link is the credential (media.go)
+
+	// Every route under /v1/accounts/{account_id} authenticates (401),
+	// rate-limits per token (429), then lets an account token act on its
+	// own account only (403). anyAccount: the account may be new (the
+	// admin creates it with its first hook or token). existingAccount: it
+	// must exist, else 404. The admin variants answer 403 to account
+	// tokens: only the admin manages tokens.
+	anyAccount := []echo.MiddlewareFunc{s.authenticate, s.rateLimit, s.authorizeAccount}
+	existingAccount := append(slices.Clip(anyAccount), s.requireAccount)
+	adminAnyAccount := append(slices.Clip(anyAccount), requireAdmin)
+	adminExistingAccount := append(slices.Clip(adminAnyAccount), s.requireAccount)
 
 	const webhooks = "/v1/accounts/:account_id/webhooks"
 	e.GET(webhooks, s.listHooks, existingAccount...)
 	e.PUT(webhooks, s.createHook, anyAccount...)
+	e.PATCH(webhooks, s.reenableHooks, existingAccount...)
 	e.GET(webhooks+"/attempts", s.listAccountAttempts, existingAccount...)
 	e.GET(webhooks+"/:webhook_id", s.getHook, existingAccount...)
+	e.POST(webhooks+"/:webhook_id", s.replaceHook, existingAccount...)
+	e.PATCH(webhooks+"/:webhook_id", s.patchHook, existingAccount...)
+	e.DELETE(webhooks+"/:webhook_id", s.deleteHook, existingAccount...)
 	e.GET(webhooks+"/:webhook_id/attempts", s.listHookAttempts, existingAccount...)
+	e.POST(webhooks+"/:webhook_id/secret", s.rotateSecret, existingAccount...)
+	e.POST(webhooks+"/:webhook_id/test", s.testHook, existingAccount...)
+
+	const tokens = "/v1/accounts/:account_id/tokens"
+	e.GET(tokens, s.listTokens, adminExistingAccount...)
+	e.PUT(tokens, s.createToken, adminAnyAccount...)
+	e.DELETE(tokens+"/:token_id", s.revokeToken, adminExistingAccount...)
+
+	e.GET("/v1/accounts/:account_id/events/deadletter", s.listDeadLetters, existingAccount...)
 }
+
+// Route is one served method and path, the path in OpenAPI's form
+// (/v1/accounts/{account_id}/webhooks).
+type Route struct {
+	Method string
+	Path   string
+}
+
+// Routes lists what the server serves, for the test that holds the OpenAPI
+// document and the router to each other.
+func (s *Server) Routes() []Route {
+	var out []Route
+	for _, r := range s.echo.Routes() {
+		if r.Method == echo.RouteNotFound {
+			continue
+		}
+		out = append(out, Route{Method: r.Method, Path: echoParam.ReplaceAllString(r.Path, "{$1}")})
+	}
+	return out
+}
+
+// echoParam matches Echo's ":name" path parameters.
+var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.echo }

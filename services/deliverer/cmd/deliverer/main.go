@@ -22,15 +22,19 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/deliver"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/outbound"
 )
 
 const serviceName = "deliverer"
 
-// partitionMaintenanceEvery is how often tomorrow's attempt partitions are
-// made; hourly is plenty for daily partitions made days ahead.
-const partitionMaintenanceEvery = time.Hour
+// attemptMaintenanceEvery is how often tomorrow's attempt partitions are
+// made and retention enforced; hourly is plenty for daily partitions made
+// days ahead and a retention counted in days.
+const attemptMaintenanceEvery = time.Hour
 
 type settings struct {
 	config.Common
@@ -41,18 +45,38 @@ type settings struct {
 	Timeout          time.Duration
 	AllowCIDRs       []netip.Prefix
 	MaxResponseBytes int
+	MaxAckPending    int
+	HookCacheTTL     time.Duration
+	// Endpoint isolation.
+	MaxPerEndpoint  int
+	BreakerFailures int
+	BreakerCooldown time.Duration
+	// Auto-disable deployment defaults (Kazoo's attempt_failure_count and
+	// attempt_failure_expiry); accounts may override them.
+	AttemptFailureCount  int
+	AttemptFailureExpiry time.Duration
+	AttemptRetention     time.Duration
 }
 
 func readSettings(e *config.Env) (settings, error) {
 	s := settings{
-		Common:           config.ReadCommon(e),
-		DatabaseURL:      config.ReadDatabaseURL(e),
-		HealthAddr:       e.Addr("DELIVERER_HEALTH_ADDR", "127.0.0.1:8083"),
-		Workers:          e.Int("DELIVERER_WORKERS", 64, 1, 4096),
-		ConnectTimeout:   e.Duration("DELIVERY_CONNECT_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
-		Timeout:          e.Duration("DELIVERY_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
-		AllowCIDRs:       e.Prefixes("DELIVERY_ALLOW_CIDRS"),
-		MaxResponseBytes: e.Int("DELIVERY_MAX_RESPONSE_BYTES", deliver.DefaultMaxResponseBytes, 1, 16<<20),
+		Common:              config.ReadCommon(e),
+		DatabaseURL:         config.ReadDatabaseURL(e),
+		HealthAddr:          e.Addr("DELIVERER_HEALTH_ADDR", "127.0.0.1:8083"),
+		Workers:             e.Int("DELIVERER_WORKERS", 64, 1, 4096),
+		ConnectTimeout:      e.Duration("DELIVERY_CONNECT_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
+		Timeout:             e.Duration("DELIVERY_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
+		AllowCIDRs:          e.Prefixes("DELIVERY_ALLOW_CIDRS"),
+		MaxResponseBytes:    e.Int("DELIVERY_MAX_RESPONSE_BYTES", deliver.DefaultMaxResponseBytes, 1, 16<<20),
+		MaxAckPending:       e.Int("DELIVERY_MAX_ACK_PENDING", deliver.DefaultMaxAckPending, 100, 1_000_000),
+		HookCacheTTL:        e.Duration("DELIVERY_HOOK_CACHE_TTL", hookstate.DefaultTTL, time.Second, 10*time.Minute),
+		MaxPerEndpoint:      e.Int("DELIVERY_MAX_PER_ENDPOINT", endpoint.DefaultMaxInFlight, 1, 1024),
+		BreakerFailures:     e.Int("DELIVERY_BREAKER_FAILURES", endpoint.DefaultFailures, 1, 1000),
+		BreakerCooldown:     e.Duration("DELIVERY_BREAKER_COOLDOWN", endpoint.DefaultCooldown, time.Second, time.Hour),
+		AttemptFailureCount: e.Int("DELIVERY_ATTEMPT_FAILURE_COUNT", autodisable.DefaultFailureCount, 1, 1000),
+		AttemptFailureExpiry: e.Duration("DELIVERY_ATTEMPT_FAILURE_EXPIRY", autodisable.DefaultFailureExpiry,
+			time.Second, 24*time.Hour),
+		AttemptRetention: e.Duration("DELIVERY_ATTEMPT_RETENTION", attempts.DefaultRetention, time.Hour, 10*365*24*time.Hour),
 	}
 	return s, e.Err()
 }
@@ -90,7 +114,7 @@ func run() error {
 	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Replicas: cfg.StreamReplicas, EventsMaxAge: bus.DefaultStreamOptions().EventsMaxAge}); err != nil {
 		return err
 	}
-	pool, err := store.Open(ctx, cfg.DatabaseURL, 8)
+	pool, err := store.Open(ctx, cfg.DatabaseURL, 16)
 	if err != nil {
 		return err
 	}
@@ -100,20 +124,34 @@ func run() error {
 		return err
 	}
 
+	hooks := hookstate.New(queries, cfg.HookCacheTTL, nil)
+	if err := hooks.Subscribe(nc); err != nil {
+		return err
+	}
+	defer hooks.Close()
+
 	writer := attempts.NewWriter(queries, log, attempts.DefaultMaxBatch, attempts.DefaultMaxDelay)
 	deliverer := deliver.New(deliver.Deps{
 		JS: js,
 		Client: outbound.NewClient(outbound.Config{
 			ConnectTimeout: cfg.ConnectTimeout, Timeout: cfg.Timeout, AllowCIDRs: cfg.AllowCIDRs,
-			MaxIdleConnsPerHost: min(cfg.Workers, 64),
+			MaxIdleConnsPerHost: cfg.MaxPerEndpoint,
 		}),
-		Attempts:         writer,
+		Attempts: writer,
+		Counter:  queries,
+		Hooks:    hooks,
+		Failures: autodisable.New(queries, nc,
+			autodisable.Rule{Count: cfg.AttemptFailureCount, Expiry: cfg.AttemptFailureExpiry}, log, nil),
+		Gate: endpoint.NewGate(endpoint.Config{
+			MaxInFlight: cfg.MaxPerEndpoint, Failures: cfg.BreakerFailures, Cooldown: cfg.BreakerCooldown,
+		}),
 		Log:              log,
 		MaxResponseBytes: cfg.MaxResponseBytes,
 	})
 	// The longest handler is one request plus the attempt write; twice the
 	// request timeout leaves room for a slow database.
-	processor := deliverer.Processor(cfg.Workers, 2*cfg.Timeout+10*time.Second)
+	processor := deliverer.Processor(cfg.Workers, 2*cfg.Timeout+10*time.Second, cfg.MaxAckPending)
+	maintenance := &attempts.Maintenance{Pool: pool, Retention: cfg.AttemptRetention, Log: log}
 
 	checks := &health.Checks{}
 	checks.Add("nats", func(context.Context) error {
@@ -129,7 +167,7 @@ func run() error {
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, checks.Mux(), cfg.ShutdownTimeout) })
-	g.Go(func() error { return attempts.MaintainPartitions(gctx, queries, partitionMaintenanceEvery, log) })
+	g.Go(func() error { return maintenance.Run(gctx, attemptMaintenanceEvery) })
 	g.Go(func() error {
 		// In-flight deliveries finish and record their attempts before the
 		// writer is stopped.

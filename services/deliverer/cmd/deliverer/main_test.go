@@ -20,6 +20,11 @@ func TestSettingsDefaults(t *testing.T) {
 		s.MaxResponseBytes != 65536 || len(s.AllowCIDRs) != 0 {
 		t.Fatalf("defaults = %+v", s)
 	}
+	if s.MaxPerEndpoint != 8 || s.BreakerFailures != 5 || s.BreakerCooldown != 30*time.Second ||
+		s.AttemptFailureCount != 6 || s.AttemptFailureExpiry != time.Minute || s.AttemptRetention != 720*time.Hour ||
+		s.MaxAckPending != 50_000 || s.HookCacheTTL != 30*time.Second {
+		t.Fatalf("delivery defaults = %+v", s)
+	}
 }
 
 func TestSettingsParseAllowList(t *testing.T) {
@@ -41,11 +46,13 @@ func TestSettingsErrorsNameTheVariable(t *testing.T) {
 	t.Parallel()
 	_, err := readSettings(config.FromMap(map[string]string{
 		"DELIVERY_ALLOW_CIDRS": "localhost", "DELIVERY_TIMEOUT": "soon", "DELIVERER_WORKERS": "0",
+		"DELIVERY_MAX_PER_ENDPOINT": "0", "DELIVERY_ATTEMPT_FAILURE_COUNT": "many", "DELIVERY_ATTEMPT_RETENTION": "1s",
 	}))
 	if err == nil {
 		t.Fatal("invalid settings accepted")
 	}
-	for _, name := range []string{"NATS_URL", "DATABASE_URL", "DELIVERY_ALLOW_CIDRS", "DELIVERY_TIMEOUT", "DELIVERER_WORKERS"} {
+	for _, name := range []string{"NATS_URL", "DATABASE_URL", "DELIVERY_ALLOW_CIDRS", "DELIVERY_TIMEOUT", "DELIVERER_WORKERS",
+		"DELIVERY_MAX_PER_ENDPOINT", "DELIVERY_ATTEMPT_FAILURE_COUNT", "DELIVERY_ATTEMPT_RETENTION"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

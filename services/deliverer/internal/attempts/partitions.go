@@ -3,10 +3,6 @@ package attempts
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"time"
-
-	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 )
 
 // PartitionCreator makes the daily attempt partitions; *store.Queries
@@ -25,22 +21,4 @@ func EnsurePartitions(ctx context.Context, db PartitionCreator) error {
 		return fmt.Errorf("ensure attempt partitions: %w", err)
 	}
 	return nil
-}
-
-// MaintainPartitions calls EnsurePartitions every interval until ctx ends. A
-// failure is logged and retried next time: rows without a partition still
-// land in attempts_default.
-func MaintainPartitions(ctx context.Context, db PartitionCreator, every time.Duration, log *slog.Logger) error {
-	ticker := time.NewTicker(every)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ticker.C:
-			if err := EnsurePartitions(ctx, db); err != nil && ctx.Err() == nil {
-				log.ErrorContext(ctx, "attempt partition maintenance failed", telemetry.KeyError, err)
-			}
-		}
-	}
 }

@@ -1,10 +1,21 @@
 // Package deliver consumes rendered deliveries, sends each to its endpoint
 // and records the attempt.
 //
+// Persistence of retries: a failed delivery is nak'ed with the retry
+// schedule's delay (JetStream NakWithDelay). The message stays in the
+// DELIVERIES stream, pending on the durable consumer, and JetStream itself
+// redelivers it when the delay is over, so the wait survives a deliverer
+// restart or crash with no schedule table of ours; a replica killed
+// mid-request leaves the message unacked and JetStream redelivers it after
+// the ack wait. The attempt number is not JetStream's delivery count (a
+// delivery deferred by the endpoint gate is redelivered without an attempt):
+// a redelivered message counts its failed attempt rows in PostgreSQL, which
+// also lets a delivery whose success was recorded just before a crash be
+// acked without sending it again.
+//
 // A delivery is acked only after its attempt row is committed, and only when
-// it succeeded or has no retries left; otherwise it is nak'ed with the retry
-// schedule's delay, so JetStream keeps it (and its wait) across restarts.
-// Redeliveries carry the same webhook-id, so receivers can dedupe.
+// it succeeded or has no retries left; redeliveries carry the same
+// webhook-id, so receivers can dedupe.
 package deliver
 
 import (
@@ -18,6 +29,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -30,7 +42,11 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/outbound"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/signing"
 )
 
 // Request headers every callback carries.
@@ -39,7 +55,7 @@ const (
 	HeaderAccountID = "X-Account-ID"
 	// HeaderWebhookID is the Standard Webhooks id: the delivery id, the same
 	// on every retry.
-	HeaderWebhookID = "webhook-id"
+	HeaderWebhookID = signing.HeaderID
 	UserAgent       = "pbxhooks/1"
 )
 
@@ -49,7 +65,8 @@ const (
 	ResultFailure = "failure"
 )
 
-// DefaultMaxResponseBytes bounds the response body kept in an attempt row.
+// DefaultMaxResponseBytes bounds the response body kept in an attempt row;
+// the rest is read (up to drainLimit more) and discarded.
 const DefaultMaxResponseBytes = 64 << 10
 
 // drainLimit is how much of a response body beyond what is kept is read so
@@ -57,9 +74,40 @@ const DefaultMaxResponseBytes = 64 << 10
 // is closed instead.
 const drainLimit = 256 << 10
 
+// Retry-After bounds: a receiver may slow us down, not stop a delivery for
+// days nor make us hammer it.
+const (
+	MinRetryAfter = time.Second
+	MaxRetryAfter = time.Hour
+)
+
+// attemptLookback bounds the scan for a delivery's earlier attempts: no
+// delivery lives longer than the DELIVERIES stream's seven-day MaxAge.
+const attemptLookback = 8 * 24 * time.Hour
+
 // Recorder stores one attempt durably; *attempts.Writer implements it.
 type Recorder interface {
 	Record(ctx context.Context, row store.InsertAttemptsParams) error
+}
+
+// HookSource gives a hook's delivery-time state; *hookstate.Cache
+// implements it.
+type HookSource interface {
+	Get(ctx context.Context, accountID, hookID string) (*hookstate.Hook, error)
+}
+
+// FailureTracker counts failures towards auto-disable;
+// *autodisable.Tracker implements it.
+type FailureTracker interface {
+	Failure(ctx context.Context, h *hookstate.Hook, failedAt time.Time) (bool, error)
+	Success(ctx context.Context, hookID string) error
+	Disable(ctx context.Context, h *hookstate.Hook, reason string) (bool, error)
+}
+
+// AttemptCounter reads a delivery's earlier attempts; *store.Queries
+// implements it.
+type AttemptCounter interface {
+	CountDeliveryAttempts(ctx context.Context, arg store.CountDeliveryAttemptsParams) (store.CountDeliveryAttemptsRow, error)
 }
 
 // Deps are what a Deliverer needs.
@@ -67,13 +115,20 @@ type Deps struct {
 	JS       jetstream.JetStream
 	Client   *http.Client
 	Attempts Recorder
-	Log      *slog.Logger
+	Counter  AttemptCounter
+	Hooks    HookSource
+	Failures FailureTracker
+	// Gate caps requests per endpoint and holds the circuit breakers;
+	// endpoint defaults when nil.
+	Gate *endpoint.Gate
+	Log  *slog.Logger
 	// Schedule gives the delay before the next attempt after a failure;
 	// DefaultRetrySchedule when its Steps and Then are both zero.
 	Schedule RetrySchedule
 	// MaxResponseBytes bounds the response body kept per attempt.
 	MaxResponseBytes int
-	// Now is the clock for attempt timestamps and latency; time.Now when nil.
+	// Now is the clock for attempt timestamps, signatures and latency;
+	// time.Now when nil.
 	Now func() time.Time
 }
 
@@ -93,12 +148,24 @@ func New(deps Deps) *Deliverer {
 	if deps.Now == nil {
 		deps.Now = time.Now
 	}
+	if deps.Gate == nil {
+		deps.Gate = endpoint.NewGate(endpoint.Config{Now: deps.Now})
+	}
 	return &Deliverer{deps: deps}
 }
 
+// DefaultMaxAckPending bounds the deliveries pending on the consumer across
+// all replicas: in flight, waiting for a retry, or deferred by the endpoint
+// gate. It must exceed the largest backlog of failing endpoints, or their
+// deferred deliveries fill it and healthy ones behind them are not fetched.
+const DefaultMaxAckPending = 50_000
+
 // Processor returns the consumer that runs Handle over every delivery.
 // ackWait must exceed the longest request plus the attempt write.
-func (d *Deliverer) Processor(workers int, ackWait time.Duration) *bus.Processor {
+func (d *Deliverer) Processor(workers int, ackWait time.Duration, maxAckPending int) *bus.Processor {
+	if maxAckPending <= 0 {
+		maxAckPending = DefaultMaxAckPending
+	}
 	return &bus.Processor{
 		JS: d.deps.JS,
 		Spec: bus.ConsumerSpec{
@@ -106,10 +173,7 @@ func (d *Deliverer) Processor(workers int, ackWait time.Duration) *bus.Processor
 			Durable:        bus.ConsumerDeliverer,
 			FilterSubjects: []string{bus.SubjectDeliveriesAll},
 			AckWait:        ackWait,
-			// A delivery waiting for its retry stays pending on the
-			// consumer, so the bound must leave room for a backlog of
-			// retries besides the deliveries in flight.
-			MaxAckPending: max(20_000, workers*4),
+			MaxAckPending:  max(maxAckPending, workers*4),
 		},
 		Handler: d.Handle,
 		Log:     d.deps.Log,
@@ -119,9 +183,10 @@ func (d *Deliverer) Processor(workers int, ackWait time.Duration) *bus.Processor
 
 // Handle sends one delivery and records the attempt. It returns nil (ack)
 // once the outcome is final and recorded, a RetryError when the endpoint
-// failed and retries are left, a plain error (redelivery) when the attempt
-// could not be recorded, and a PermanentError for a message that is not a
-// usable Delivery.
+// failed and retries are left, a DeferredError when the endpoint's gate
+// turned it away (no attempt made), a plain error (redelivery) when the
+// hook or the attempt could not be read or recorded, and a PermanentError
+// for a message that is not a usable Delivery.
 func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	var delivery pbxhooksv1.Delivery
 	if err := proto.Unmarshal(msg.Data(), &delivery); err != nil {
@@ -130,36 +195,145 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if err := validate(&delivery); err != nil {
 		return bus.Permanent("unusable delivery", err)
 	}
-	attempt := 1
-	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 0 {
-		attempt = int(min(md.NumDelivered, 1<<30))
-	}
 	log := d.deps.Log.With(telemetry.KeyDeliveryID, delivery.GetId(), telemetry.KeyHookID, delivery.GetHookId(),
-		telemetry.KeyAccountID, delivery.GetAccountId(), "attempt", attempt)
+		telemetry.KeyAccountID, delivery.GetAccountId())
 
-	row, retryable := d.send(ctx, &delivery)
-	row.Attempt = int32(attempt)
-	row.RetriesLeft = max(delivery.GetRetries()-int32(attempt-1), 0)
-	if !retryable {
-		row.RetriesLeft = 0
+	hook, err := d.deps.Hooks.Get(ctx, delivery.GetAccountId(), delivery.GetHookId())
+	if errors.Is(err, hookstate.ErrNotFound) {
+		log.InfoContext(ctx, "hook deleted; delivery dropped")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var earlierDeliveries int
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		earlierDeliveries = int(min(md.NumDelivered-1, 1<<20))
+	}
+	redelivered := earlierDeliveries > 0
+	if !hook.Enabled && delivery.GetCreatedAt().AsTime().Before(hook.ModifiedAt) {
+		// Queued before the hook was disabled: not sent. A delivery made
+		// after (a test event, which reaches disabled hooks too) is sent.
+		return d.recordNotSent(ctx, &delivery, hook, redelivered)
 	}
 
-	if err := d.deps.Attempts.Record(ctx, row); err != nil {
+	ticket, wait, admitted := d.deps.Gate.Admit(endpoint.Key(delivery.GetUrl()), earlierDeliveries)
+	if !admitted {
+		return bus.Defer(wait, "endpoint busy or its circuit breaker is open")
+	}
+	attempt, done, err := d.attemptNumber(ctx, &delivery, redelivered)
+	if err != nil || done {
+		ticket.Release()
+		return err
+	}
+	log = log.With("attempt", attempt)
+
+	out := d.send(ctx, &delivery, hook)
+	ticket.Done(out.endpointFailed)
+	out.row.Attempt = int32(attempt)
+	out.row.RetriesLeft = max(delivery.GetRetries()-int32(attempt-1), 0)
+	if out.final {
+		out.row.RetriesLeft = 0
+	}
+	d.trackHealth(ctx, log, hook, &out)
+
+	if err := d.deps.Attempts.Record(ctx, out.row); err != nil {
 		// Never ack an outcome that is not recorded: the delivery is sent
 		// again, with the same webhook-id.
 		return fmt.Errorf("record attempt %d of delivery %s: %w", attempt, delivery.GetId(), err)
 	}
 	switch {
-	case row.Result == ResultSuccess:
-		log.DebugContext(ctx, "delivered", "status", derefInt(row.ResponseStatus), "latency_ms", row.LatencyMs)
+	case out.row.Result == ResultSuccess:
+		log.DebugContext(ctx, "delivered", "status", derefInt(out.row.ResponseStatus), "latency_ms", out.row.LatencyMs)
 		return nil
-	case row.RetriesLeft == 0:
-		log.InfoContext(ctx, "delivery failed; no retries left", "reason", row.Reason)
+	case out.row.RetriesLeft == 0:
+		log.InfoContext(ctx, "delivery failed; no retries left", "reason", out.row.Reason)
 		return nil
 	default:
 		delay := d.deps.Schedule.Delay(attempt)
-		return bus.RetryAfter(delay, fmt.Errorf("delivery %s attempt %d: %s", delivery.GetId(), attempt, row.Reason))
+		if out.retryAfter > 0 {
+			delay = out.retryAfter
+		}
+		return bus.RetryAfter(delay, fmt.Errorf("delivery %s attempt %d: %s", delivery.GetId(), attempt, out.row.Reason))
 	}
+}
+
+// attemptNumber is 1 for a first delivery. A redelivered message counts its
+// failed attempts in PostgreSQL; done is true when it needs no attempt: a
+// success is already recorded (the ack was lost to a crash) or every retry
+// is spent (the final nak or ack was lost).
+func (d *Deliverer) attemptNumber(ctx context.Context, delivery *pbxhooksv1.Delivery, redelivered bool) (attempt int, done bool, err error) {
+	if !redelivered {
+		return 1, false, nil
+	}
+	seen, err := d.deps.Counter.CountDeliveryAttempts(ctx, store.CountDeliveryAttemptsParams{
+		DeliveryID: delivery.GetId(), Since: d.deps.Now().Add(-attemptLookback),
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("count attempts of delivery %s: %w", delivery.GetId(), err)
+	}
+	if seen.Succeeded || int(seen.Failures) > int(delivery.GetRetries()) {
+		return 0, true, nil
+	}
+	return int(seen.Failures) + 1, false, nil
+}
+
+// trackHealth feeds auto-disable: 410 disables the hook at once, any other
+// failure counts towards the hook's window, a success empties it. Errors
+// are logged: the attempt's own outcome stands either way.
+func (d *Deliverer) trackHealth(ctx context.Context, log *slog.Logger, hook *hookstate.Hook, out *outcome) {
+	var (
+		disabled bool
+		err      error
+	)
+	switch {
+	case out.row.Result == ResultSuccess:
+		err = d.deps.Failures.Success(ctx, hook.ID)
+	case out.gone:
+		disabled, err = d.deps.Failures.Disable(ctx, hook, autodisable.ReasonGone)
+		out.row.RetriesLeft = 0
+	default:
+		disabled, err = d.deps.Failures.Failure(ctx, hook, out.row.CreatedAt)
+	}
+	if err != nil {
+		log.WarnContext(ctx, "auto-disable bookkeeping failed", telemetry.KeyError, err)
+	}
+	if disabled {
+		// The hook is off: this delivery stops here, like its queued peers.
+		out.row.RetriesLeft = 0
+		out.row.Reason += "; hook disabled"
+	}
+}
+
+// recordNotSent records that a delivery queued before its hook was disabled
+// was dropped, so the account's attempt log explains the gap.
+func (d *Deliverer) recordNotSent(ctx context.Context, delivery *pbxhooksv1.Delivery, hook *hookstate.Hook, redelivered bool) error {
+	if redelivered {
+		// An earlier run may have recorded it already.
+		seen, err := d.deps.Counter.CountDeliveryAttempts(ctx, store.CountDeliveryAttemptsParams{
+			DeliveryID: delivery.GetId(), Since: d.deps.Now().Add(-attemptLookback),
+		})
+		if err != nil {
+			return fmt.Errorf("count attempts of delivery %s: %w", delivery.GetId(), err)
+		}
+		if seen.Succeeded || seen.Failures > 0 {
+			return nil
+		}
+	}
+	reason := "not sent: hook disabled"
+	if hook.DisableReason != "" {
+		reason += " (" + cleanText(hook.DisableReason) + ")"
+	}
+	row := store.InsertAttemptsParams{
+		AccountID: delivery.GetAccountId(), HookID: delivery.GetHookId(), EventID: delivery.GetEventId(),
+		DeliveryID: delivery.GetId(), Attempt: 1, RetriesLeft: 0, Result: ResultFailure, Reason: reason,
+		RequestMethod: strings.ToUpper(delivery.GetMethod()), RequestUrl: cleanText(redactedURL(delivery.GetUrl())),
+		RequestHeaders: json.RawMessage(`{}`), CreatedAt: d.deps.Now(),
+	}
+	if err := d.deps.Attempts.Record(ctx, row); err != nil {
+		return fmt.Errorf("record skipped delivery %s: %w", delivery.GetId(), err)
+	}
+	return nil
 }
 
 func validate(d *pbxhooksv1.Delivery) error {
@@ -172,27 +346,42 @@ func validate(d *pbxhooksv1.Delivery) error {
 	return nil
 }
 
-// send performs the request and describes the outcome as an attempt row
-// (without the attempt number and retries left). retryable is false when the
-// delivery itself is unusable (bad method or URL): sending it again cannot
-// succeed.
-func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery) (row store.InsertAttemptsParams, retryable bool) {
+// outcome is one attempt described as an attempt row (without the attempt
+// number and retries left) plus what the retry logic needs to know.
+type outcome struct {
+	row store.InsertAttemptsParams
+	// final: sending again cannot succeed (bad method, URL or secret).
+	final bool
+	// endpointFailed: the endpoint itself misbehaved (connection error,
+	// timeout, 5xx, 408, 429), which feeds its circuit breaker.
+	endpointFailed bool
+	// gone: the endpoint answered 410.
+	gone bool
+	// retryAfter is the receiver's Retry-After on 429 or 503, clamped; zero
+	// when absent.
+	retryAfter time.Duration
+}
+
+// send performs the request and describes the outcome.
+func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery, hook *hookstate.Hook) outcome {
 	started := d.deps.Now()
-	row = store.InsertAttemptsParams{
-		AccountID:     delivery.GetAccountId(),
-		HookID:        delivery.GetHookId(),
-		EventID:       delivery.GetEventId(),
-		DeliveryID:    delivery.GetId(),
-		RequestMethod: strings.ToUpper(delivery.GetMethod()),
-		RequestUrl:    cleanText(redactedURL(delivery.GetUrl())),
-		CreatedAt:     started,
-	}
-	req, err := newRequest(ctx, delivery)
+	out := outcome{row: store.InsertAttemptsParams{
+		AccountID:      delivery.GetAccountId(),
+		HookID:         delivery.GetHookId(),
+		EventID:        delivery.GetEventId(),
+		DeliveryID:     delivery.GetId(),
+		RequestMethod:  strings.ToUpper(delivery.GetMethod()),
+		RequestUrl:     cleanText(redactedURL(delivery.GetUrl())),
+		RequestHeaders: json.RawMessage(`{}`),
+		CreatedAt:      started,
+	}}
+	row := &out.row
+	req, err := newRequest(ctx, delivery, hook, started)
 	if err != nil {
 		reason := cleanText(err.Error())
 		row.Result, row.Reason, row.ClientError = ResultFailure, reason, &reason
-		row.RequestHeaders = json.RawMessage(`{}`)
-		return row, false
+		out.final = true
+		return out
 	}
 	row.RequestHeaders = headersJSON(req.Header)
 
@@ -202,7 +391,9 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery) (ro
 		row.Result, row.Reason = ResultFailure, failureReason(err)
 		clientErr := cleanText(err.Error())
 		row.ClientError = &clientErr
-		return row, true
+		var refused *outbound.RefusedError
+		out.endpointFailed = !errors.As(err, &refused)
+		return out
 	}
 	body, readErr := readBody(resp.Body, d.deps.MaxResponseBytes)
 	row.LatencyMs = latencyMs(started, d.deps.Now())
@@ -210,13 +401,24 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery) (ro
 	row.ResponseStatus = &status
 	row.ResponseHeaders = headersJSON(resp.Header)
 	row.ResponseBody = &body
+	code := resp.StatusCode
 	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+	case code >= 200 && code < 300:
 		row.Result, row.Reason = ResultSuccess, ""
-	case resp.StatusCode >= 300 && resp.StatusCode < 400:
-		row.Result, row.Reason = ResultFailure, fmt.Sprintf("HTTP %d: redirects are not followed", resp.StatusCode)
+	case code >= 300 && code < 400:
+		row.Result, row.Reason = ResultFailure, fmt.Sprintf("HTTP %d: redirects are not followed", code)
+	case code == http.StatusGone:
+		row.Result, row.Reason = ResultFailure, "HTTP 410: endpoint gone; hook disabled"
+		out.gone, out.final = true, true
 	default:
-		row.Result, row.Reason = ResultFailure, fmt.Sprintf("HTTP %d", resp.StatusCode)
+		row.Result, row.Reason = ResultFailure, fmt.Sprintf("HTTP %d", code)
+		out.endpointFailed = code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout
+	}
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		if wait, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), d.deps.Now()); ok {
+			out.retryAfter = wait
+			row.Reason += fmt.Sprintf(" (Retry-After %s)", wait)
+		}
 	}
 	if readErr != nil && row.Result == ResultSuccess {
 		// The status line arrived but the response broke off: the receiver
@@ -224,11 +426,36 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery) (ro
 		row.Result, row.Reason = ResultFailure, "reading the response failed"
 		clientErr := cleanText(readErr.Error())
 		row.ClientError = &clientErr
+		out.endpointFailed = true
 	}
-	return row, true
+	return out
 }
 
-func newRequest(ctx context.Context, delivery *pbxhooksv1.Delivery) (*http.Request, error) {
+// ParseRetryAfter reads a Retry-After value, delay-seconds or an HTTP date,
+// clamped to [MinRetryAfter, MaxRetryAfter]. ok is false when the value is
+// absent or unreadable, and the retry schedule applies instead.
+func ParseRetryAfter(value string, now time.Time) (time.Duration, bool) {
+	value = strings.TrimSpace(value)
+	if value == "" {
+		return 0, false
+	}
+	var wait time.Duration
+	if secs, err := strconv.ParseInt(value, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		wait = time.Duration(min(secs, int64(MaxRetryAfter/time.Second))) * time.Second
+	} else if at, err := http.ParseTime(value); err == nil {
+		wait = at.Sub(now)
+	} else {
+		return 0, false
+	}
+	return min(max(wait, MinRetryAfter), MaxRetryAfter), true
+}
+
+// newRequest builds the signed request. For GET hooks the payload is in the
+// URL's query string and the signed body is the empty string.
+func newRequest(ctx context.Context, delivery *pbxhooksv1.Delivery, hook *hookstate.Hook, now time.Time) (*http.Request, error) {
 	method := strings.ToUpper(delivery.GetMethod())
 	switch method {
 	case http.MethodGet, http.MethodPost, http.MethodPut:
@@ -242,21 +469,35 @@ func newRequest(ctx context.Context, delivery *pbxhooksv1.Delivery) (*http.Reque
 	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("invalid URL %q: must be an absolute http or https URL", delivery.GetUrl())
 	}
+	keys, err := hook.SigningKeys(now)
+	if err != nil {
+		return nil, fmt.Errorf("cannot sign: %w", err)
+	}
+	var payload []byte
+	if method != http.MethodGet {
+		payload = delivery.GetBody()
+	}
+	signature, err := signing.Signature(keys, delivery.GetId(), now, payload)
+	if err != nil {
+		return nil, err
+	}
 	var body io.Reader
-	if len(delivery.GetBody()) > 0 {
-		body = bytes.NewReader(delivery.GetBody())
+	if len(payload) > 0 {
+		body = bytes.NewReader(payload)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, u.String(), body)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	if ct := delivery.GetContentType(); ct != "" {
+	if ct := delivery.GetContentType(); ct != "" && method != http.MethodGet {
 		req.Header.Set("Content-Type", ct)
 	}
 	req.Header.Set("User-Agent", UserAgent)
 	req.Header.Set(HeaderHookID, delivery.GetHookId())
 	req.Header.Set(HeaderAccountID, delivery.GetAccountId())
-	req.Header.Set(HeaderWebhookID, delivery.GetId())
+	req.Header.Set(signing.HeaderID, delivery.GetId())
+	req.Header.Set(signing.HeaderTimestamp, strconv.FormatInt(now.Unix(), 10))
+	req.Header.Set(signing.HeaderSignature, signature)
 	return req, nil
 }
 

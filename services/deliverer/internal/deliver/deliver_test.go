@@ -3,8 +3,10 @@ package deliver_test
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,16 +17,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/deliver"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/outbound"
 )
 
@@ -59,6 +66,23 @@ func newReceiver(t *testing.T, status int, answer string) *receiver {
 	return r
 }
 
+// newReceiverFunc is a receiver whose answers the test chooses.
+func newReceiverFunc(t *testing.T, answer http.HandlerFunc) *receiver {
+	t.Helper()
+	r := &receiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		r.mu.Lock()
+		r.requests = append(r.requests, receivedRequest{req.Method, req.URL.Path, req.Header.Clone(), body})
+		r.mu.Unlock()
+		answer(w, req)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func timestampBefore(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t.Add(-time.Second)) }
+
 func (r *receiver) received() []receivedRequest {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -69,41 +93,62 @@ type options struct {
 	allow            []netip.Prefix
 	schedule         deliver.RetrySchedule
 	maxResponseBytes int
+	gate             endpoint.Config
+	rule             autodisable.Rule
+	workers          int
+	timeout          time.Duration
 }
 
 type harness struct {
-	js jetstream.JetStream
-	q  *store.Queries
+	nc   *nats.Conn
+	js   jetstream.JetStream
+	q    *store.Queries
+	pool *pgxpool.Pool
 }
 
-// startDeliverer runs the deliverer's consumer, attempt writer and client on
-// a private NATS server and database.
+// startDeliverer runs the deliverer's consumer, attempt writer, hook cache,
+// auto-disable tracker and client on a private NATS server and database.
 func startDeliverer(t *testing.T, opts options) *harness {
 	t.Helper()
-	_, _, js := testenv.JetStream(t)
+	_, nc, js := testenv.JetStream(t)
 	_, pool := testenv.Postgres(t)
 	q := store.New(pool)
 	if err := attempts.EnsurePartitions(t.Context(), q); err != nil {
 		t.Fatalf("EnsurePartitions: %v", err)
 	}
-	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	writer := attempts.NewWriter(q, log, 0, 0)
 	writerDone := make(chan struct{})
 	go func() { writer.Run(); close(writerDone) }()
-
+	hooks := hookstate.New(q, 0, nil)
+	if err := hooks.Subscribe(nc); err != nil {
+		t.Fatalf("subscribe: %v", err)
+	}
+	timeout := opts.timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
 	d := deliver.New(deliver.Deps{
 		JS:               js,
-		Client:           outbound.NewClient(outbound.Config{ConnectTimeout: 5 * time.Second, Timeout: 10 * time.Second, AllowCIDRs: opts.allow}),
+		Client:           outbound.NewClient(outbound.Config{ConnectTimeout: 5 * time.Second, Timeout: timeout, AllowCIDRs: opts.allow}),
 		Attempts:         writer,
+		Counter:          q,
+		Hooks:            hooks,
+		Failures:         autodisable.New(q, nc, opts.rule, log, nil),
+		Gate:             endpoint.NewGate(opts.gate),
 		Log:              log,
 		Schedule:         opts.schedule,
 		MaxResponseBytes: opts.maxResponseBytes,
 	})
+	workers := opts.workers
+	if workers == 0 {
+		workers = 4
+	}
 	ctx, cancel := context.WithCancel(t.Context())
 	processorDone := make(chan struct{})
 	go func() {
 		defer close(processorDone)
-		if err := d.Processor(4, 30*time.Second).Run(ctx); err != nil {
+		if err := d.Processor(workers, 2*timeout+10*time.Second, 0).Run(ctx); err != nil {
 			t.Errorf("processor: %v", err)
 		}
 	}()
@@ -112,8 +157,9 @@ func startDeliverer(t *testing.T, opts options) *harness {
 		<-processorDone
 		writer.Stop()
 		<-writerDone
+		hooks.Close()
 	})
-	return &harness{js: js, q: q}
+	return &harness{nc: nc, js: js, q: q, pool: pool}
 }
 
 var loopbackAllowed = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
@@ -124,12 +170,37 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-func newDelivery(url string, retries int32) *pbxhooksv1.Delivery {
-	eventID, hookID := newID("ev"), newID("hk")
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return "whsec_" + base64.StdEncoding.EncodeToString(b)
+}
+
+// newHook stores an enabled POST hook of a new account calling url.
+func (h *harness) newHook(t *testing.T, url string, retries int32) store.Hook {
+	t.Helper()
+	accountID := newID("acct")
+	if err := h.q.EnsureAccount(t.Context(), accountID); err != nil {
+		t.Fatalf("account: %v", err)
+	}
+	hook, err := h.q.CreateHook(t.Context(), store.CreateHookParams{
+		ID: newID("hk"), AccountID: accountID, Name: "test", Uri: url + "/callback", HttpVerb: "post",
+		Hook: "channel_create", Retries: retries, CustomData: json.RawMessage(`{}`), Enabled: true,
+		Format: "json", CallTypes: []string{}, CallStatuses: []string{}, MediaTypes: []string{}, Secret: newSecret(),
+	})
+	if err != nil {
+		t.Fatalf("create hook: %v", err)
+	}
+	return hook
+}
+
+func newDelivery(hook store.Hook) *pbxhooksv1.Delivery {
+	eventID := newID("ev")
 	return &pbxhooksv1.Delivery{
-		Id: eventID + ":" + hookID, AccountId: newID("acct"), HookId: hookID, EventId: eventID,
-		Method: "POST", Url: url + "/callback", ContentType: "application/json",
-		Body: []byte(`{"hook_event":"channel_create","call_id":"c1"}`), Retries: retries,
+		Id: eventID + ":" + hook.ID, AccountId: hook.AccountID, HookId: hook.ID, EventId: eventID,
+		Method: strings.ToUpper(hook.HttpVerb), Url: hook.Uri, ContentType: "application/json",
+		Body: []byte(`{"hook_event":"channel_create","call_id":"c1"}`), Retries: hook.Retries,
+		CreatedAt: timestamppb.Now(),
 	}
 }
 
@@ -155,17 +226,27 @@ func (h *harness) publish(t *testing.T, d *pbxhooksv1.Delivery) {
 // was acked or terminated, hence its outcome is final and recorded.
 func (h *harness) waitAcked(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	eventually(t, 30*time.Second, "DELIVERIES to drain", func() (bool, string) {
 		stream, err := h.js.Stream(t.Context(), bus.StreamDeliveries)
 		if err != nil {
 			t.Fatalf("stream: %v", err)
 		}
-		if stream.CachedInfo().State.Msgs == 0 {
+		n := stream.CachedInfo().State.Msgs
+		return n == 0, fmt.Sprintf("%d messages left", n)
+	})
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok, state := cond()
+		if ok {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("DELIVERIES still holds %d messages", stream.CachedInfo().State.Msgs)
+			t.Fatalf("timed out after %s waiting for %s; last state: %s", within, what, state)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -174,21 +255,33 @@ func (h *harness) waitAcked(t *testing.T) {
 // attemptsOf returns the delivery's attempt rows, oldest first.
 func (h *harness) attemptsOf(t *testing.T, d *pbxhooksv1.Delivery) []store.Attempt {
 	t.Helper()
-	rows, err := h.q.ListAttempts(t.Context(), store.ListAttemptsParams{AccountID: d.AccountId, PageSize: 100})
+	rows, err := h.q.ListAttempts(t.Context(), store.ListAttemptsParams{AccountID: d.AccountId, PageSize: 1000})
 	if err != nil {
 		t.Fatalf("list attempts: %v", err)
 	}
-	for i, j := 0, len(rows)-1; i < j; i, j = i+1, j-1 {
-		rows[i], rows[j] = rows[j], rows[i]
+	var out []store.Attempt
+	for i := len(rows) - 1; i >= 0; i-- {
+		if rows[i].DeliveryID == d.Id {
+			out = append(out, rows[i])
+		}
 	}
-	return rows
+	return out
+}
+
+func (h *harness) hook(t *testing.T, id string) store.Hook {
+	t.Helper()
+	hook, err := h.q.GetHookByID(t.Context(), id)
+	if err != nil {
+		t.Fatalf("get hook %s: %v", id, err)
+	}
+	return hook
 }
 
 func TestSuccessfulDeliveryReachesTheReceiverOnceAndIsRecorded(t *testing.T) {
 	t.Parallel()
 	recv := newReceiver(t, http.StatusOK, strings.Repeat("x", 100))
 	h := startDeliverer(t, options{allow: loopbackAllowed, maxResponseBytes: 10})
-	d := newDelivery(recv.srv.URL, 2)
+	d := newDelivery(h.newHook(t, recv.srv.URL, 2))
 	h.publish(t, d)
 	h.waitAcked(t)
 
@@ -239,7 +332,7 @@ func TestFailureWithoutRetriesIsRecordedAndAcked(t *testing.T) {
 	t.Parallel()
 	recv := newReceiver(t, http.StatusInternalServerError, "boom")
 	h := startDeliverer(t, options{allow: loopbackAllowed})
-	d := newDelivery(recv.srv.URL, 0)
+	d := newDelivery(h.newHook(t, recv.srv.URL, 0))
 	h.publish(t, d)
 	h.waitAcked(t)
 
@@ -263,7 +356,7 @@ func TestRetriesFollowTheScheduleThenGiveUp(t *testing.T) {
 		allow:    loopbackAllowed,
 		schedule: deliver.RetrySchedule{Steps: []time.Duration{10 * time.Millisecond}, Then: 10 * time.Millisecond},
 	})
-	d := newDelivery(recv.srv.URL, 1)
+	d := newDelivery(h.newHook(t, recv.srv.URL, 1))
 	h.publish(t, d)
 	h.waitAcked(t)
 
@@ -290,7 +383,7 @@ func TestBlockedDestinationIsRecordedAsRefused(t *testing.T) {
 	t.Parallel()
 	recv := newReceiver(t, http.StatusOK, "")
 	h := startDeliverer(t, options{}) // no allow list: loopback is blocked
-	d := newDelivery(recv.srv.URL, 0)
+	d := newDelivery(h.newHook(t, recv.srv.URL, 0))
 	h.publish(t, d)
 	h.waitAcked(t)
 

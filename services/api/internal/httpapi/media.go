@@ -1,0 +1,181 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
+)
+
+// MediaDeps configures GET /v1/media/{media_id}, the download behind the
+// signed links of media webhooks.
+type MediaDeps struct {
+	// LinkKeys verify download links (MEDIA_LINK_KEYS, the same value the
+	// matcher signs with). Without keys every link is refused.
+	LinkKeys []medialink.Key
+	// Now is the clock link expiry is checked against; time.Now when nil.
+	Now func() time.Time
+}
+
+// Object metadata and header names the media object may carry, as ingest
+// stores them.
+const (
+	mediaMetaContentType = "content_type"
+	mediaMetaAccountID   = "account_id"
+)
+
+// errMediaLinkRefused is the one answer to every link that does not verify:
+// expired, altered, forged or issued for something else. The client learns
+// nothing about which.
+var errMediaLinkRefused = &Error{Status: http.StatusForbidden, Message: "this media link is invalid or has expired"}
+
+// downloadMedia streams one media object. It needs no API token: the signed
+// link is the credential. 403 for a link that does not verify, 404 for an
+// object that is gone, Range requests honoured.
+func (s *Server) downloadMedia(c echo.Context) error {
+	mediaID := c.Param("media_id")
+	now := time.Now
+	if s.media.Now != nil {
+		now = s.media.Now
+	}
+	accountID, err := medialink.VerifyQuery(s.media.LinkKeys, mediaID, c.QueryParams(), now())
+	if err != nil {
+		return errMediaLinkRefused
+	}
+
+	ctx := c.Request().Context()
+	objects, err := s.js.ObjectStore(ctx, bus.MediaBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return errNotFound("media not found")
+	}
+	if err != nil {
+		return errInternal(fmt.Errorf("open object store %s: %w", bus.MediaBucket, err))
+	}
+	info, err := objects.GetInfo(ctx, mediaID)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return errNotFound("media not found")
+	}
+	if err != nil {
+		return errInternal(fmt.Errorf("media %s info: %w", mediaID, err))
+	}
+	if info.Deleted {
+		return errNotFound("media not found")
+	}
+	// The link binds an account; an object recorded as another account's is
+	// not this link's to hand out.
+	if owner := info.Metadata[mediaMetaAccountID]; owner != "" && owner != accountID {
+		return errMediaLinkRefused
+	}
+
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, mediaContentType(info))
+	// The media came from a PBX: never let a browser treat it as a page of
+	// this origin.
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	// The URL is a credential; keep it and the file out of shared caches.
+	h.Set("Cache-Control", "private, no-store")
+	if info.Digest != "" {
+		h.Set("ETag", strconv.Quote(info.Digest))
+	}
+	body := &objectReadSeeker{ctx: ctx, store: objects, name: mediaID, size: int64(info.Size)}
+	defer body.Close()
+	http.ServeContent(c.Response(), c.Request(), "", info.ModTime, body)
+	return nil
+}
+
+// mediaContentType is the object's recorded content type when it is audio
+// or video, else application/octet-stream: a PBX must not be able to make
+// us serve text/html.
+func mediaContentType(info *jetstream.ObjectInfo) string {
+	candidates := []string{info.Headers.Get(echo.HeaderContentType), info.Metadata[mediaMetaContentType]}
+	for _, raw := range candidates {
+		mediaType, params, err := mime.ParseMediaType(raw)
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(mediaType, "audio/") || strings.HasPrefix(mediaType, "video/") {
+			return mime.FormatMediaType(mediaType, params)
+		}
+	}
+	return echo.MIMEOctetStream
+}
+
+// objectReadSeeker lets http.ServeContent serve Range requests from an
+// Object Store object, whose reader only reads forward. Seek only records
+// the offset; the next Read (re)opens the object and skips to it. Serving a
+// single range therefore reads the object from its start up to the range's
+// end, which is fine for recordings of a few megabytes.
+type objectReadSeeker struct {
+	ctx    context.Context
+	store  jetstream.ObjectStore
+	name   string
+	size   int64
+	offset int64
+	// r reads the object from position pos; nil until the first Read, and
+	// again after a Seek away from pos.
+	r   jetstream.ObjectResult
+	pos int64
+}
+
+func (o *objectReadSeeker) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += o.offset
+	case io.SeekEnd:
+		offset += o.size
+	default:
+		return 0, errors.New("seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	o.offset = offset
+	return offset, nil
+}
+
+func (o *objectReadSeeker) Read(p []byte) (int, error) {
+	if o.offset >= o.size {
+		return 0, io.EOF
+	}
+	if o.r != nil && o.pos != o.offset {
+		o.Close()
+	}
+	if o.r == nil {
+		r, err := o.store.Get(o.ctx, o.name)
+		if err != nil {
+			return 0, fmt.Errorf("read media %s: %w", o.name, err)
+		}
+		o.r, o.pos = r, 0
+		if _, err := io.CopyN(io.Discard, r, o.offset); err != nil {
+			return 0, fmt.Errorf("skip to byte %d of media %s: %w", o.offset, o.name, err)
+		}
+		o.pos = o.offset
+	}
+	n, err := o.r.Read(p)
+	o.pos += int64(n)
+	o.offset = o.pos
+	return n, err
+}
+
+// Close releases the object reader, if one is open.
+func (o *objectReadSeeker) Close() error {
+	if o.r == nil {
+		return nil
+	}
+	err := o.r.Close()
+	o.r = nil
+	return err
+}

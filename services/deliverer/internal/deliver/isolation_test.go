@@ -1,0 +1,228 @@
+package deliver_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/store"
+	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
+)
+
+// hangingReceiver holds every request until the test ends, counting the
+// requests in flight and the most ever in flight at once.
+type hangingReceiver struct {
+	srv         *httptest.Server
+	release     chan struct{}
+	inFlight    atomic.Int64
+	maxInFlight atomic.Int64
+	total       atomic.Int64
+}
+
+func newHangingReceiver(t *testing.T) *hangingReceiver {
+	t.Helper()
+	r := &hangingReceiver{release: make(chan struct{})}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		n := r.inFlight.Add(1)
+		r.total.Add(1)
+		for {
+			m := r.maxInFlight.Load()
+			if n <= m || r.maxInFlight.CompareAndSwap(m, n) {
+				break
+			}
+		}
+		defer r.inFlight.Add(-1)
+		select {
+		case <-r.release:
+		case <-req.Context().Done():
+		}
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	// Cleanups run last-registered first: release the held requests, then
+	// close the server (Close waits for them).
+	t.Cleanup(r.srv.Close)
+	t.Cleanup(func() { close(r.release) })
+	return r
+}
+
+// publishAsync publishes many deliveries and waits for every PubAck.
+func publishAsync(t *testing.T, js jetstream.JetStream, deliveries []*pbxhooksv1.Delivery) {
+	t.Helper()
+	futures := make([]jetstream.PubAckFuture, 0, len(deliveries))
+	for _, d := range deliveries {
+		subject, err := bus.DeliverySubject(d.AccountId, d.HookId)
+		if err != nil {
+			t.Fatalf("subject: %v", err)
+		}
+		data, err := proto.Marshal(d)
+		if err != nil {
+			t.Fatalf("marshal: %v", err)
+		}
+		m := nats.NewMsg(subject)
+		m.Data = data
+		m.Header.Set(bus.HeaderMsgID, d.Id)
+		f, err := js.PublishMsgAsync(m)
+		if err != nil {
+			t.Fatalf("publish: %v", err)
+		}
+		futures = append(futures, f)
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			t.Fatalf("publish: %v", err)
+		case <-time.After(30 * time.Second):
+			t.Fatal("no PubAck")
+		}
+	}
+}
+
+// A hanging endpoint with a large backlog must hold no more than its
+// per-endpoint cap of workers, and deliveries to a healthy endpoint queued
+// behind that backlog must still all arrive.
+func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
+	t.Parallel()
+	const (
+		backlog  = 2000
+		healthy  = 50
+		perCap   = 8
+		workers  = 16
+		deadline = 20 * time.Second
+	)
+	h := startDeliverer(t, options{
+		allow:   loopbackAllowed,
+		workers: workers,
+		// Longer than the test: the hanging requests never time out, so
+		// the cap alone (not the breaker) must protect the workers.
+		timeout: time.Minute,
+		gate:    endpoint.Config{MaxInFlight: perCap},
+	})
+	// Made after the deliverer, so its cleanup (releasing the held
+	// requests) runs before the deliverer's drain waits for them.
+	hanging := newHangingReceiver(t)
+	good := newReceiver(t, http.StatusOK, "")
+	deadHook := h.newHook(t, hanging.srv.URL, 0)
+	goodHook := h.newHook(t, good.srv.URL, 0)
+
+	// The whole backlog is queued first, the healthy deliveries behind it.
+	var dead []*pbxhooksv1.Delivery
+	for range backlog {
+		dead = append(dead, newDelivery(deadHook))
+	}
+	publishAsync(t, h.js, dead)
+	var fine []*pbxhooksv1.Delivery
+	for range healthy {
+		fine = append(fine, newDelivery(goodHook))
+	}
+	publishAsync(t, h.js, fine)
+	start := time.Now()
+
+	eventually(t, deadline, "every healthy delivery", func() (bool, string) {
+		n := len(good.received())
+		return n >= healthy, "healthy deliveries received: " + strconv.Itoa(n)
+	})
+	t.Logf("all %d healthy deliveries arrived %s after being queued behind %d hanging ones", healthy, time.Since(start).Round(time.Millisecond), backlog)
+	if got := hanging.maxInFlight.Load(); got > perCap {
+		t.Fatalf("the hanging endpoint had %d requests in flight at once, cap is %d", got, perCap)
+	}
+	if got := hanging.total.Load(); got == 0 || got > perCap {
+		t.Fatalf("the hanging endpoint received %d requests; want 1..%d while they hang", got, perCap)
+	}
+	// Every healthy delivery's success is recorded (ack follows record).
+	eventually(t, deadline, "healthy attempt rows", func() (bool, string) {
+		rows, err := h.q.ListAttempts(t.Context(), store.ListAttemptsParams{AccountID: goodHook.AccountID, PageSize: 1000})
+		if err != nil {
+			t.Fatalf("list: %v", err)
+		}
+		return len(rows) == healthy, strconv.Itoa(len(rows))
+	})
+	distinct := map[string]bool{}
+	for _, r := range good.received() {
+		distinct[r.header.Get("webhook-id")] = true
+	}
+	if len(distinct) != healthy {
+		t.Fatalf("%d distinct healthy deliveries arrived, want %d", len(distinct), healthy)
+	}
+}
+
+// With the breaker, an endpoint that fails fast is left alone while open:
+// deliveries wait without attempts or consumed retries.
+func TestOpenBreakerDefersWithoutAttempts(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int64
+	recv := newReceiverFunc(t, func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+	})
+	h := startDeliverer(t, options{
+		allow: loopbackAllowed,
+		// One failure opens the breaker for longer than the test.
+		gate: endpoint.Config{MaxInFlight: 1, Failures: 1, Cooldown: time.Hour},
+	})
+	hook := h.newHook(t, recv.srv.URL, 5)
+	first := newDelivery(hook)
+	h.publish(t, first)
+	eventually(t, 10*time.Second, "the first attempt row", func() (bool, string) {
+		return len(h.attemptsOf(t, first)) == 1, ""
+	})
+	var later []*pbxhooksv1.Delivery
+	for range 20 {
+		later = append(later, newDelivery(hook))
+	}
+	publishAsync(t, h.js, later)
+	// Wait until each later delivery was fetched and turned away at least
+	// once: the consumer has delivered all 21 messages.
+	eventually(t, 10*time.Second, "every delivery fetched", func() (bool, string) {
+		cons, err := h.js.Consumer(context.Background(), bus.StreamDeliveries, bus.ConsumerDeliverer)
+		if err != nil {
+			return false, err.Error()
+		}
+		info, err := cons.Info(context.Background())
+		if err != nil {
+			return false, err.Error()
+		}
+		return info.Delivered.Stream >= 21, strconv.Itoa(int(info.Delivered.Stream))
+	})
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("endpoint called %d times while its breaker was open, want 1", n)
+	}
+	for _, d := range later {
+		if rows := h.attemptsOf(t, d); len(rows) != 0 {
+			t.Fatalf("a deferred delivery has attempt rows: %+v", rows)
+		}
+	}
+}
+
+func TestHostnameResolvingToLoopbackIsRefused(t *testing.T) {
+	t.Parallel()
+	recv := newReceiver(t, http.StatusOK, "")
+	h := startDeliverer(t, options{}) // loopback not allowed
+	hook := h.newHook(t, strings.Replace(recv.srv.URL, "127.0.0.1", "localhost", 1), 0)
+	d := newDelivery(hook)
+	h.publish(t, d)
+	h.waitAcked(t)
+	if n := len(recv.received()); n != 0 {
+		t.Fatalf("localhost received %d requests", n)
+	}
+	rows := h.attemptsOf(t, d)
+	if len(rows) != 1 {
+		t.Fatalf("%d attempt rows, want 1", len(rows))
+	}
+	// localhost may resolve to ::1 first; either loopback is refused.
+	if a := rows[0]; a.Result != "failure" || !strings.HasPrefix(a.Reason, "refused: destination ") ||
+		!strings.HasSuffix(a.Reason, "is in a blocked range (loopback)") || a.ResponseStatus != nil {
+		t.Fatalf("attempt = result %s reason %q status %v", a.Result, a.Reason, a.ResponseStatus)
+	}
+}
