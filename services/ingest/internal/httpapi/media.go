@@ -89,6 +89,13 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) error {
 	}
 	pubCtx, cancel := context.WithTimeout(ctx, s.limits.PublishTimeout)
 	defer cancel()
+	media := ev.GetMedia()
+	if err := s.media.Describe(pubCtx, media.GetMediaId(), accountID, media.GetFilename(), media.GetContentType()); err != nil {
+		s.discardMedia(ctx, form.stored.MediaID)
+		s.log.WarnContext(ctx, "media object metadata not stored", telemetry.KeyAccountID, accountID, telemetry.KeyError, err)
+		return &apiError{status: http.StatusServiceUnavailable, retryAfter: retryAfter,
+			message: "the media store did not acknowledge in time; resend the upload"}
+	}
 	duplicate, err := s.pub.Store(pubCtx, ev)
 	if err != nil {
 		// The outcome is unknown (the event may be stored), so the file

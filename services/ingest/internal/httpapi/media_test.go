@@ -143,6 +143,18 @@ func TestUploadStoresObjectAndMediaEvent(t *testing.T) {
 	if !bytes.Equal(stored, file) {
 		t.Fatalf("stored %d bytes differ from the %d uploaded", len(stored), len(file))
 	}
+	// The content_type field came after the file part: the object must
+	// still be labelled with it, and with its account, for the download.
+	info, err := obs.GetInfo(t.Context(), mediaID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct := info.Headers.Get("Content-Type"); ct != "audio/wav" {
+		t.Errorf("object Content-Type %q, want audio/wav", ct)
+	}
+	if info.Metadata["account_id"] != "acct1" || info.Description != "vm-1.wav" {
+		t.Errorf("object metadata %v, description %q", info.Metadata, info.Description)
+	}
 
 	msgs := storedMsgs(t, js, bus.StreamEvents)
 	if len(msgs) != 1 || msgs[0].Subject != "events.acct1.media.voicemail" {

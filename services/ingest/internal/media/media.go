@@ -76,6 +76,30 @@ func (s *Store) Put(ctx context.Context, r io.Reader, filename, contentType stri
 	return Stored{MediaID: id, SizeBytes: counted.n, SHA256: hex.EncodeToString(counted.sum.Sum(nil))}, nil
 }
 
+// Describe records on a stored object what the download side serves and
+// checks: its filename, content type and owning account. The form's fields
+// may follow the file part, so this runs once the whole form is read.
+func (s *Store) Describe(ctx context.Context, mediaID, accountID, filename, contentType string) error {
+	meta := jetstream.ObjectMeta{
+		Name:        mediaID,
+		Description: filename,
+		Metadata:    map[string]string{MetadataAccountID: accountID, MetadataContentType: contentType},
+	}
+	if contentType != "" {
+		meta.Headers = map[string][]string{"Content-Type": {contentType}}
+	}
+	if err := s.obs.UpdateMeta(ctx, mediaID, meta); err != nil {
+		return fmt.Errorf("describe media %s: %w", mediaID, err)
+	}
+	return nil
+}
+
+// Object metadata keys the API's download route reads.
+const (
+	MetadataAccountID   = "account_id"
+	MetadataContentType = "content_type"
+)
+
 // Delete removes an object; a missing one is not an error.
 func (s *Store) Delete(ctx context.Context, mediaID string) error {
 	if err := s.obs.Delete(ctx, mediaID); err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
