@@ -48,7 +48,13 @@ func spokeCommon(ev *pbxhooksv1.Event) map[string]any {
 		id = ev.GetId()
 	}
 	putString(p, "id", id)
-	putString(p, "thread_id", ev.GetThreadId())
+	// Spoke always sends thread_id; a PBX that does not group legs into
+	// threads gets one thread per call.
+	thread := ev.GetThreadId()
+	if thread == "" {
+		thread = ev.GetCallId()
+	}
+	putString(p, "thread_id", thread)
 	putString(p, "to", userPart(ev.GetTo()))
 	putString(p, "from", userPart(ev.GetFrom()))
 	putString(p, "to_name", ev.GetToName())
