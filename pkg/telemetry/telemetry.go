@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
@@ -58,4 +59,15 @@ func SetupTracing(ctx context.Context, service string) (func(context.Context) er
 	tp := sdktrace.NewTracerProvider(opts...)
 	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
+}
+
+// FlushTracing runs the shutdown SetupTracing returned, bounded by timeout,
+// so spans of the last requests are exported before the process exits. A
+// failure is logged: it must not turn a clean exit into an error.
+func FlushTracing(shutdown func(context.Context) error, timeout time.Duration, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := shutdown(ctx); err != nil {
+		log.Warn("flush traces", KeyError, err)
+	}
 }

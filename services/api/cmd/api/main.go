@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -75,7 +74,7 @@ func serve(ctx context.Context) error {
 		return err
 	}
 	// Flushed last, after every component that could still emit spans.
-	defer flushTracing(shutdownTracing, log)
+	defer telemetry.FlushTracing(shutdownTracing, 5*time.Second, log)
 
 	nc, js, err := bus.Connect(cfg.NATSURL, service, log)
 	if err != nil {
@@ -122,12 +121,4 @@ func serve(ctx context.Context) error {
 		log.Warn("flush NATS connection", telemetry.KeyError, flushErr.Error())
 	}
 	return err
-}
-
-func flushTracing(shutdown func(context.Context) error, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := shutdown(ctx); err != nil {
-		log.Warn("flush traces", telemetry.KeyError, err.Error())
-	}
 }

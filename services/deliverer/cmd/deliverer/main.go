@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -104,7 +103,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer flushTelemetry(shutdownTracing, cfg.ShutdownTimeout, log)
+	defer telemetry.FlushTracing(shutdownTracing, cfg.ShutdownTimeout, log)
 
 	nc, js, err := bus.Connect(cfg.NATSURL, serviceName, log)
 	if err != nil {
@@ -184,12 +183,4 @@ func run() error {
 		return err
 	}
 	return nil
-}
-
-func flushTelemetry(shutdown func(context.Context) error, timeout time.Duration, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := shutdown(ctx); err != nil {
-		log.Warn("flush telemetry", telemetry.KeyError, err)
-	}
 }

@@ -5,7 +5,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -51,7 +50,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer flushTracing(log, shutdownTracing, cfg.Common.ShutdownTimeout)
+	defer telemetry.FlushTracing(shutdownTracing, cfg.Common.ShutdownTimeout, log)
 
 	nc, js, err := bus.Connect(cfg.Common.NATSURL, serviceName, log)
 	if err != nil {
@@ -115,12 +114,4 @@ func run() error {
 	}
 	log.Info("ingest stopped")
 	return nil
-}
-
-func flushTracing(log *slog.Logger, shutdown func(context.Context) error, timeout time.Duration) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := shutdown(ctx); err != nil {
-		log.Warn("flush traces", telemetry.KeyError, err)
-	}
 }

@@ -7,7 +7,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -81,7 +80,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	defer flushTelemetry(shutdownTracing, cfg.ShutdownTimeout, log)
+	defer telemetry.FlushTracing(shutdownTracing, cfg.ShutdownTimeout, log)
 
 	nc, _, err := bus.Connect(cfg.NATSURL, serviceName, log)
 	if err != nil {
@@ -140,12 +139,4 @@ func run() error {
 		return err
 	}
 	return nil
-}
-
-func flushTelemetry(shutdown func(context.Context) error, timeout time.Duration, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	if err := shutdown(ctx); err != nil {
-		log.Warn("flush telemetry", telemetry.KeyError, err)
-	}
 }
