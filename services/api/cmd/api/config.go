@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/config"
@@ -29,6 +30,9 @@ type serveConfig struct {
 	// Media holds the keys that verify signed media download links; the
 	// matcher signs with the same MEDIA_LINK_KEYS.
 	Media medialink.Config
+	// AllowCIDRs are the blocked ranges hook URLs may still name
+	// (DELIVERY_ALLOW_CIDRS, the deliverer's own allow list).
+	AllowCIDRs []netip.Prefix
 }
 
 // readServeConfig reads and validates the serving configuration, reporting
@@ -46,6 +50,7 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		RateLimitRPS:   e.Int("API_RATE_LIMIT_RPS", httpapi.DefaultRateLimit, 1, 1_000_000),
 		RateLimitBurst: e.Int("API_RATE_LIMIT_BURST", httpapi.DefaultRateBurst, 1, 1_000_000),
 		Media:          medialink.ReadConfig(e),
+		AllowCIDRs:     e.Prefixes("DELIVERY_ALLOW_CIDRS"),
 	}
 	err := e.Err()
 	if cfg.AdminToken != "" && len(cfg.AdminToken) < httpapi.MinAdminTokenLength {

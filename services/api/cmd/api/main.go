@@ -16,6 +16,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
@@ -108,6 +109,7 @@ func serve(ctx context.Context) error {
 		RateLimit:             rate.Limit(cfg.RateLimitRPS),
 		RateBurst:             cfg.RateLimitBurst,
 		Media:                 httpapi.MediaDeps{LinkKeys: cfg.Media.Keys},
+		Destinations:          netguard.Guard{Allow: cfg.AllowCIDRs},
 	})
 	if err != nil {
 		return err

@@ -20,7 +20,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
-	"github.com/pbxhooks/pbxhooks/services/api/internal/hookdoc"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/validation"
 )
 
@@ -110,7 +109,7 @@ func (s *Server) createHook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	doc, violations := hookdoc.Decode(fields)
+	doc, violations := s.decodeHook(fields)
 	if !violations.Empty() {
 		return errInvalidData(violations)
 	}

@@ -34,7 +34,7 @@ func (s *Server) replaceHook(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	doc, violations := hookdoc.Decode(fields)
+	doc, violations := s.decodeHook(fields)
 	hook, err := s.updateHook(c, expected, func(store.Hook) (hookdoc.Document, error) {
 		if !violations.Empty() {
 			return doc, errInvalidData(violations)
@@ -64,7 +64,7 @@ func (s *Server) patchHook(c echo.Context) error {
 		if err != nil {
 			return hookdoc.Document{}, errInternal(err)
 		}
-		doc, violations := hookdoc.Decode(hookdoc.Merge(current, patch))
+		doc, violations := s.decodeHook(hookdoc.Merge(current, patch))
 		if !violations.Empty() {
 			return doc, errInvalidData(violations)
 		}

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 )
 
@@ -58,6 +59,10 @@ type Deps struct {
 	RateBurst int
 	// Media verifies signed media download links (see media.go).
 	Media MediaDeps
+	// Destinations refuses hook URLs whose host is a literal address (or
+	// localhost) in a range the deliverer would refuse to dial; its Allow
+	// list is DELIVERY_ALLOW_CIDRS, the same as the deliverer's.
+	Destinations netguard.Guard
 }
 
 // Defaults of the optional Deps.
@@ -84,6 +89,7 @@ type Server struct {
 	testPoll time.Duration
 	limiter  *tokenLimiter
 	media    MediaDeps
+	dests    netguard.Guard
 }
 
 // New builds the server and its routes.
@@ -123,6 +129,7 @@ func New(deps Deps) (*Server, error) {
 		testPoll: 200 * time.Millisecond,
 		limiter:  newTokenLimiter(cmp.Or(deps.RateLimit, DefaultRateLimit), cmp.Or(deps.RateBurst, DefaultRateBurst)),
 		media:    deps.Media,
+		dests:    deps.Destinations,
 	}
 	e := s.echo
 	e.HideBanner = true

@@ -39,13 +39,13 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
-	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/outbound"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/signing"
 )
 
@@ -391,7 +391,7 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery, hoo
 		row.Result, row.Reason = ResultFailure, failureReason(err)
 		clientErr := cleanText(err.Error())
 		row.ClientError = &clientErr
-		var refused *outbound.RefusedError
+		var refused *netguard.RefusedError
 		out.endpointFailed = !errors.As(err, &refused)
 		return out
 	}
@@ -504,7 +504,7 @@ func newRequest(ctx context.Context, delivery *pbxhooksv1.Delivery, hook *hookst
 // failureReason names a transport failure in words an operator acts on; the
 // raw error goes to client_error.
 func failureReason(err error) string {
-	var refused *outbound.RefusedError
+	var refused *netguard.RefusedError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &refused):

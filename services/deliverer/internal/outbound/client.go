@@ -1,3 +1,8 @@
+// Package outbound is the deliverer's HTTP client to customer endpoints:
+// keep-alive pools, bounded timeouts, no redirects, and the SSRF guard of
+// pkg/netguard applied to every address at dial time, after DNS resolution,
+// so neither a hostname that resolves to a private address nor DNS
+// rebinding can reach our own network.
 package outbound
 
 import (
@@ -7,6 +12,8 @@ import (
 	"net/netip"
 	"syscall"
 	"time"
+
+	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 )
 
 // Config tunes the client.
@@ -30,7 +37,7 @@ const maxResponseHeaderBytes = 64 << 10
 // proxies from the environment are ignored (the guard must see the real
 // destination), and every dialled address passes Guard.Check.
 func NewClient(cfg Config) *http.Client {
-	guard := Guard{Allow: cfg.AllowCIDRs}
+	guard := dialGuard{netguard.Guard{Allow: cfg.AllowCIDRs}}
 	dialer := &net.Dialer{
 		Timeout:   cfg.ConnectTimeout,
 		KeepAlive: 30 * time.Second,
@@ -61,7 +68,10 @@ func NewClient(cfg Config) *http.Client {
 	}
 }
 
-func (g Guard) checkDialAddress(address string) error {
+// dialGuard applies the shared address policy to what the dialer resolved.
+type dialGuard struct{ netguard.Guard }
+
+func (g dialGuard) checkDialAddress(address string) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
 		// The dialer always passes a resolved ip:port; anything else is

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 )
 
 func newReceiver(t *testing.T, handler http.HandlerFunc) (*httptest.Server, *atomic.Int64) {
@@ -37,7 +39,7 @@ func TestLoopbackRefusedUnlessAllowed(t *testing.T) {
 	srv, hits := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") })
 
 	_, err := testClient().Post(srv.URL, "text/plain", strings.NewReader("x"))
-	var refused *RefusedError
+	var refused *netguard.RefusedError
 	if !errors.As(err, &refused) {
 		t.Fatalf("POST to %s without an allow list: err = %v, want a RefusedError", srv.URL, err)
 	}
@@ -67,7 +69,7 @@ func TestHostnameResolvingToLoopbackIsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = testClient().Get("http://localhost:" + port + "/")
-	var refused *RefusedError
+	var refused *netguard.RefusedError
 	if !errors.As(err, &refused) {
 		t.Fatalf("GET http://localhost: err = %v, want a RefusedError", err)
 	}
@@ -93,5 +95,15 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusFound || followed.Load() {
 		t.Fatalf("status %d, followed %v: a redirect must be returned as is", resp.StatusCode, followed.Load())
+	}
+}
+
+func TestCheckDialAddressRefusesUnparsable(t *testing.T) {
+	t.Parallel()
+	if err := (dialGuard{}).checkDialAddress("example.com:80"); err == nil {
+		t.Fatal("an unresolved dial address was allowed")
+	}
+	if err := (dialGuard{}).checkDialAddress("[2606:4700:4700::1111]:443"); err != nil {
+		t.Fatalf("public IPv6 dial address refused: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package outbound
+package netguard
 
 import (
 	"errors"
@@ -88,12 +88,21 @@ func TestRefusedErrorMessage(t *testing.T) {
 	}
 }
 
-func TestCheckDialAddressRefusesUnparsable(t *testing.T) {
+func TestCheckHostJudgesLiteralsAndLocalhost(t *testing.T) {
 	t.Parallel()
-	if err := (Guard{}).checkDialAddress("example.com:80"); err == nil {
-		t.Fatal("an unresolved dial address was allowed")
+	strict := Guard{}
+	for _, host := range []string{"127.0.0.1", "169.254.169.254", "[::1]", "::ffff:10.0.0.1", "localhost", "LOCALHOST.", "api.localhost", "10.1.2.3", "[fd00:ec2::254]"} {
+		if err := strict.CheckHost(host); err == nil {
+			t.Errorf("CheckHost(%q) allowed, want refused", host)
+		}
 	}
-	if err := (Guard{}).checkDialAddress("[2606:4700:4700::1111]:443"); err != nil {
-		t.Fatalf("public IPv6 dial address refused: %v", err)
+	for _, host := range []string{"example.com", "93.184.216.34", "[2606:2800:220:1:248:1893:25c8:1946]", "localhost.example.com"} {
+		if err := strict.CheckHost(host); err != nil {
+			t.Errorf("CheckHost(%q) = %v, want allowed", host, err)
+		}
+	}
+	loopbackAllowed := Guard{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	if err := loopbackAllowed.CheckHost("localhost"); err != nil {
+		t.Errorf("localhost with 127.0.0.0/8 allowed: %v", err)
 	}
 }

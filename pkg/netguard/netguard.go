@@ -1,13 +1,14 @@
-// Package outbound is the deliverer's HTTP client to customer endpoints:
-// keep-alive pools, bounded timeouts, no redirects, and an SSRF guard that
-// checks every address at dial time, after DNS resolution, so neither a
-// hostname that resolves to a private address nor DNS rebinding can reach
-// our own network.
-package outbound
+// Package netguard decides which network addresses customer webhooks may
+// reach. The deliverer checks every dialled address with it (after DNS, so
+// rebinding does not help) and the API checks literal addresses in hook URLs
+// with it, so both refuse the same loopback, private, link-local, CGNAT,
+// multicast and cloud-metadata ranges unless DELIVERY_ALLOW_CIDRS allows them.
+package netguard
 
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 )
 
 // RefusedError says a connection was refused because its destination is in
@@ -108,4 +109,19 @@ func (g Guard) Check(ip netip.Addr) error {
 		return &RefusedError{IP: ip, Range: name}
 	}
 	return nil
+}
+
+// CheckHost judges a URL host as the API sees it, before any DNS lookup: a
+// literal address is checked like a dialled one, and "localhost" (which
+// resolves to loopback everywhere) is judged as 127.0.0.1. Other names pass
+// here; the deliverer checks what they resolve to at dial time.
+func (g Guard) CheckHost(host string) error {
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
+		return g.Check(netip.AddrFrom4([4]byte{127, 0, 0, 1}))
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	if err != nil {
+		return nil
+	}
+	return g.Check(ip)
 }
