@@ -10,16 +10,19 @@ type Common struct {
 	StreamReplicas int
 	// ShutdownTimeout bounds the drain on SIGTERM.
 	ShutdownTimeout time.Duration
+	// PprofAddr, when set, is where Go's pprof endpoints are served.
+	PprofAddr string
 }
 
-// ReadCommon reads NATS_URL, LOG_LEVEL, NATS_STREAM_REPLICAS and
-// SHUTDOWN_TIMEOUT.
+// ReadCommon reads NATS_URL, LOG_LEVEL, NATS_STREAM_REPLICAS,
+// SHUTDOWN_TIMEOUT and PPROF_ADDR.
 func ReadCommon(e *Env) Common {
 	return Common{
 		NATSURL:         e.Required("NATS_URL", "the NATS server(s) to connect to, e.g. nats://127.0.0.1:4222"),
 		LogLevel:        e.String("LOG_LEVEL", "info"),
 		StreamReplicas:  e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
 		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second, 10*time.Minute),
+		PprofAddr:       e.String("PPROF_ADDR", ""),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
@@ -116,6 +117,7 @@ func serve(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Run(gctx, cfg.HTTPAddr, cfg.ShutdownTimeout) })
+	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	err = g.Wait()
 	// In-flight requests are done; deliver any hook-change notification
 	// still buffered before the connection closes.

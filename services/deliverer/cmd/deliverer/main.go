@@ -167,6 +167,7 @@ func run() error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, checks.Mux(), cfg.ShutdownTimeout) })
 	g.Go(func() error { return maintenance.Run(gctx, attemptMaintenanceEvery) })
+	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	g.Go(func() error {
 		// In-flight deliveries finish and record their attempts before the
 		// writer is stopped.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
@@ -108,6 +109,7 @@ func run() error {
 	})
 	// A consumer that fails cancels gctx, which stops the HTTP intake too.
 	g.Go(func() error { return consumer.Run(consumeCtx) })
+	g.Go(func() error { return health.ServeProfiling(gctx, cfg.Common.PprofAddr) })
 	log.InfoContext(ctx, "ingest started", "http_addr", cfg.HTTPAddr)
 	if err := g.Wait(); err != nil {
 		return err

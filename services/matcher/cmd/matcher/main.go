@@ -130,6 +130,7 @@ func run() error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, checks.Mux(), cfg.ShutdownTimeout) })
 	g.Go(func() error { return cache.Run(gctx) })
+	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	g.Go(func() error { return processor.Run(gctx) })
 	log.InfoContext(ctx, "matcher started", "health_addr", cfg.HealthAddr, "workers", cfg.Workers)
 
