@@ -54,3 +54,20 @@ tidy:
 
 clean:
 	rm -rf $(BIN)
+
+## bench: the full benchmark (docs/BENCHMARKS.md): throughput, latency, cost, limit, isolation, 1,000,000-event backlog
+.PHONY: bench bench-short chaos chaos-short
+bench:
+	$(GO) run ./scripts/bench
+
+## bench-short: the same scenarios at small sizes, under two minutes
+bench-short:
+	$(GO) run ./scripts/bench -short
+
+## chaos: the whole fault suite (scripts/chaos), long form included
+chaos:
+	$(GO) test -count=1 -timeout 60m -tags chaoslong -v ./scripts/chaos
+
+## chaos-short: the fault suite's short form, as `make test` runs it
+chaos-short:
+	$(GO) test -count=1 -timeout 10m -v ./scripts/chaos
