@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/validation"
 )
@@ -21,6 +23,8 @@ type Error struct {
 	// Data names the bad fields and the rules they broke; nil renders {}.
 	Data validation.Violations
 	Err  error
+	// RetryAfter, when positive, is sent as the Retry-After header.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string {
@@ -54,7 +58,19 @@ func errNotFound(message string) *Error {
 	return &Error{Status: http.StatusNotFound, Message: message}
 }
 
+// databaseRetryAfter is what a client is told to wait while PostgreSQL is
+// unreachable: long enough for a restart or failover, short enough to notice
+// its end quickly.
+const databaseRetryAfter = 5 * time.Second
+
+// errInternal reports a failure that is not the client's. A database outage
+// is 503 with Retry-After, so clients and load balancers retry instead of
+// treating it as a bug; anything else is 500.
 func errInternal(err error) *Error {
+	if store.IsUnavailable(err) {
+		return &Error{Status: http.StatusServiceUnavailable, Message: "the database is unavailable; retry shortly",
+			Err: err, RetryAfter: databaseRetryAfter}
+	}
 	return &Error{Status: http.StatusInternalServerError, Message: "internal error; quote the request_id when reporting it", Err: err}
 }
 
@@ -79,6 +95,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	if !apiErr.Data.Empty() {
 		body.Data = apiErr.Data
+	}
+	if apiErr.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(apiErr.RetryAfter.Round(time.Second)/time.Second)))
 	}
 	var writeErr error
 	if c.Request().Method == http.MethodHead {
