@@ -129,7 +129,7 @@ func run() error {
 	}
 	defer hooks.Close()
 
-	writer := attempts.NewWriter(queries, log, attempts.DefaultMaxBatch, attempts.DefaultMaxDelay)
+	writer := attempts.NewWriter(queries, log, attempts.DefaultMaxBatch, attempts.DefaultConcurrentFlushes)
 	deliverer := deliver.New(deliver.Deps{
 		JS: js,
 		Client: outbound.NewClient(outbound.Config{

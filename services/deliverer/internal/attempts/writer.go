@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
@@ -22,46 +23,55 @@ type Inserter interface {
 
 // Defaults for the batch writer.
 const (
-	DefaultMaxBatch   = 100
-	DefaultMaxDelay   = 50 * time.Millisecond
+	// DefaultMaxBatch bounds the rows of one COPY; a larger backlog is
+	// written as several batches side by side.
+	DefaultMaxBatch   = 500
 	defaultFlushLimit = 10 * time.Second
-	// maxConcurrentFlushes lets rows keep queueing while a batch is written.
-	maxConcurrentFlushes = 4
+	// DefaultConcurrentFlushes is how many batches may be written at once.
+	// While all of them are busy, new rows gather into the next batch.
+	DefaultConcurrentFlushes = 4
 )
 
 // ErrClosed is returned by Record after the writer stopped.
 var ErrClosed = errors.New("attempt writer stopped")
 
-// Writer batches attempt rows. A batch is written when it holds MaxBatch rows
-// or MaxDelay after its first row arrived, whichever comes first.
+// Writer batches attempt rows by group commit: a row that arrives while a
+// flush slot is free is written at once (no timer, so a quiet deliverer
+// adds no latency), and rows that arrive while every slot is busy gather
+// into the next batch, so under load one COPY carries many rows.
 type Writer struct {
-	db       Inserter
-	log      *slog.Logger
-	maxBatch int
-	maxDelay time.Duration
+	db         Inserter
+	log        *slog.Logger
+	maxBatch   int
+	maxFlushes int
 
 	queue chan request
 	quit  chan struct{}
 	done  chan struct{}
 	once  sync.Once
+	// waiting counts rows taken on but not yet handed to a flush.
+	waiting atomic.Int64
 }
+
+// Pending reports how many rows wait for a free flush slot.
+func (w *Writer) Pending() int { return int(w.waiting.Load()) }
 
 type request struct {
 	row    store.InsertAttemptsParams
 	result chan error
 }
 
-// NewWriter returns a writer; maxBatch and maxDelay fall back to the defaults
-// when zero. Run must be running for Record to return.
-func NewWriter(db Inserter, log *slog.Logger, maxBatch int, maxDelay time.Duration) *Writer {
+// NewWriter returns a writer; maxBatch and maxFlushes fall back to the
+// defaults when zero. Run must be running for Record to return.
+func NewWriter(db Inserter, log *slog.Logger, maxBatch, maxFlushes int) *Writer {
 	if maxBatch <= 0 {
 		maxBatch = DefaultMaxBatch
 	}
-	if maxDelay <= 0 {
-		maxDelay = DefaultMaxDelay
+	if maxFlushes <= 0 {
+		maxFlushes = DefaultConcurrentFlushes
 	}
 	return &Writer{
-		db: db, log: log, maxBatch: maxBatch, maxDelay: maxDelay,
+		db: db, log: log, maxBatch: maxBatch, maxFlushes: maxFlushes,
 		// Unbuffered: a row handed over is a row Run has taken on, so none
 		// can be stranded in a queue when Run exits.
 		queue: make(chan request),
@@ -101,41 +111,46 @@ func (w *Writer) Stop() { w.once.Do(func() { close(w.quit) }) }
 func (w *Writer) Run() {
 	defer close(w.done)
 	var (
-		batch   []request
-		timer   = time.NewTimer(time.Hour)
-		flushes sync.WaitGroup
-		slots   = make(chan struct{}, maxConcurrentFlushes)
+		pending  []request
+		inFlight int
+		flushed  = make(chan struct{}, w.maxFlushes)
+		flushes  sync.WaitGroup
 	)
-	timer.Stop()
 	defer flushes.Wait()
-	flush := func() {
-		if len(batch) == 0 {
-			return
+	// startFlushes hands pending rows to free slots, at most maxBatch rows
+	// per batch.
+	startFlushes := func() {
+		for len(pending) > 0 && inFlight < w.maxFlushes {
+			n := min(len(pending), w.maxBatch)
+			rows := pending[:n:n]
+			pending = pending[n:]
+			inFlight++
+			w.waiting.Add(-int64(n))
+			flushes.Add(1)
+			go func() {
+				defer flushes.Done()
+				w.write(rows)
+				flushed <- struct{}{}
+			}()
 		}
-		timer.Stop()
-		rows := batch
-		batch = nil
-		slots <- struct{}{}
-		flushes.Add(1)
-		go func() {
-			defer func() { <-slots; flushes.Done() }()
-			w.write(rows)
-		}()
 	}
 	for {
 		select {
 		case req := <-w.queue:
-			batch = append(batch, req)
-			if len(batch) == 1 {
-				timer.Reset(w.maxDelay)
-			}
-			if len(batch) >= w.maxBatch {
-				flush()
-			}
-		case <-timer.C:
-			flush()
+			pending = append(pending, req)
+			w.waiting.Add(1)
+			startFlushes()
+		case <-flushed:
+			inFlight--
+			startFlushes()
 		case <-w.quit:
-			flush()
+			for len(pending) > 0 {
+				if inFlight == w.maxFlushes {
+					<-flushed
+					inFlight--
+				}
+				startFlushes()
+			}
 			return
 		}
 	}

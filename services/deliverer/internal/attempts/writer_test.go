@@ -1,6 +1,7 @@
 package attempts_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,7 +39,7 @@ func TestRecordReturnsOnceTheRowIsCommitted(t *testing.T) {
 	if err := attempts.EnsurePartitions(t.Context(), q); err != nil {
 		t.Fatalf("EnsurePartitions: %v", err)
 	}
-	w := attempts.NewWriter(q, slog.New(slog.DiscardHandler), 100, 50*time.Millisecond)
+	w := attempts.NewWriter(q, slog.New(slog.DiscardHandler), 100, 2)
 	done := make(chan struct{})
 	go func() { w.Run(); close(done) }()
 
@@ -77,5 +78,81 @@ func TestRecordReturnsOnceTheRowIsCommitted(t *testing.T) {
 	<-done
 	if err := w.Record(t.Context(), row("acct", 999, "success")); !errors.Is(err, attempts.ErrClosed) {
 		t.Fatalf("Record after Stop = %v, want ErrClosed", err)
+	}
+}
+
+// gatedInserter holds every InsertAttempts until released and records the
+// size of each batch, so a test can see rows gather while flushes are busy.
+type gatedInserter struct {
+	inner   attempts.Inserter
+	release chan struct{}
+	mu      sync.Mutex
+	batches []int
+}
+
+func (g *gatedInserter) InsertAttempts(ctx context.Context, rows []store.InsertAttemptsParams) (int64, error) {
+	g.mu.Lock()
+	g.batches = append(g.batches, len(rows))
+	g.mu.Unlock()
+	<-g.release
+	return g.inner.InsertAttempts(ctx, rows)
+}
+
+func (g *gatedInserter) sizes() []int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]int(nil), g.batches...)
+}
+
+// TestRowsGatherWhileEveryFlushIsBusy: the first row is written at once (no
+// timer), and rows arriving while the only flush slot is busy go out
+// together in the next batch, one COPY for all of them.
+func TestRowsGatherWhileEveryFlushIsBusy(t *testing.T) {
+	t.Parallel()
+	_, pool := testenv.Postgres(t)
+	q := store.New(pool)
+	if err := attempts.EnsurePartitions(t.Context(), q); err != nil {
+		t.Fatalf("EnsurePartitions: %v", err)
+	}
+	gate := &gatedInserter{inner: q, release: make(chan struct{})}
+	w := attempts.NewWriter(gate, slog.New(slog.DiscardHandler), 500, 1)
+	go w.Run()
+	t.Cleanup(w.Stop)
+
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := w.Record(t.Context(), row("gather", 0, "success")); err != nil {
+			t.Errorf("first row: %v", err)
+		}
+	})
+	waitUntil(t, func() bool { return len(gate.sizes()) == 1 })
+	const more = 40
+	for i := 1; i <= more; i++ {
+		wg.Go(func() {
+			if err := w.Record(t.Context(), row("gather", i, "success")); err != nil {
+				t.Errorf("row %d: %v", i, err)
+			}
+		})
+	}
+	// Every one of them is waiting inside the writer before the slot frees.
+	waitUntil(t, func() bool { return w.Pending() == more })
+	close(gate.release)
+	wg.Wait()
+	if got := gate.sizes(); len(got) != 2 || got[0] != 1 || got[1] != more {
+		t.Fatalf("batch sizes %v, want [1 %d]", got, more)
+	}
+	if got := countRows(t, q, "gather"); got != more+1 {
+		t.Fatalf("%d rows committed, want %d", got, more+1)
+	}
+}
+
+func waitUntil(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
