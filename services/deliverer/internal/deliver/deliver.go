@@ -217,7 +217,7 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) error {
 		return d.recordNotSent(ctx, &delivery, hook, redelivered)
 	}
 
-	ticket, wait, admitted := d.deps.Gate.Admit(endpoint.Key(delivery.GetUrl()), earlierDeliveries)
+	ticket, wait, admitted := d.deps.Gate.AdmitWaiting(ctx, endpoint.Key(delivery.GetUrl()), earlierDeliveries)
 	if !admitted {
 		return bus.Defer(wait, "endpoint busy or its circuit breaker is open")
 	}

@@ -149,3 +149,95 @@ func TestReleasedProbeLetsAnotherProbeThrough(t *testing.T) {
 		t.Fatal("a released probe blocked the next one")
 	}
 }
+
+// TestAdmitWaitingWaitsOnlyForFastEndpoints: at the cap, a delivery to an
+// endpoint whose requests take milliseconds waits for the next free slot; a
+// delivery to an endpoint with no finished request yet (it may be hanging)
+// is turned away at once, as is one beyond the cap's worth of waiters.
+func TestAdmitWaitingWaitsOnlyForFastEndpoints(t *testing.T) {
+	t.Parallel()
+	c := &clock{now: time.Unix(1000, 0)}
+	g := newTestGate(c)
+	// Long enough that only a freed slot, never the deadline, ends a wait.
+	g.cfg.SlotWait = time.Minute
+
+	// Unknown endpoint at its cap: no waiting.
+	a, _, _ := g.Admit("slow", 0)
+	b, _, _ := g.Admit("slow", 0)
+	if _, wait, ok := g.AdmitWaiting(t.Context(), "slow", 0); ok || wait != time.Second {
+		t.Fatalf("unknown endpoint at cap: admitted=%v wait=%s, want turned away for 1s", ok, wait)
+	}
+	a.Done(false)
+	b.Done(false)
+
+	// Make "fast" known as fast: one request that took 2 ms.
+	warm, _, _ := g.Admit("fast", 0)
+	c.advance(2 * time.Millisecond)
+	warm.Done(false)
+
+	x, _, _ := g.Admit("fast", 0)
+	y, _, _ := g.Admit("fast", 0)
+	got := make(chan bool, 1)
+	go func() {
+		ticket, _, ok := g.AdmitWaiting(t.Context(), "fast", 0)
+		if ok {
+			ticket.Done(false)
+		}
+		got <- ok
+	}()
+	waitForWaiters(t, g, "fast", 1)
+	x.Done(false)
+	if !<-got {
+		t.Fatal("a delivery waiting for a fast endpoint's slot was not admitted when one freed")
+	}
+
+	// Several waiters park on the saturated fast endpoint and are all let
+	// through as slots free.
+	z, _, _ := g.Admit("fast", 0)
+	parked := make(chan bool, 3)
+	for range 3 {
+		go func() {
+			ticket, _, ok := g.AdmitWaiting(t.Context(), "fast", 0)
+			if ok {
+				ticket.Done(false)
+			}
+			parked <- ok
+		}()
+	}
+	waitForWaiters(t, g, "fast", 3)
+	y.Done(false)
+	for range 3 {
+		if !<-parked {
+			t.Fatal("a parked waiter was not admitted once slots freed")
+		}
+	}
+
+	// Saturated and nothing finished for a second: the endpoint is stuck,
+	// so a new delivery does not wait (not a minute, not at all) and is
+	// handed back with the ordinary busy delay.
+	stuck, _, _ := g.Admit("fast", 0)
+	c.advance(time.Second)
+	if _, wait, ok := g.AdmitWaiting(t.Context(), "fast", 0); ok || wait != time.Second {
+		t.Fatalf("stuck endpoint: admitted=%v wait=%s, want turned away for 1s", ok, wait)
+	}
+	z.Done(false)
+	stuck.Done(false)
+}
+
+func waitForWaiters(t *testing.T, g *Gate, key string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		g.mu.Lock()
+		s := g.endpoints[key]
+		have := s != nil && s.waiters == n
+		g.mu.Unlock()
+		if have {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never saw %d waiters on %s", n, key)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
