@@ -74,7 +74,8 @@ func newBench(ctx context.Context, s settings, wd string, log *slog.Logger) (_ *
 	log.Info("starting NATS, PostgreSQL and the four services", "work_dir", workDir)
 	b.tb, err = testbed.Start(ctx, testbed.Options{
 		BinDir: binDir, WorkDir: filepath.Join(workDir, "run"), DatabaseURL: s.DatabaseURL, Log: b.logFile,
-		Env: []string{"DELIVERER_WORKERS=" + strconv.Itoa(s.Workers), "DELIVERY_MAX_PER_ENDPOINT=" + strconv.Itoa(s.PerEndpoint)},
+		Env:        []string{"DELIVERER_WORKERS=" + strconv.Itoa(s.Workers), "DELIVERY_MAX_PER_ENDPOINT=" + strconv.Itoa(s.PerEndpoint)},
+		ServiceEnv: pprofEnv(s.PprofDeliverer),
 	})
 	if err != nil {
 		return nil, err
@@ -344,4 +345,12 @@ func (b *bench) purgeSubject(ctx context.Context, subject string) error {
 		return err
 	}
 	return st.Purge(ctx, jetstream.WithPurgeSubject(subject))
+}
+
+// pprofEnv serves the deliverer's profiles on addr, when given.
+func pprofEnv(addr string) map[string][]string {
+	if addr == "" {
+		return nil
+	}
+	return map[string][]string{"deliverer": {"PPROF_ADDR=" + addr}}
 }

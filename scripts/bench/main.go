@@ -45,6 +45,7 @@ type settings struct {
 	DatabaseURL      string        `json:"-"`
 	OutDir           string        `json:"-"`
 	KeepWorkDir      bool          `json:"-"`
+	PprofDeliverer   string        `json:"-"`
 }
 
 func main() {
@@ -65,6 +66,7 @@ func main() {
 	flag.StringVar(&s.DatabaseURL, "database-url", os.Getenv("DATABASE_URL"), "an empty PostgreSQL database to use instead of a private cluster")
 	flag.StringVar(&s.OutDir, "out", "", "directory for the JSON results (default <repo>/bench/results)")
 	flag.BoolVar(&s.KeepWorkDir, "keep", false, "keep the work directory (logs, stores) after the run")
+	flag.StringVar(&s.PprofDeliverer, "pprof-deliverer", "", "serve the deliverer's pprof on this address (e.g. 127.0.0.1:6061) to profile it during a run")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "bench")

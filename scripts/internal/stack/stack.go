@@ -21,6 +21,9 @@ type Config struct {
 	AllowCIDRs string
 	// Extra environment for every service (KEY=VALUE).
 	Env []string
+	// ServiceEnv is extra environment for one service only, by name
+	// ("deliverer"), e.g. PPROF_ADDR, which must differ per process.
+	ServiceEnv map[string][]string
 	// Out receives every service's log lines.
 	Out io.Writer
 	// Replicas of the deliverer (default 1).
@@ -129,6 +132,9 @@ func (s *Stack) StartService(ctx context.Context, svc string, replica int) (*Pro
 		addr = free
 	}
 	env := append(s.cfg.baseEnv(), addrVar[svc]+"="+addr)
+	if replica == 0 {
+		env = append(env, s.cfg.ServiceEnv[svc]...)
+	}
 	name := svc
 	if replica > 0 {
 		name = fmt.Sprintf("%s-%d", svc, replica)

@@ -58,6 +58,8 @@ type Options struct {
 	Deliverers int
 	// Env is extra environment for every service.
 	Env []string
+	// ServiceEnv is extra environment for one service (its first replica).
+	ServiceEnv map[string][]string
 	// Log receives the services', NATS's and PostgreSQL's output.
 	Log io.Writer
 }
@@ -111,7 +113,8 @@ func Start(ctx context.Context, opts Options) (_ *Testbed, err error) {
 	tb.Cfg = stack.Config{
 		BinDir: opts.BinDir, NATSURL: tb.NATS.URL(), DatabaseURL: tb.DBURL, AdminToken: AdminToken,
 		AllowCIDRs: "127.0.0.0/8", Out: stack.SyncWriter(opts.Log), Deliverers: opts.Deliverers,
-		Env: append([]string{"NATS_STREAM_REPLICAS=" + strconv.Itoa(opts.NATSNodes)}, opts.Env...),
+		Env:        append([]string{"NATS_STREAM_REPLICAS=" + strconv.Itoa(opts.NATSNodes)}, opts.Env...),
+		ServiceEnv: opts.ServiceEnv,
 	}
 	for _, addr := range []*string{&tb.Cfg.APIAddr, &tb.Cfg.IngestAddr, &tb.Cfg.MatcherAddr, &tb.Cfg.DelivererAddr} {
 		if *addr, err = stack.FreeAddr(); err != nil {
