@@ -38,21 +38,21 @@ func TestAttemptsCopyAndPageNewestFirst(t *testing.T) {
 	if err != nil || n != 5 {
 		t.Fatalf("copy attempts: n=%d err=%v", n, err)
 	}
-	first, err := q.ListAttempts(ctx, store.ListAttemptsParams{AccountID: "acct1", PageSize: 3})
+	first, err := q.ListAttemptsFiltered(ctx, store.ListAttemptsFilteredParams{AccountID: "acct1", PageSize: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(first) != 3 || first[0].Attempt != 5 || first[2].Attempt != 3 {
 		t.Fatalf("first page: %+v", first)
 	}
-	second, err := q.ListAttempts(ctx, store.ListAttemptsParams{AccountID: "acct1", PageSize: 3, BeforeID: first[2].ID})
+	second, err := q.ListAttemptsFiltered(ctx, store.ListAttemptsFilteredParams{AccountID: "acct1", PageSize: 3, BeforeID: first[2].ID})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(second) != 2 || second[0].Attempt != 2 {
 		t.Fatalf("second page: %+v", second)
 	}
-	other, err := q.ListAttempts(ctx, store.ListAttemptsParams{AccountID: "acct2", PageSize: 3})
+	other, err := q.ListAttemptsFiltered(ctx, store.ListAttemptsFilteredParams{AccountID: "acct2", PageSize: 3})
 	if err != nil || len(other) != 0 {
 		t.Fatalf("other account sees %d attempts, err=%v", len(other), err)
 	}

@@ -7,14 +7,5 @@ INSERT INTO attempts (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
 );
 
--- name: ListAttempts :many
--- Newest first; before_id pages backwards (0 means from the newest).
-SELECT * FROM attempts
-WHERE account_id = sqlc.arg(account_id)
-  AND (sqlc.narg(hook_id)::text IS NULL OR hook_id = sqlc.narg(hook_id))
-  AND (sqlc.arg(before_id)::bigint = 0 OR id < sqlc.arg(before_id))
-ORDER BY id DESC
-LIMIT sqlc.arg(page_size);
-
 -- name: EnsureAttemptPartitions :exec
 SELECT ensure_attempt_partitions(sqlc.arg(days_ahead)::integer);

@@ -25,7 +25,7 @@ func row(accountID string, i int, result string) store.InsertAttemptsParams {
 
 func countRows(t *testing.T, q *store.Queries, accountID string) int {
 	t.Helper()
-	rows, err := q.ListAttempts(t.Context(), store.ListAttemptsParams{AccountID: accountID, PageSize: 10_000})
+	rows, err := q.ListAttemptsFiltered(t.Context(), store.ListAttemptsFilteredParams{AccountID: accountID, PageSize: 10_000})
 	if err != nil {
 		t.Fatalf("list attempts: %v", err)
 	}

@@ -255,7 +255,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() (bo
 // attemptsOf returns the delivery's attempt rows, oldest first.
 func (h *harness) attemptsOf(t *testing.T, d *pbxhooksv1.Delivery) []store.Attempt {
 	t.Helper()
-	rows, err := h.q.ListAttempts(t.Context(), store.ListAttemptsParams{AccountID: d.AccountId, PageSize: 1000})
+	rows, err := h.q.ListAttemptsFiltered(t.Context(), store.ListAttemptsFilteredParams{AccountID: d.AccountId, PageSize: 1000})
 	if err != nil {
 		t.Fatalf("list attempts: %v", err)
 	}
@@ -407,7 +407,7 @@ func TestUnusableDeliveryIsTerminated(t *testing.T) {
 		t.Fatalf("publish: %v", err)
 	}
 	h.waitAcked(t)
-	rows, err := h.q.ListAttempts(t.Context(), store.ListAttemptsParams{AccountID: "acct", PageSize: 10})
+	rows, err := h.q.ListAttemptsFiltered(t.Context(), store.ListAttemptsFilteredParams{AccountID: "acct", PageSize: 10})
 	if err != nil || len(rows) != 0 {
 		t.Fatalf("attempts for a bad delivery: %d (%v)", len(rows), err)
 	}

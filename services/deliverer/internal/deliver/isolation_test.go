@@ -142,7 +142,7 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 	}
 	// Every healthy delivery's success is recorded (ack follows record).
 	eventually(t, deadline, "healthy attempt rows", func() (bool, string) {
-		rows, err := h.q.ListAttempts(t.Context(), store.ListAttemptsParams{AccountID: goodHook.AccountID, PageSize: 1000})
+		rows, err := h.q.ListAttemptsFiltered(t.Context(), store.ListAttemptsFilteredParams{AccountID: goodHook.AccountID, PageSize: 1000})
 		if err != nil {
 			t.Fatalf("list: %v", err)
 		}
