@@ -89,6 +89,7 @@ func parse(raw []byte, accountID string, receivedAt time.Time) (*pbxhooksv1.Even
 		To:                f.str("to", maxStringBytes),
 		ToName:            f.str("to_name", maxStringBytes),
 		Request:           f.str("request", maxStringBytes),
+		Inception:         f.str("inception", maxStringBytes),
 		ThreadId:          f.str("thread_id", maxStringBytes),
 		OtherLegCallId:    f.str("other_leg_call_id", maxStringBytes),
 		CustomChannelVars: f.stringMap("custom_channel_vars", maxCustomVars, maxCustomVarKeyBytes, maxStringBytes),

@@ -102,8 +102,8 @@ func TestParseCopiesFields(t *testing.T) {
 	t.Parallel()
 	body := `{"event":"channel_destroy","id":"pbx-42","call_id":"c1","other_leg_call_id":"c2",
 		"direction":"outbound","from":"100","from_name":"Alice","to":"+15550002","to_name":"Bob",
-		"request":"+15550002@example.com","timestamp":"2026-01-02T15:04:05.5+02:00",
-		"hangup_cause":"NORMAL_CLEARING","hangup_code":"sip:200","duration_seconds":30,
+		"request":"+15550002@example.com","inception":"+15550009@carrier.example.com",
+		"timestamp":"2026-01-02T15:04:05.5+02:00","hangup_cause":"NORMAL_CLEARING","hangup_code":"sip:200","duration_seconds":30,
 		"billing_seconds":25,"ringing_seconds":5,"is_internal_leg":true,
 		"custom_channel_vars":{"queue":"sales"},"thread_id":"t1"}`
 	ev, err := parse([]byte(body), "acct1", receivedAt)
@@ -118,6 +118,7 @@ func TestParseCopiesFields(t *testing.T) {
 		"to":                {ev.GetTo(), "+15550002"},
 		"to_name":           {ev.GetToName(), "Bob"},
 		"request":           {ev.GetRequest(), "+15550002@example.com"},
+		"inception":         {ev.GetInception(), "+15550009@carrier.example.com"},
 		"thread_id":         {ev.GetThreadId(), "t1"},
 		"hangup_cause":      {ev.GetHangup().GetCause(), "NORMAL_CLEARING"},
 		"hangup_code":       {ev.GetHangup().GetCode(), "sip:200"},
