@@ -20,7 +20,7 @@ func TestSettingsDefaults(t *testing.T) {
 		s.MaxResponseBytes != 65536 || len(s.AllowCIDRs) != 0 {
 		t.Fatalf("defaults = %+v", s)
 	}
-	if s.MaxPerEndpoint != 8 || s.BreakerFailures != 5 || s.BreakerCooldown != 30*time.Second ||
+	if s.MaxPerEndpoint != 8 || s.BreakerFailures != 10 || s.BreakerCooldown != 30*time.Second ||
 		s.AttemptFailureCount != 6 || s.AttemptFailureExpiry != time.Minute || s.AttemptRetention != 720*time.Hour ||
 		s.MaxAckPending != 50_000 || s.HookCacheTTL != 30*time.Second {
 		t.Fatalf("delivery defaults = %+v", s)

@@ -35,8 +35,12 @@ import (
 // Defaults for Config.
 const (
 	DefaultMaxInFlight = 8
-	DefaultFailures    = 5
-	DefaultCooldown    = 30 * time.Second
+	// DefaultFailures is above the default auto-disable count (6 within
+	// 60 s), so a hook whose endpoint fails fast is disabled, as Kazoo
+	// would, before the breaker starts holding its deliveries back; the
+	// breaker protects endpoints shared by many hooks.
+	DefaultFailures = 10
+	DefaultCooldown = 30 * time.Second
 	// DefaultBusyDelay is the first wait of a delivery whose endpoint is at
 	// its cap: short, since a slot frees as soon as one request ends.
 	DefaultBusyDelay = time.Second
