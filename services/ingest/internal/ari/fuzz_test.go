@@ -1,14 +1,10 @@
 package ari
 
 import (
-	"errors"
 	"testing"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter/adaptertest"
 )
 
 // FuzzARI feeds arbitrary bytes to the parser, on an account route
@@ -29,37 +25,6 @@ func FuzzARI(f *testing.F) {
 			route = adapter.AnyAccount
 		}
 		ev, err := a.Parse(raw, route, receivedAt)
-		checkParsed(t, ev, err, route)
+		adaptertest.CheckParsed(t, ev, err, route)
 	})
-}
-
-func checkParsed(t *testing.T, ev *pbxhooksv1.Event, err error, route string) {
-	t.Helper()
-	if err != nil {
-		var verr *adapter.ValidationError
-		if !errors.Is(err, adapter.ErrIgnored) && (!errors.As(err, &verr) || len(verr.Fields) == 0) {
-			t.Fatalf("refusal is neither ignored nor a ValidationError with fields: %v", err)
-		}
-		if ev != nil {
-			t.Fatalf("an event with an error: %v", ev)
-		}
-		return
-	}
-	wire, err := proto.Marshal(ev)
-	if err != nil {
-		t.Fatalf("accepted event does not marshal: %v", err)
-	}
-	var back pbxhooksv1.Event
-	if err := proto.Unmarshal(wire, &back); err != nil || !proto.Equal(ev, &back) {
-		t.Fatalf("round trip changed the event: %v", err)
-	}
-	if back.GetId() == "" || back.GetCallId() == "" || back.GetAccountId() == adapter.AnyAccount {
-		t.Fatalf("id %q call id %q account %q", back.GetId(), back.GetCallId(), back.GetAccountId())
-	}
-	if route != adapter.AnyAccount && back.GetAccountId() != route {
-		t.Fatalf("account %q on route %q", back.GetAccountId(), route)
-	}
-	if _, err := bus.CallEventSubject(back.GetAccountId(), back.GetCallType(), back.GetStatus()); err != nil {
-		t.Fatalf("accepted event has no subject: %v", err)
-	}
 }
