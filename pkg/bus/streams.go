@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -87,28 +86,6 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, opts StreamOptio
 	for _, cfg := range StreamConfigs(opts) {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
 			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
-		}
-	}
-	return nil
-}
-
-// WaitForStreams polls until every stream exists or ctx ends; services that
-// only consume use it instead of racing EnsureStreams.
-func WaitForStreams(ctx context.Context, js jetstream.JetStream) error {
-	for _, cfg := range StreamConfigs(DefaultStreamOptions()) {
-		for {
-			_, err := js.Stream(ctx, cfg.Name)
-			if err == nil {
-				break
-			}
-			if !errors.Is(err, jetstream.ErrStreamNotFound) {
-				return fmt.Errorf("look up stream %s: %w", cfg.Name, err)
-			}
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(100 * time.Millisecond):
-			}
 		}
 	}
 	return nil

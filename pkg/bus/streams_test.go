@@ -21,9 +21,6 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 			t.Fatalf("EnsureStreams again: %v", err)
 		}
 	}
-	if err := bus.WaitForStreams(ctx, js); err != nil {
-		t.Fatalf("WaitForStreams: %v", err)
-	}
 
 	var names []string
 	for name := range js.StreamNames(ctx).Name() {
