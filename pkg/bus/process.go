@@ -152,21 +152,25 @@ func (p *Processor) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			p.handle(handlerCtx, msg)
+			p.Process(handlerCtx, msg, p.Handler)
 		}()
 	}
 }
 
 var tracer = otel.Tracer("github.com/pbxhooks/pbxhooks/pkg/bus")
 
-func (p *Processor) handle(ctx context.Context, msg jetstream.Msg) {
+// Process runs handler over one message and acks, naks or terminates it
+// by the handler's error, as Run does for every message it fetches. It
+// serves messages fetched outside Run (say, one at a time from a consumer
+// of their own) with the same settling rules and tracing.
+func (p *Processor) Process(ctx context.Context, msg jetstream.Msg, handler Handler) {
 	ctx = telemetry.ExtractNATS(ctx, msg.Headers())
 	ctx, span := tracer.Start(ctx, p.Spec.Durable+" process",
 		trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
 	defer span.End()
 
-	err := p.Handler(ctx, msg)
+	err := handler(ctx, msg)
 	if err == nil {
 		if ackErr := msg.DoubleAck(ctx); ackErr != nil {
 			p.Log.WarnContext(ctx, "ack failed; message will be redelivered", telemetry.KeySubject, msg.Subject(), telemetry.KeyError, ackErr)

@@ -66,6 +66,17 @@ func StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 			MaxMsgSize:  2 << 20,
 		},
 		{
+			Name:        StreamParked,
+			Description: "Deliveries of failing or slow endpoints: parked.<endpoint>, one consumer each",
+			Subjects:    []string{SubjectParkedAll},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+			Duplicates:  DedupeWindow,
+			MaxAge:      7 * 24 * time.Hour,
+			MaxMsgSize:  2 << 20,
+		},
+		{
 			Name:        StreamDeadLetter,
 			Description: "Rejected PBX input with the reason, for inspection",
 			Subjects:    []string{SubjectDeadLetter, SubjectDeadLetterAccounts},

@@ -4,7 +4,11 @@
 package bus
 
 import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
+	"strings"
 
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 )
@@ -20,6 +24,10 @@ const (
 	StreamEvents = "EVENTS"
 	// StreamDeliveries is the work queue of rendered callbacks.
 	StreamDeliveries = "DELIVERIES"
+	// StreamParked holds deliveries moved off DELIVERIES because their
+	// endpoint is failing or slow, one subject per endpoint, so each
+	// endpoint's backlog is fetched only when that endpoint can take it.
+	StreamParked = "PARKED"
 	// StreamDeadLetter keeps the input that could not be parsed or validated,
 	// with the reason, for inspection.
 	StreamDeadLetter = "DEADLETTER"
@@ -45,6 +53,9 @@ const (
 	SubjectEventsAll = "events.>"
 	// SubjectDeliveriesAll matches every delivery.
 	SubjectDeliveriesAll = "deliveries.>"
+	// SubjectParkedAll matches every endpoint's parked deliveries; see
+	// ParkedSubject.
+	SubjectParkedAll = "parked.*"
 )
 
 // PBXNativeSubject is pbx.events.<account_id>.
@@ -93,6 +104,41 @@ func DeliverySubject(accountID, hookID string) (string, error) {
 		return "", fmt.Errorf("delivery subject hook id: %w", err)
 	}
 	return "deliveries." + accountID + "." + hookID, nil
+}
+
+// maxParkedTokenBytes bounds the endpoint token of a parked subject; a
+// longer endpoint (a host name near DNS's 253-byte limit) is not parked.
+const maxParkedTokenBytes = 512
+
+// ParkedSubject is parked.<token>, the token being the endpoint key
+// ("https://host:443") in unpadded base64url, so that whoever finds the
+// subject in the stream knows the endpoint without reading a message.
+func ParkedSubject(endpointKey string) (string, error) {
+	token := base64.RawURLEncoding.EncodeToString([]byte(endpointKey))
+	if endpointKey == "" || len(token) > maxParkedTokenBytes {
+		return "", fmt.Errorf("endpoint %.64q cannot be parked: empty or too long", endpointKey)
+	}
+	return "parked." + token, nil
+}
+
+// ParkedEndpoint returns the endpoint key a parked subject names.
+func ParkedEndpoint(subject string) (string, error) {
+	token, ok := strings.CutPrefix(subject, "parked.")
+	if !ok || token == "" || strings.Contains(token, ".") {
+		return "", fmt.Errorf("%.80q is not a parked subject", subject)
+	}
+	key, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil || len(key) == 0 {
+		return "", fmt.Errorf("%.80q is not a parked subject", subject)
+	}
+	return string(key), nil
+}
+
+// ParkedConsumer names the durable consumer of one endpoint's parked
+// deliveries: a hash of the key, since consumer names are short.
+func ParkedConsumer(endpointKey string) string {
+	sum := sha256.Sum256([]byte(endpointKey))
+	return "parked-" + hex.EncodeToString(sum[:16])
 }
 
 // DeadLetterSubject is pbx.deadletter.<account_id> when accountID is a valid

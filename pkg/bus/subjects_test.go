@@ -101,3 +101,31 @@ func TestDeadLetterSubjectAttributesKnownAccounts(t *testing.T) {
 		}
 	}
 }
+
+func TestParkedSubjectNamesItsEndpoint(t *testing.T) {
+	t.Parallel()
+	for _, key := range []string{"https://crm.example.com:443", "http://127.0.0.1:9000", "http://[::1]:80"} {
+		subject, err := bus.ParkedSubject(key)
+		if err != nil {
+			t.Fatalf("ParkedSubject(%q): %v", key, err)
+		}
+		if strings.Count(subject, ".") != 1 || strings.ContainsAny(subject, " *>") {
+			t.Fatalf("ParkedSubject(%q) = %q: not one token under parked.", key, subject)
+		}
+		got, err := bus.ParkedEndpoint(subject)
+		if err != nil || got != key {
+			t.Fatalf("ParkedEndpoint(%q) = %q, %v; want %q", subject, got, err, key)
+		}
+		if name := bus.ParkedConsumer(key); len(name) != len("parked-")+32 || name != bus.ParkedConsumer(key) {
+			t.Fatalf("ParkedConsumer(%q) = %q", key, name)
+		}
+	}
+	if _, err := bus.ParkedSubject("https://" + strings.Repeat("a", 400) + ":443"); err == nil {
+		t.Fatal("a 400-byte host was given a parked subject")
+	}
+	for _, bad := range []string{"parked.", "deliveries.a.b", "parked.a.b", "parked.!!"} {
+		if key, err := bus.ParkedEndpoint(bad); err == nil {
+			t.Fatalf("ParkedEndpoint(%q) = %q, want an error", bad, key)
+		}
+	}
+}

@@ -337,14 +337,22 @@ func round(v float64, digits int) float64 {
 	return -float64(int64(-v*p+0.5)) / p
 }
 
-// purgeSubject empties a DELIVERIES subject (the isolation run's dead
-// endpoint) so later runs do not inherit its backlog.
-func (b *bench) purgeSubject(ctx context.Context, subject string) error {
-	st, err := b.tb.JS.Stream(ctx, bus.StreamDeliveries)
+// purgeDeadBacklog empties the isolation run's dead endpoint's queue, on
+// DELIVERIES and parked, so later runs do not inherit it. Only that endpoint
+// is parked by then (the healthy one has received everything).
+func (b *bench) purgeDeadBacklog(ctx context.Context, deliveriesSubject string) error {
+	deliveries, err := b.tb.JS.Stream(ctx, bus.StreamDeliveries)
 	if err != nil {
 		return err
 	}
-	return st.Purge(ctx, jetstream.WithPurgeSubject(subject))
+	if err := deliveries.Purge(ctx, jetstream.WithPurgeSubject(deliveriesSubject)); err != nil {
+		return err
+	}
+	parked, err := b.tb.JS.Stream(ctx, bus.StreamParked)
+	if err != nil {
+		return err
+	}
+	return parked.Purge(ctx)
 }
 
 // pprofEnv serves the deliverer's profiles on addr, when given.

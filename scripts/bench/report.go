@@ -104,6 +104,13 @@ type isolationResult struct {
 	WithDelivered    int64          `json:"healthy_with_dead_delivered"`
 	WithWant         int64          `json:"healthy_with_dead_due"`
 	HangingRequests  int64          `json:"hanging_requests_at_start"`
+	// Held: measured once the whole dead backlog was queued (parked or in
+	// flight), for HeldSeconds.
+	HeldSeconds       float64        `json:"held_seconds"`
+	ParkedAtHeldStart uint64         `json:"parked_at_held_start"`
+	Held              latencyFigures `json:"healthy_while_dead_backlog_held"`
+	HeldDelivered     int64          `json:"healthy_while_dead_backlog_held_delivered"`
+	HeldWant          int64          `json:"healthy_while_dead_backlog_held_due"`
 }
 
 type backlogResult struct {
@@ -215,7 +222,8 @@ func printTable(w io.Writer, r *results) {
 		i := r.Isolation
 		fmt.Fprintf(tw, "ISOLATION healthy at %.0f ev/s\tdead backlog\tdelivered\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\t\t\t\t\n", i.HealthyRate)
 		fmt.Fprintf(tw, "without dead endpoint\t0\t%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t\t\t\t\t\n", i.WithoutDelivered, i.WithoutWant, i.Without.P50, i.Without.P95, i.Without.P99, i.Without.Max)
-		fmt.Fprintf(tw, "with dead endpoint\t%d\t%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t\t\t\t\t\n\n", i.DeadBacklog, i.WithDelivered, i.WithWant, i.With.P50, i.With.P95, i.With.P99, i.With.Max)
+		fmt.Fprintf(tw, "while the dead backlog is queued\t%d\t%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t\t\t\t\t\n", i.DeadBacklog, i.WithDelivered, i.WithWant, i.With.P50, i.With.P95, i.With.P99, i.With.Max)
+		fmt.Fprintf(tw, "while it is held (%.0f s, %d parked)\t%d\t%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t\t\t\t\t\n\n", i.HeldSeconds, i.ParkedAtHeldStart, i.DeadBacklog, i.HeldDelivered, i.HeldWant, i.Held.P50, i.Held.P95, i.Held.P99, i.Held.Max)
 	}
 	if r.Backlog != nil {
 		b := r.Backlog

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/pbxsim"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/procstat"
@@ -262,7 +264,25 @@ func (b *bench) isolation(ctx context.Context) (isolationResult, error) {
 		return isolationResult{}, fmt.Errorf("no request reached the hanging endpoint: %w", err)
 	}
 	hangingAtStart := deadRecv.Active()
+	// While the backlog is still being queued, the healthy account's events
+	// share ingest's and the matcher's queues with it.
 	with, deliveredB, wantB, err := b.offer(ctx, healthy, rate, b.s.LatencyDuration, "isoB", b.isolationWait())
+	if err != nil {
+		return isolationResult{}, err
+	}
+	// Then the dead endpoint holds its backlog: every dead delivery has
+	// been queued and waits for the endpoint, and the healthy endpoint is
+	// measured again, for long enough that the dead endpoint's breaker
+	// reaches half-open and probes at least once meanwhile.
+	waitCtx, cancel = context.WithTimeout(ctx, 2*time.Minute)
+	err = waitForCtx(waitCtx, func() bool { return b.pipelineIdle(ctx) })
+	cancel()
+	if err != nil {
+		return isolationResult{}, fmt.Errorf("the dead backlog was never fully queued: %w", err)
+	}
+	parked := b.streamState(ctx, bus.StreamParked).Msgs
+	heldFor := b.isolationHeldDuration()
+	held, deliveredC, wantC, err := b.offer(ctx, healthy, rate, heldFor, "isoC", b.isolationWait())
 	if err != nil {
 		return isolationResult{}, err
 	}
@@ -271,15 +291,51 @@ func (b *bench) isolation(ctx context.Context) (isolationResult, error) {
 		Without: without, WithoutDelivered: deliveredA, WithoutWant: wantA,
 		With: with, WithDelivered: deliveredB, WithWant: wantB,
 		HangingRequests: hangingAtStart,
+		HeldSeconds:     heldFor.Seconds(), ParkedAtHeldStart: parked,
+		Held: held, HeldDelivered: deliveredC, HeldWant: wantC,
 	}
 	// Leave nothing behind for a later run: the dead hook and its queue go.
 	if err := b.tb.DeleteHook(ctx, deadAccount, deadHook); err != nil {
 		b.log.Warn("delete dead hook", "error", err)
 	}
-	if err := b.purgeSubject(ctx, "deliveries."+deadAccount+".>"); err != nil {
+	if err := b.purgeDeadBacklog(ctx, "deliveries."+deadAccount+".>"); err != nil {
 		b.log.Warn("purge dead backlog", "error", err)
 	}
 	return r, nil
+}
+
+// isolationHeldDuration is how long the healthy endpoint is measured while
+// the dead one holds its backlog: in the full run longer than two of the
+// deliverer's default breaker cooldowns (30 s), so the window sees the dead
+// endpoint's half-open probes.
+func (b *bench) isolationHeldDuration() time.Duration {
+	if b.s.Short {
+		return b.s.LatencyDuration
+	}
+	return max(b.s.LatencyDuration, 75*time.Second)
+}
+
+// pipelineIdle reports whether everything published has passed ingest and
+// the matcher, and the deliverer has fetched every queued delivery at least
+// once (sent it, or parked it).
+func (b *bench) pipelineIdle(ctx context.Context) bool {
+	if b.streamState(ctx, bus.StreamPBX).Msgs != 0 {
+		return false
+	}
+	matcher, err := b.consumerInfo(ctx, bus.StreamEvents, bus.ConsumerMatcher)
+	if err != nil || matcher.NumPending != 0 || matcher.NumAckPending != 0 {
+		return false
+	}
+	deliverer, err := b.consumerInfo(ctx, bus.StreamDeliveries, bus.ConsumerDeliverer)
+	return err == nil && deliverer.NumPending == 0
+}
+
+func (b *bench) consumerInfo(ctx context.Context, stream, name string) (*jetstream.ConsumerInfo, error) {
+	cons, err := b.tb.JS.Consumer(ctx, stream, name)
+	if err != nil {
+		return nil, err
+	}
+	return cons.Info(ctx)
 }
 
 // isolationWait bounds how long the healthy endpoint's deliveries are

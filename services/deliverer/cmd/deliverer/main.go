@@ -40,6 +40,7 @@ type settings struct {
 	DatabaseURL      string
 	HealthAddr       string
 	Workers          int
+	ParkedWorkers    int
 	ConnectTimeout   time.Duration
 	Timeout          time.Duration
 	AllowCIDRs       []netip.Prefix
@@ -63,6 +64,7 @@ func readSettings(e *config.Env) (settings, error) {
 		DatabaseURL:         config.ReadDatabaseURL(e),
 		HealthAddr:          e.Addr("DELIVERER_HEALTH_ADDR", "127.0.0.1:8083"),
 		Workers:             e.Int("DELIVERER_WORKERS", 64, 1, 4096),
+		ParkedWorkers:       e.Int("DELIVERER_PARKED_WORKERS", deliver.DefaultParkedWorkers, 1, 4096),
 		ConnectTimeout:      e.Duration("DELIVERY_CONNECT_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
 		Timeout:             e.Duration("DELIVERY_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
 		AllowCIDRs:          e.Prefixes("DELIVERY_ALLOW_CIDRS"),
@@ -149,7 +151,8 @@ func run() error {
 	})
 	// The longest handler is one request plus the attempt write; twice the
 	// request timeout leaves room for a slow database.
-	processor := deliverer.Processor(cfg.Workers, 2*cfg.Timeout+10*time.Second, cfg.MaxAckPending)
+	ackWait := 2*cfg.Timeout + 10*time.Second
+	processor := deliverer.Processor(cfg.Workers, ackWait, cfg.MaxAckPending)
 	maintenance := &attempts.Maintenance{Pool: pool, Retention: cfg.AttemptRetention, Log: log}
 
 	checks := &health.Checks{}
@@ -168,14 +171,19 @@ func run() error {
 	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, checks.Mux(), cfg.ShutdownTimeout) })
 	g.Go(func() error { return maintenance.Run(gctx, attemptMaintenanceEvery) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
+	// In-flight deliveries, shared and parked, finish and record their
+	// attempts before the writer is stopped.
+	var deliveries errgroup.Group
+	deliveries.Go(func() error { return processor.Run(gctx) })
+	deliveries.Go(func() error {
+		return deliverer.RunParking(gctx, deliver.ParkingConfig{Workers: cfg.ParkedWorkers, AckWait: ackWait})
+	})
 	g.Go(func() error {
-		// In-flight deliveries finish and record their attempts before the
-		// writer is stopped.
 		defer writer.Stop()
-		return processor.Run(gctx)
+		return deliveries.Wait()
 	})
 	log.InfoContext(ctx, "deliverer started", "health_addr", cfg.HealthAddr, "workers", cfg.Workers,
-		"allow_cidrs", fmt.Sprint(cfg.AllowCIDRs))
+		"parked_workers", cfg.ParkedWorkers, "allow_cidrs", fmt.Sprint(cfg.AllowCIDRs))
 
 	err = g.Wait()
 	<-writerDone

@@ -7,8 +7,11 @@
 // redelivers it when the delay is over, so the wait survives a deliverer
 // restart or crash with no schedule table of ours; a replica killed
 // mid-request leaves the message unacked and JetStream redelivers it after
-// the ack wait. The attempt number is not JetStream's delivery count (a
-// delivery deferred by the endpoint gate is redelivered without an attempt):
+// the ack wait. A failing or slow endpoint's deliveries leave the shared
+// consumer for a parked backlog of their own (parking.go), where retries
+// work the same way on that endpoint's consumer. The attempt number is not
+// JetStream's delivery count (a delivery deferred by the endpoint gate, or
+// parked, is delivered again without an attempt):
 // a redelivered message counts its failed attempt rows in PostgreSQL, which
 // also lets a delivery whose success was recorded just before a crash be
 // acked without sending it again.
@@ -31,6 +34,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -135,6 +139,9 @@ type Deps struct {
 // Deliverer is the DELIVERIES handler.
 type Deliverer struct {
 	deps Deps
+	// parking is set while RunParking runs; until then a troubled
+	// endpoint's deliveries are handed back to the shared consumer.
+	parking atomic.Pointer[parkingLot]
 }
 
 // New returns a Deliverer with defaults filled in.
@@ -154,10 +161,10 @@ func New(deps Deps) *Deliverer {
 	return &Deliverer{deps: deps}
 }
 
-// DefaultMaxAckPending bounds the deliveries pending on the consumer across
-// all replicas: in flight, waiting for a retry, or deferred by the endpoint
-// gate. It must exceed the largest backlog of failing endpoints, or their
-// deferred deliveries fill it and healthy ones behind them are not fetched.
+// DefaultMaxAckPending bounds the deliveries pending on the shared consumer
+// across all replicas: in flight, waiting for a retry, or deferred because
+// a fast endpoint was busy. A failing endpoint's backlog is parked, not held
+// here, so it cannot fill this and stop healthy deliveries being fetched.
 const DefaultMaxAckPending = 50_000
 
 // Processor returns the consumer that runs Handle over every delivery.
@@ -181,19 +188,64 @@ func (d *Deliverer) Processor(workers int, ackWait time.Duration, maxAckPending 
 	}
 }
 
-// Handle sends one delivery and records the attempt. It returns nil (ack)
-// once the outcome is final and recorded, a RetryError when the endpoint
-// failed and retries are left, a DeferredError when the endpoint's gate
-// turned it away (no attempt made), a plain error (redelivery) when the
-// hook or the attempt could not be read or recorded, and a PermanentError
-// for a message that is not a usable Delivery.
+// Handle sends one delivery from the shared DELIVERIES consumer and records
+// the attempt. It returns nil (ack) once the outcome is final and recorded,
+// or once the delivery was moved to its endpoint's parked backlog; a
+// RetryError when the endpoint failed and retries are left; a DeferredError
+// when the endpoint is busy (no attempt made); a plain error (redelivery)
+// when the hook or the attempt could not be read or recorded; and a
+// PermanentError for a message that is not a usable Delivery.
 func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) error {
+	var earlierDeliveries int
+	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
+		earlierDeliveries = int(min(md.NumDelivered-1, 1<<20))
+	}
+	redelivered := earlierDeliveries > 0
+	job, err := d.prepare(ctx, msg, redelivered)
+	if job == nil {
+		return err
+	}
+	key := endpoint.Key(job.delivery.GetUrl())
+	adm := d.deps.Gate.AdmitWaiting(ctx, key, earlierDeliveries)
+	if adm.Ticket == nil {
+		if lot := d.parking.Load(); lot != nil && adm.Troubled {
+			return lot.park(ctx, msg, key)
+		}
+		return bus.Defer(adm.Wait, "endpoint busy or its circuit breaker is open")
+	}
+	return d.attempt(ctx, job, adm.Ticket, redelivered)
+}
+
+// handleParked sends one delivery fetched from its endpoint's parked
+// backlog, with the ticket the gate gave before the fetch. Its results are
+// Handle's. A parked delivery may have been attempted before it was parked,
+// so its attempt number always comes from the attempt rows.
+func (d *Deliverer) handleParked(ctx context.Context, msg jetstream.Msg, ticket *endpoint.Ticket) error {
+	job, err := d.prepare(ctx, msg, true)
+	if job == nil {
+		ticket.Release()
+		return err
+	}
+	return d.attempt(ctx, job, ticket, true)
+}
+
+// job is a decoded delivery whose hook is known and enabled.
+type job struct {
+	delivery *pbxhooksv1.Delivery
+	hook     *hookstate.Hook
+	log      *slog.Logger
+}
+
+// prepare decodes the delivery and reads its hook. A nil job means the
+// delivery needs no request, and err is Handle's result: nil once a deleted
+// hook's delivery is dropped or a disabled hook's is recorded as not sent.
+func (d *Deliverer) prepare(ctx context.Context, msg jetstream.Msg, redelivered bool) (*job, error) {
 	var delivery pbxhooksv1.Delivery
 	if err := proto.Unmarshal(msg.Data(), &delivery); err != nil {
-		return bus.Permanent("delivery is not a valid protobuf Delivery", err)
+		return nil, bus.Permanent("delivery is not a valid protobuf Delivery", err)
 	}
 	if err := validate(&delivery); err != nil {
-		return bus.Permanent("unusable delivery", err)
+		return nil, bus.Permanent("unusable delivery", err)
 	}
 	log := d.deps.Log.With(telemetry.KeyDeliveryID, delivery.GetId(), telemetry.KeyHookID, delivery.GetHookId(),
 		telemetry.KeyAccountID, delivery.GetAccountId())
@@ -201,34 +253,30 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	hook, err := d.deps.Hooks.Get(ctx, delivery.GetAccountId(), delivery.GetHookId())
 	if errors.Is(err, hookstate.ErrNotFound) {
 		log.InfoContext(ctx, "hook deleted; delivery dropped")
-		return nil
+		return nil, nil
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var earlierDeliveries int
-	if md, err := msg.Metadata(); err == nil && md.NumDelivered > 1 {
-		earlierDeliveries = int(min(md.NumDelivered-1, 1<<20))
-	}
-	redelivered := earlierDeliveries > 0
 	if !hook.Enabled && delivery.GetCreatedAt().AsTime().Before(hook.ModifiedAt) {
 		// Queued before the hook was disabled: not sent. A delivery made
 		// after (a test event, which reaches disabled hooks too) is sent.
-		return d.recordNotSent(ctx, &delivery, hook, redelivered)
+		return nil, d.recordNotSent(ctx, &delivery, hook, redelivered)
 	}
+	return &job{delivery: &delivery, hook: hook, log: log}, nil
+}
 
-	ticket, wait, admitted := d.deps.Gate.AdmitWaiting(ctx, endpoint.Key(delivery.GetUrl()), earlierDeliveries)
-	if !admitted {
-		return bus.Defer(wait, "endpoint busy or its circuit breaker is open")
-	}
-	attempt, done, err := d.attemptNumber(ctx, &delivery, redelivered)
+// attempt makes one admitted attempt and records it; it owns the ticket.
+func (d *Deliverer) attempt(ctx context.Context, j *job, ticket *endpoint.Ticket, redelivered bool) error {
+	delivery, hook := j.delivery, j.hook
+	attempt, done, err := d.attemptNumber(ctx, delivery, redelivered)
 	if err != nil || done {
 		ticket.Release()
 		return err
 	}
-	log = log.With("attempt", attempt)
+	log := j.log.With("attempt", attempt)
 
-	out := d.send(ctx, &delivery, hook)
+	out := d.send(ctx, delivery, hook)
 	ticket.Done(out.endpointFailed)
 	out.row.Attempt = int32(attempt)
 	out.row.RetriesLeft = max(delivery.GetRetries()-int32(attempt-1), 0)

@@ -116,6 +116,16 @@ func startDeliverer(t *testing.T, opts options) *harness {
 	if err := attempts.EnsurePartitions(t.Context(), q); err != nil {
 		t.Fatalf("EnsurePartitions: %v", err)
 	}
+	h := &harness{nc: nc, js: js, q: q, pool: pool}
+	h.startReplica(t, opts)
+	return h
+}
+
+// startReplica runs one more deliverer (a replica, with its own gate, hook
+// cache and attempt writer) on the harness's NATS server and database.
+func (h *harness) startReplica(t *testing.T, opts options) {
+	t.Helper()
+	nc, js, q := h.nc, h.js, h.q
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelInfo}))
 	writer := attempts.NewWriter(q, log, 0, 0)
 	writerDone := make(chan struct{})
@@ -146,20 +156,27 @@ func startDeliverer(t *testing.T, opts options) *harness {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	processorDone := make(chan struct{})
+	parkingDone := make(chan struct{})
 	go func() {
 		defer close(processorDone)
 		if err := d.Processor(workers, 2*timeout+10*time.Second, 0).Run(ctx); err != nil {
 			t.Errorf("processor: %v", err)
 		}
 	}()
+	go func() {
+		defer close(parkingDone)
+		if err := d.RunParking(ctx, deliver.ParkingConfig{AckWait: 2*timeout + 10*time.Second, ScanEvery: 200 * time.Millisecond}); err != nil {
+			t.Errorf("parking: %v", err)
+		}
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-processorDone
+		<-parkingDone
 		writer.Stop()
 		<-writerDone
 		hooks.Close()
 	})
-	return &harness{nc: nc, js: js, q: q, pool: pool}
 }
 
 var loopbackAllowed = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}

@@ -2,6 +2,7 @@ package deliver_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -17,6 +18,8 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/deliver"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
 )
 
@@ -134,6 +137,19 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 		return n >= healthy, "healthy deliveries received: " + strconv.Itoa(n)
 	})
 	t.Logf("all %d healthy deliveries arrived %s after being queued behind %d hanging ones", healthy, time.Since(start).Round(time.Millisecond), backlog)
+	// The hanging endpoint's backlog left the shared consumer for its own
+	// parked backlog: nothing of it waits on DELIVERIES but the requests
+	// hanging, so it is not fetched again and again ahead of other
+	// endpoints' deliveries.
+	eventually(t, deadline, "the dead backlog parked", func() (bool, string) {
+		shared := consumerInfo(t, h.js, bus.StreamDeliveries, bus.ConsumerDeliverer)
+		parked := streamMsgs(t, h.js, bus.StreamParked)
+		state := fmt.Sprintf("shared consumer: %d pending, %d unacked; parked: %d", shared.NumPending, shared.NumAckPending, parked)
+		return shared.NumPending == 0 && shared.NumAckPending <= perCap && parked+uint64(shared.NumAckPending) == backlog, state
+	})
+	if shared := consumerInfo(t, h.js, bus.StreamDeliveries, bus.ConsumerDeliverer); shared.NumRedelivered > perCap {
+		t.Fatalf("the shared consumer redelivered %d messages; the dead backlog should be parked, not handed back", shared.NumRedelivered)
+	}
 	if got := hanging.maxInFlight.Load(); got > perCap {
 		t.Fatalf("the hanging endpoint had %d requests in flight at once, cap is %d", got, perCap)
 	}
@@ -157,9 +173,10 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 	}
 }
 
-// With the breaker, an endpoint that fails fast is left alone while open:
-// deliveries wait without attempts or consumed retries.
-func TestOpenBreakerDefersWithoutAttempts(t *testing.T) {
+// With the breaker open, an endpoint that fails fast is left alone: its
+// deliveries are parked without attempts or consumed retries, and nothing
+// of them is fetched until the cooldown ends.
+func TestOpenBreakerParksWithoutAttempts(t *testing.T) {
 	t.Parallel()
 	var calls atomic.Int64
 	recv := newReceiverFunc(t, func(w http.ResponseWriter, _ *http.Request) {
@@ -182,27 +199,161 @@ func TestOpenBreakerDefersWithoutAttempts(t *testing.T) {
 		later = append(later, newDelivery(hook))
 	}
 	publishAsync(t, h.js, later)
-	// Wait until each later delivery was fetched and turned away at least
-	// once: the consumer has delivered all 21 messages.
-	eventually(t, 10*time.Second, "every delivery fetched", func() (bool, string) {
-		cons, err := h.js.Consumer(context.Background(), bus.StreamDeliveries, bus.ConsumerDeliverer)
-		if err != nil {
-			return false, err.Error()
-		}
-		info, err := cons.Info(context.Background())
-		if err != nil {
-			return false, err.Error()
-		}
-		return info.Delivered.Stream >= 21, strconv.Itoa(int(info.Delivered.Stream))
+	// The first waits for its retry on the shared consumer; the 20 later
+	// ones are parked.
+	eventually(t, 10*time.Second, "the later deliveries parked", func() (bool, string) {
+		n := streamMsgs(t, h.js, bus.StreamParked)
+		return n == 20, fmt.Sprintf("%d parked", n)
 	})
 	if n := calls.Load(); n != 1 {
 		t.Fatalf("endpoint called %d times while its breaker was open, want 1", n)
 	}
 	for _, d := range later {
 		if rows := h.attemptsOf(t, d); len(rows) != 0 {
-			t.Fatalf("a deferred delivery has attempt rows: %+v", rows)
+			t.Fatalf("a parked delivery has attempt rows: %+v", rows)
 		}
 	}
+	parked := consumerInfo(t, h.js, bus.StreamParked, bus.ParkedConsumer(endpoint.Key(recv.srv.URL)))
+	if parked.Delivered.Consumer != 0 {
+		t.Fatalf("%d parked deliveries were fetched while the breaker was open", parked.Delivered.Consumer)
+	}
+}
+
+// A parked backlog is delivered once its endpoint recovers: every delivery
+// once as a success, retries numbered on from the attempts made before it
+// was parked, and nothing left parked.
+func TestParkedBacklogDrainsWhenTheEndpointRecovers(t *testing.T) {
+	t.Parallel()
+	const n = 30
+	var healthy atomic.Bool
+	recv := newReceiverFunc(t, func(w http.ResponseWriter, _ *http.Request) {
+		if healthy.Load() {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.WriteHeader(http.StatusBadGateway)
+	})
+	h := startDeliverer(t, options{
+		allow:    loopbackAllowed,
+		gate:     endpoint.Config{MaxInFlight: 4, Failures: 2, Cooldown: 300 * time.Millisecond},
+		schedule: deliver.RetrySchedule{Then: 100 * time.Millisecond},
+		rule:     autodisable.Rule{Count: 1000, Expiry: time.Minute},
+	})
+	hook := h.newHook(t, recv.srv.URL, 50)
+	var all []*pbxhooksv1.Delivery
+	for range n {
+		all = append(all, newDelivery(hook))
+	}
+	publishAsync(t, h.js, all)
+	eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
+		p := streamMsgs(t, h.js, bus.StreamParked)
+		return p > 0, fmt.Sprintf("%d parked", p)
+	})
+	healthy.Store(true)
+	eventually(t, 20*time.Second, "every delivery to succeed", func() (bool, string) {
+		ok := 0
+		for _, d := range all {
+			rows := h.attemptsOf(t, d)
+			if len(rows) > 0 && rows[len(rows)-1].Result == "success" {
+				ok++
+			}
+		}
+		return ok == n, fmt.Sprintf("%d of %d succeeded", ok, n)
+	})
+	for _, d := range all {
+		rows := h.attemptsOf(t, d)
+		for i, r := range rows {
+			if int(r.Attempt) != i+1 || (i < len(rows)-1 && r.Result != "failure") {
+				t.Fatalf("delivery %s attempts out of order: row %d is attempt %d, %s", d.Id, i, r.Attempt, r.Result)
+			}
+		}
+	}
+	successes := map[string]int{}
+	for _, r := range recv.received() {
+		successes[r.header.Get("webhook-id")]++
+	}
+	if len(successes) != n {
+		t.Fatalf("%d distinct webhook-ids reached the receiver, want %d", len(successes), n)
+	}
+	eventually(t, 10*time.Second, "PARKED to empty", func() (bool, string) {
+		p := streamMsgs(t, h.js, bus.StreamParked)
+		return p == 0, fmt.Sprintf("%d parked", p)
+	})
+}
+
+// A backlog one replica parked is drained by another: here the first
+// replica's breaker stays open for an hour, so only the second, which finds
+// the parked endpoint by scanning, can deliver it.
+func TestAnotherReplicaDrainsWhatOneParked(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	var calls atomic.Int64
+	recv := newReceiverFunc(t, func(w http.ResponseWriter, _ *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+	h := startDeliverer(t, options{
+		allow: loopbackAllowed,
+		gate:  endpoint.Config{MaxInFlight: 1, Failures: 1, Cooldown: time.Hour},
+	})
+	hook := h.newHook(t, recv.srv.URL, 0)
+	first := newDelivery(hook)
+	h.publish(t, first)
+	eventually(t, 10*time.Second, "the failed first attempt", func() (bool, string) {
+		return len(h.attemptsOf(t, first)) == 1, ""
+	})
+	var later []*pbxhooksv1.Delivery
+	for range n {
+		later = append(later, newDelivery(hook))
+	}
+	publishAsync(t, h.js, later)
+	eventually(t, 10*time.Second, "the first replica to park them", func() (bool, string) {
+		p := streamMsgs(t, h.js, bus.StreamParked)
+		return p == n, fmt.Sprintf("%d parked", p)
+	})
+
+	h.startReplica(t, options{allow: loopbackAllowed})
+	eventually(t, 20*time.Second, "the second replica to deliver them", func() (bool, string) {
+		ok := 0
+		for _, d := range later {
+			if rows := h.attemptsOf(t, d); len(rows) == 1 && rows[0].Result == "success" {
+				ok++
+			}
+		}
+		return ok == n, fmt.Sprintf("%d of %d delivered", ok, n)
+	})
+	if got := calls.Load(); got != n+1 {
+		t.Fatalf("receiver called %d times, want %d (one failure, then each parked delivery once)", got, n+1)
+	}
+}
+
+func consumerInfo(t *testing.T, js jetstream.JetStream, stream, name string) *jetstream.ConsumerInfo {
+	t.Helper()
+	cons, err := js.Consumer(context.Background(), stream, name)
+	if err != nil {
+		t.Fatalf("consumer %s on %s: %v", name, stream, err)
+	}
+	info, err := cons.Info(context.Background())
+	if err != nil {
+		t.Fatalf("consumer %s info: %v", name, err)
+	}
+	return info
+}
+
+func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	st, err := js.Stream(context.Background(), name)
+	if err != nil {
+		t.Fatalf("stream %s: %v", name, err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatalf("stream %s info: %v", name, err)
+	}
+	return info.State.Msgs
 }
 
 func TestHostnameResolvingToLoopbackIsRefused(t *testing.T) {

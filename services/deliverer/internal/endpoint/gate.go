@@ -1,19 +1,24 @@
 // Package endpoint isolates customer endpoints from one another. Each
 // endpoint (scheme, host and port) has a cap on requests in flight and a
-// circuit breaker. A delivery whose endpoint is at its cap, or whose breaker
-// is open, is told how long to wait, and the deliverer hands it back to
-// JetStream with that delay. So a worker is never parked on a slow
-// endpoint, and an endpoint that hangs for 30 s with a 10,000-delivery
-// backlog holds at most its cap of workers while every other endpoint's
-// deliveries flow.
+// circuit breaker, shared by the two ways a delivery reaches it:
 //
-// The one exception is a fast endpoint (its recent requests took under
-// fastEndpoint, and one finished lately): there a slot frees within
+//   - From the shared DELIVERIES consumer, AdmitWaiting never parks a worker
+//     on a slow endpoint. It admits the delivery, or turns it away with a
+//     wait and a verdict: Troubled when the endpoint is failing (breaker
+//     open or half-open) or slow (its requests take over slowEndpoint, or
+//     every slot is taken and none frees quickly). The deliverer moves a troubled endpoint's deliveries to its
+//     own parked backlog instead of handing them back to the shared
+//     consumer, where re-fetching them would delay every other endpoint.
+//   - From an endpoint's parked backlog, Acquire blocks until the gate
+//     admits a request, so that backlog is fetched only as fast as the
+//     endpoint takes it: one probe per cooldown while its breaker is open,
+//     nothing at all in between.
+//
+// A fast endpoint (its recent requests took under fastEndpoint, and one
+// finished lately) at its cap is busy, not troubled: a slot frees within
 // milliseconds, so AdmitWaiting lets a delivery wait for one (at most
-// SlotWait). Handing such a delivery back to JetStream instead would
-// throttle a healthy endpoint to a fraction of what it can take, and churn
-// redeliveries. An endpoint that stops finishing requests stops being fast
-// at once, so its waiters give up and later deliveries are handed back.
+// SlotWait) and otherwise hands it back with a short delay. An endpoint that
+// stops finishing requests stops being fast at once.
 //
 // Breaker: Failures consecutive failures open it for Cooldown; then it is
 // half-open and lets exactly one probe through; the probe's success closes
@@ -49,6 +54,11 @@ const (
 	// fastEndpoint is the smoothed request time under which an endpoint at
 	// its cap is worth waiting for instead of turning deliveries away.
 	fastEndpoint = 250 * time.Millisecond
+	// slowEndpoint is the smoothed request time above which an endpoint is
+	// troubled even with slots free: its requests are sent from its parked
+	// backlog, on the parked workers, so that an endpoint answering in 30 s
+	// (or timing out) does not hold the shared consumer's workers.
+	slowEndpoint = time.Second
 	// DefaultSlotWait bounds one delivery's wait for a slot of a fast
 	// endpoint.
 	DefaultSlotWait = 100 * time.Millisecond
@@ -113,6 +123,16 @@ func (s *state) fast(now time.Time, maxInFlight int) bool {
 		return false
 	}
 	return s.inFlight < maxInFlight || now.Sub(s.lastDone) <= max(4*s.latency, stuckAfter)
+}
+
+// troubled reports whether the endpoint is failing (its breaker is open or
+// half-open) or slow (every slot is taken and it is not fast): deliveries
+// for it should leave the shared queue.
+func (s *state) troubled(now time.Time, maxInFlight int) bool {
+	if !s.openUntil.IsZero() || s.latency > slowEndpoint {
+		return true
+	}
+	return s.inFlight >= maxInFlight && !s.fast(now, maxInFlight)
 }
 
 func (s *state) wakeWaiters() {
@@ -188,29 +208,40 @@ func (g *Gate) Admit(key string, turnedAway int) (*Ticket, time.Duration, bool) 
 	return g.admitLocked(key, turnedAway)
 }
 
+// Admission is AdmitWaiting's verdict: a Ticket when admitted, else how
+// long to wait and whether the endpoint is troubled (failing or slow) rather
+// than merely busy.
+type Admission struct {
+	Ticket   *Ticket
+	Wait     time.Duration
+	Troubled bool
+}
+
 // AdmitWaiting is Admit, except that a delivery to a fast endpoint at its
 // cap waits (at most SlotWait, and only while the endpoint stays fast) for a
-// slot to free before it is turned away. Slow, failing or unknown endpoints never make a
-// worker wait.
-func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) (*Ticket, time.Duration, bool) {
+// slot to free before it is turned away. Slow, failing or unknown endpoints
+// never make a worker wait.
+func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) Admission {
 	var deadline time.Time
 	for {
 		g.mu.Lock()
+		if s := g.endpoints[key]; s != nil && s.latency > slowEndpoint {
+			wait := g.busyDelay(g.cfg.BusyDelay, turnedAway)
+			g.mu.Unlock()
+			return Admission{Wait: wait, Troubled: true}
+		}
 		ticket, wait, ok := g.admitLocked(key, turnedAway)
 		s := g.endpoints[key]
 		now := time.Now()
 		if ok || s == nil || !s.fast(g.cfg.Now(), g.cfg.MaxInFlight) || (!deadline.IsZero() && !now.Before(deadline)) {
+			troubled := !ok && s != nil && s.troubled(g.cfg.Now(), g.cfg.MaxInFlight)
 			g.mu.Unlock()
-			return ticket, wait, ok
+			return Admission{Ticket: ticket, Wait: wait, Troubled: troubled}
 		}
 		if deadline.IsZero() {
 			deadline = now.Add(g.cfg.SlotWait)
 		}
-		if s.freed == nil {
-			s.freed = make(chan struct{})
-		}
-		freed := s.freed
-		s.waiters++
+		freed := s.awaitFree()
 		g.mu.Unlock()
 
 		timer := time.NewTimer(time.Until(deadline))
@@ -224,9 +255,56 @@ func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) (*T
 		s.waiters--
 		g.mu.Unlock()
 		if ctx.Err() != nil {
-			return nil, wait, false
+			return Admission{Wait: wait}
 		}
 	}
+}
+
+// Acquire blocks until the endpoint admits a request: a free slot while its
+// breaker is closed, the probe when it is half-open. It is how a parked
+// backlog is drained: fetch a delivery only once it can be sent. It fails
+// only when ctx ends.
+func (g *Gate) Acquire(ctx context.Context, key string) (*Ticket, error) {
+	for {
+		g.mu.Lock()
+		ticket, wait, ok := g.admitLocked(key, 0)
+		if ok {
+			g.mu.Unlock()
+			return ticket, nil
+		}
+		// The wait is the breaker's remaining cooldown, or a busy delay; a
+		// freed slot or a finished probe wakes the waiter sooner.
+		s := g.endpoints[key]
+		freed := s.awaitFree()
+		g.mu.Unlock()
+
+		timer := time.NewTimer(wait)
+		select {
+		case <-freed:
+		case <-timer.C:
+		case <-ctx.Done():
+		}
+		timer.Stop()
+		g.mu.Lock()
+		s.waiters--
+		g.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// MaxInFlight is the per-endpoint cap.
+func (g *Gate) MaxInFlight() int { return g.cfg.MaxInFlight }
+
+// awaitFree registers a waiter and returns the channel closed when a slot
+// next frees. g.mu must be held; the caller decrements waiters when done.
+func (s *state) awaitFree() <-chan struct{} {
+	if s.freed == nil {
+		s.freed = make(chan struct{})
+	}
+	s.waiters++
+	return s.freed
 }
 
 func (g *Gate) admitLocked(key string, turnedAway int) (*Ticket, time.Duration, bool) {

@@ -1,6 +1,8 @@
 package endpoint
 
 import (
+	"context"
+	"errors"
 	"testing"
 	"time"
 )
@@ -164,8 +166,8 @@ func TestAdmitWaitingWaitsOnlyForFastEndpoints(t *testing.T) {
 	// Unknown endpoint at its cap: no waiting.
 	a, _, _ := g.Admit("slow", 0)
 	b, _, _ := g.Admit("slow", 0)
-	if _, wait, ok := g.AdmitWaiting(t.Context(), "slow", 0); ok || wait != time.Second {
-		t.Fatalf("unknown endpoint at cap: admitted=%v wait=%s, want turned away for 1s", ok, wait)
+	if adm := g.AdmitWaiting(t.Context(), "slow", 0); adm.Ticket != nil || adm.Wait != time.Second || !adm.Troubled {
+		t.Fatalf("unknown endpoint at cap: %+v, want turned away for 1s as troubled", adm)
 	}
 	a.Done(false)
 	b.Done(false)
@@ -179,11 +181,11 @@ func TestAdmitWaitingWaitsOnlyForFastEndpoints(t *testing.T) {
 	y, _, _ := g.Admit("fast", 0)
 	got := make(chan bool, 1)
 	go func() {
-		ticket, _, ok := g.AdmitWaiting(t.Context(), "fast", 0)
-		if ok {
-			ticket.Done(false)
+		adm := g.AdmitWaiting(t.Context(), "fast", 0)
+		if adm.Ticket != nil {
+			adm.Ticket.Done(false)
 		}
-		got <- ok
+		got <- adm.Ticket != nil
 	}()
 	waitForWaiters(t, g, "fast", 1)
 	x.Done(false)
@@ -197,11 +199,11 @@ func TestAdmitWaitingWaitsOnlyForFastEndpoints(t *testing.T) {
 	parked := make(chan bool, 3)
 	for range 3 {
 		go func() {
-			ticket, _, ok := g.AdmitWaiting(t.Context(), "fast", 0)
-			if ok {
-				ticket.Done(false)
+			adm := g.AdmitWaiting(t.Context(), "fast", 0)
+			if adm.Ticket != nil {
+				adm.Ticket.Done(false)
 			}
-			parked <- ok
+			parked <- adm.Ticket != nil
 		}()
 	}
 	waitForWaiters(t, g, "fast", 3)
@@ -217,11 +219,116 @@ func TestAdmitWaitingWaitsOnlyForFastEndpoints(t *testing.T) {
 	// handed back with the ordinary busy delay.
 	stuck, _, _ := g.Admit("fast", 0)
 	c.advance(time.Second)
-	if _, wait, ok := g.AdmitWaiting(t.Context(), "fast", 0); ok || wait != time.Second {
-		t.Fatalf("stuck endpoint: admitted=%v wait=%s, want turned away for 1s", ok, wait)
+	if adm := g.AdmitWaiting(t.Context(), "fast", 0); adm.Ticket != nil || adm.Wait != time.Second || !adm.Troubled {
+		t.Fatalf("stuck endpoint: %+v, want turned away for 1s as troubled", adm)
 	}
 	z.Done(false)
 	stuck.Done(false)
+}
+
+// TestTroubledVerdict: a fast endpoint at its cap is busy (its deliveries
+// stay on the shared queue); an open or half-open breaker makes it troubled
+// (they move to its parked backlog).
+func TestTroubledVerdict(t *testing.T) {
+	t.Parallel()
+	c := &clock{now: time.Unix(1000, 0)}
+	g := newTestGate(c)
+	g.cfg.SlotWait = time.Nanosecond
+	warm, _, _ := g.Admit("e", 0)
+	c.advance(2 * time.Millisecond)
+	warm.Done(false)
+	a, _, _ := g.Admit("e", 0)
+	b, _, _ := g.Admit("e", 0)
+	if adm := g.AdmitWaiting(t.Context(), "e", 0); adm.Ticket != nil || adm.Troubled {
+		t.Fatalf("fast endpoint at its cap: %+v, want turned away as busy", adm)
+	}
+	a.Done(true)
+	b.Done(true)
+	last, _, _ := g.Admit("e", 0)
+	last.Done(true) // third consecutive failure: open
+	if adm := g.AdmitWaiting(t.Context(), "e", 0); adm.Ticket != nil || !adm.Troubled || adm.Wait != 30*time.Second {
+		t.Fatalf("open breaker: %+v, want turned away for the cooldown as troubled", adm)
+	}
+	c.advance(30 * time.Second)
+	probe := g.AdmitWaiting(t.Context(), "e", 0)
+	if probe.Ticket == nil {
+		t.Fatalf("half-open breaker admitted no probe: %+v", probe)
+	}
+	if adm := g.AdmitWaiting(t.Context(), "e", 0); adm.Ticket != nil || !adm.Troubled {
+		t.Fatalf("half-open breaker with its probe in flight: %+v, want troubled", adm)
+	}
+	probe.Ticket.Done(false)
+	if adm := g.AdmitWaiting(t.Context(), "e", 0); adm.Ticket == nil {
+		t.Fatalf("closed breaker after a good probe: %+v", adm)
+	}
+}
+
+// TestSlowEndpointIsTroubledWithSlotsFree: once an endpoint's requests take
+// seconds, the shared consumer sends it nothing (its deliveries are parked),
+// while its parked backlog is still admitted through Acquire.
+func TestSlowEndpointIsTroubledWithSlotsFree(t *testing.T) {
+	t.Parallel()
+	c := &clock{now: time.Unix(1000, 0)}
+	g := newTestGate(c)
+	tk, _, _ := g.Admit("e", 0)
+	c.advance(15 * time.Second) // timed out
+	tk.Done(true)
+	if adm := g.AdmitWaiting(t.Context(), "e", 0); adm.Ticket != nil || !adm.Troubled || adm.Wait != time.Second {
+		t.Fatalf("endpoint whose request took 15 s: %+v, want turned away as troubled", adm)
+	}
+	parked, err := g.Acquire(t.Context(), "e")
+	if err != nil {
+		t.Fatalf("Acquire on a slow endpoint with free slots: %v", err)
+	}
+	parked.Done(false)
+}
+
+// TestAcquireWaitsForTheBreakerAndForSlots: Acquire returns only once the
+// endpoint can take a request, wakes when a slot frees, and gives up when
+// its context ends.
+func TestAcquireWaitsForTheBreakerAndForSlots(t *testing.T) {
+	t.Parallel()
+	// A real clock: Acquire sleeps until the breaker's cooldown ends.
+	g := NewGate(Config{MaxInFlight: 1, Failures: 1, Cooldown: 200 * time.Millisecond, Rand: func() float64 { return 0 }})
+	first, err := g.Acquire(t.Context(), "e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *Ticket, 1)
+	go func() {
+		tk, err := g.Acquire(t.Context(), "e")
+		if err != nil {
+			t.Errorf("Acquire: %v", err)
+		}
+		got <- tk
+	}()
+	waitForWaiters(t, g, "e", 1)
+	opened := time.Now()
+	first.Done(true) // opens the breaker for 200 ms
+	probe := <-got
+	if waited := time.Since(opened); waited < 200*time.Millisecond {
+		t.Fatalf("Acquire admitted after %s, before the breaker's cooldown ended", waited)
+	}
+	if !probe.probe {
+		t.Fatal("the ticket after the cooldown is not the half-open probe")
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := g.Acquire(ctx, "e")
+		done <- err
+	}()
+	waitForWaiters(t, g, "e", 1)
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Acquire after cancel = %v, want context.Canceled", err)
+	}
+	probe.Done(false)
+	tk, _, ok := g.Admit("e", 0)
+	if !ok {
+		t.Fatal("breaker still open after a good probe")
+	}
+	tk.Done(false)
 }
 
 func waitForWaiters(t *testing.T, g *Gate, key string, n int) {
