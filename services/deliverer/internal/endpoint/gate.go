@@ -110,6 +110,8 @@ type state struct {
 	latency time.Duration
 	// lastDone is when a request to it last finished.
 	lastDone time.Time
+	// created is when the gate first admitted a request to it.
+	created time.Time
 	// freed is closed when a slot frees, waking AdmitWaiting's waiters.
 	freed   chan struct{}
 	waiters int
@@ -132,7 +134,21 @@ func (s *state) troubled(now time.Time, maxInFlight int) bool {
 	if !s.openUntil.IsZero() || s.latency > slowEndpoint {
 		return true
 	}
-	return s.inFlight >= maxInFlight && !s.fast(now, maxInFlight)
+	if s.inFlight < maxInFlight || s.fast(now, maxInFlight) {
+		return false
+	}
+	if s.latency > fastEndpoint {
+		return true
+	}
+	// Every slot is taken by an endpoint not known to be slow: troubled
+	// only once nothing has finished for a while, so a fast endpoint's
+	// brief stall (a GC pause, a busy machine) or a new endpoint's first
+	// requests do not move its deliveries off the shared consumer.
+	last := s.lastDone
+	if last.IsZero() {
+		last = s.created
+	}
+	return now.Sub(last) > fastEndpoint
 }
 
 func (s *state) wakeWaiters() {
@@ -311,7 +327,7 @@ func (g *Gate) admitLocked(key string, turnedAway int) (*Ticket, time.Duration, 
 	now := g.cfg.Now()
 	s := g.endpoints[key]
 	if s == nil {
-		s = &state{}
+		s = &state{created: now}
 		g.endpoints[key] = s
 	}
 	probe := false

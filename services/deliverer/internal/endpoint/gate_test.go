@@ -166,8 +166,13 @@ func TestAdmitWaitingWaitsOnlyForFastEndpoints(t *testing.T) {
 	// Unknown endpoint at its cap: no waiting.
 	a, _, _ := g.Admit("slow", 0)
 	b, _, _ := g.Admit("slow", 0)
-	if adm := g.AdmitWaiting(t.Context(), "slow", 0); adm.Ticket != nil || adm.Wait != time.Second || !adm.Troubled {
-		t.Fatalf("unknown endpoint at cap: %+v, want turned away for 1s as troubled", adm)
+	if adm := g.AdmitWaiting(t.Context(), "slow", 0); adm.Ticket != nil || adm.Wait != time.Second || adm.Troubled {
+		t.Fatalf("unknown endpoint at cap: %+v, want turned away for 1s as busy", adm)
+	}
+	// Nothing finished for a second: the endpoint may be hanging.
+	c.advance(time.Second)
+	if adm := g.AdmitWaiting(t.Context(), "slow", 0); adm.Ticket != nil || !adm.Troubled {
+		t.Fatalf("unknown endpoint at cap with nothing finished for 1s: %+v, want troubled", adm)
 	}
 	a.Done(false)
 	b.Done(false)
