@@ -177,6 +177,57 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 	}
 }
 
+// Endpoints that all start hanging at once cannot take the shared
+// consumer's workers: before answering, a new endpoint gets one shared
+// request at a time, and once silent its deliveries are served by the
+// parked workers. Here six hanging endpoints with a cap of 8 each would, at
+// their cap, hold 48 requests, three times the 16 shared workers.
+func TestManyHangingEndpointsDoNotHoldTheSharedWorkers(t *testing.T) {
+	t.Parallel()
+	const (
+		endpoints = 6
+		perDead   = 50
+		healthy   = 50
+		perCap    = 8
+		workers   = 16
+		deadline  = 20 * time.Second
+	)
+	h := startDeliverer(t, options{
+		allow:   loopbackAllowed,
+		workers: workers,
+		// Longer than the test: only isolation, not timeouts, frees workers.
+		timeout: time.Minute,
+		gate:    endpoint.Config{MaxInFlight: perCap},
+	})
+	var dead []*pbxhooksv1.Delivery
+	var hanging []*hangingReceiver
+	for range endpoints {
+		r := newHangingReceiver(t)
+		hanging = append(hanging, r)
+		hook := h.newHook(t, r.srv.URL, 0)
+		for range perDead {
+			dead = append(dead, newDelivery(hook))
+		}
+	}
+	good := newReceiver(t, http.StatusOK, "")
+	goodHook := h.newHook(t, good.srv.URL, 0)
+	publishAsync(t, h.js, dead)
+	var fine []*pbxhooksv1.Delivery
+	for range healthy {
+		fine = append(fine, newDelivery(goodHook))
+	}
+	publishAsync(t, h.js, fine)
+	eventually(t, deadline, "every healthy delivery", func() (bool, string) {
+		n := len(good.received())
+		return n >= healthy, "healthy deliveries received: " + strconv.Itoa(n)
+	})
+	for i, r := range hanging {
+		if got := r.maxInFlight.Load(); got > perCap {
+			t.Fatalf("hanging endpoint %d had %d requests in flight, cap is %d", i, got, perCap)
+		}
+	}
+}
+
 // With the breaker open, an endpoint that fails fast is left alone: its
 // deliveries are parked without attempts or consumed retries, and nothing
 // of them is fetched until the cooldown ends.

@@ -2,12 +2,14 @@
 // endpoint (scheme, host and port) has a cap on requests in flight and a
 // circuit breaker, shared by the two ways a delivery reaches it:
 //
-//   - From the shared DELIVERIES consumer, AdmitWaiting never parks a worker
-//     on a slow endpoint. It admits the delivery, or turns it away with a
-//     wait and a verdict: Troubled when the endpoint is failing (breaker
-//     open or half-open) or slow (its requests take over slowEndpoint, or
-//     every slot is taken and none frees quickly). The deliverer moves a troubled endpoint's deliveries to its
-//     own parked backlog instead of handing them back to the shared
+//   - From the shared DELIVERIES consumer, AdmitWaiting admits only
+//     requests to endpoints known to answer quickly, so those workers are
+//     never held by a slow endpoint. It admits the delivery, or turns it
+//     away with a wait and a verdict: Troubled when the endpoint is failing
+//     (breaker open or half-open) or slow (its requests take over
+//     fastEndpoint, or its slots are all taken and nothing finished for
+//     fastEndpoint). The deliverer moves a troubled endpoint's deliveries
+//     to its own parked backlog instead of handing them back to the shared
 //     consumer, where re-fetching them would delay every other endpoint.
 //   - From an endpoint's parked backlog, Acquire blocks until the gate
 //     admits a request, so that backlog is fetched only as fast as the
@@ -19,6 +21,11 @@
 // milliseconds, so AdmitWaiting lets a delivery wait for one (at most
 // SlotWait) and otherwise hands it back with a short delay. An endpoint that
 // stops finishing requests stops being fast at once.
+//
+// An endpoint with no finished request yet is on probation: the shared
+// consumer sends it probationSlots requests at once, and deliveries beyond
+// wait (at most SlotWait) for the first answer. So a burst of new endpoints
+// that all hang holds one shared worker each, not the endpoint cap each.
 //
 // Breaker: Failures consecutive failures open it for Cooldown; then it is
 // half-open and lets exactly one probe through; the probe's success closes
@@ -54,11 +61,9 @@ const (
 	// fastEndpoint is the smoothed request time under which an endpoint at
 	// its cap is worth waiting for instead of turning deliveries away.
 	fastEndpoint = 250 * time.Millisecond
-	// slowEndpoint is the smoothed request time above which an endpoint is
-	// troubled even with slots free: its requests are sent from its parked
-	// backlog, on the parked workers, so that an endpoint answering in 30 s
-	// (or timing out) does not hold the shared consumer's workers.
-	slowEndpoint = time.Second
+	// probationSlots is how many requests the shared consumer sends at once
+	// to an endpoint with no finished request yet.
+	probationSlots = 1
 	// DefaultSlotWait bounds one delivery's wait for a slot of a fast
 	// endpoint.
 	DefaultSlotWait = 100 * time.Millisecond
@@ -117,33 +122,44 @@ type state struct {
 	waiters int
 }
 
-// fast reports whether a delivery should wait for a slot of this endpoint:
-// its breaker is closed, its requests are quick, and (when every slot is
-// taken) one finished within a few request times, so it is not stuck.
-func (s *state) fast(now time.Time, maxInFlight int) bool {
+// fast reports whether the endpoint is known to answer quickly: its
+// breaker is closed, its requests are quick, and (when its limit of slots
+// is taken) one finished within a few request times, so it is not stuck.
+func (s *state) fast(now time.Time, limit int) bool {
 	if !s.openUntil.IsZero() || s.latency <= 0 || s.latency > fastEndpoint {
 		return false
 	}
-	return s.inFlight < maxInFlight || now.Sub(s.lastDone) <= max(4*s.latency, stuckAfter)
+	return s.inFlight < limit || now.Sub(s.lastDone) <= max(4*s.latency, stuckAfter)
 }
 
-// troubled reports whether the endpoint is failing (its breaker is open or
-// half-open) or slow (every slot is taken and it is not fast): deliveries
-// for it should leave the shared queue.
-func (s *state) troubled(now time.Time, maxInFlight int) bool {
-	if !s.openUntil.IsZero() || s.latency > slowEndpoint {
+// onProbation reports whether the endpoint has answered nothing yet and
+// was first seen less than fastEndpoint ago: worth a brief wait for its
+// first answer, not yet suspect.
+func (s *state) onProbation(now time.Time) bool {
+	return s.latency == 0 && now.Sub(s.created) <= fastEndpoint
+}
+
+// sharedLimit is how many requests the shared consumer may have in flight
+// to the endpoint: the cap once it has answered, probationSlots before.
+func (s *state) sharedLimit(maxInFlight int) int {
+	if s.latency == 0 {
+		return min(probationSlots, maxInFlight)
+	}
+	return maxInFlight
+}
+
+// troubled reports whether deliveries for the endpoint should leave the
+// shared queue: its breaker is open or half-open, its requests are slow,
+// or its limit of slots is taken and nothing has finished for fastEndpoint.
+// A fast endpoint's brief stall (a GC pause, a busy machine) or a new
+// endpoint's first moments are not trouble.
+func (s *state) troubled(now time.Time, limit int) bool {
+	if !s.openUntil.IsZero() || s.latency > fastEndpoint {
 		return true
 	}
-	if s.inFlight < maxInFlight || s.fast(now, maxInFlight) {
+	if s.inFlight < limit || s.fast(now, limit) {
 		return false
 	}
-	if s.latency > fastEndpoint {
-		return true
-	}
-	// Every slot is taken by an endpoint not known to be slow: troubled
-	// only once nothing has finished for a while, so a fast endpoint's
-	// brief stall (a GC pause, a busy machine) or a new endpoint's first
-	// requests do not move its deliveries off the shared consumer.
 	last := s.lastDone
 	if last.IsZero() {
 		last = s.created
@@ -221,7 +237,7 @@ type Ticket struct {
 func (g *Gate) Admit(key string, turnedAway int) (*Ticket, time.Duration, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.admitLocked(key, turnedAway)
+	return g.admitLocked(key, turnedAway, g.cfg.MaxInFlight)
 }
 
 // Admission is AdmitWaiting's verdict: a Ticket when admitted, else how
@@ -233,29 +249,37 @@ type Admission struct {
 	Troubled bool
 }
 
-// AdmitWaiting is Admit, except that a delivery to a fast endpoint at its
-// cap waits (at most SlotWait, and only while the endpoint stays fast) for a
-// slot to free before it is turned away. Slow, failing or unknown endpoints
-// never make a worker wait.
+// AdmitWaiting is the shared consumer's admission. It admits a request to
+// an endpoint known to be fast (up to the cap) or on probation (up to
+// probationSlots); at that limit a delivery waits at most SlotWait for a
+// slot, and only while the endpoint stays fast or on probation. Otherwise
+// it is turned away, Troubled when the endpoint is failing or slow.
 func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) Admission {
 	var deadline time.Time
 	for {
 		g.mu.Lock()
-		if s := g.endpoints[key]; s != nil && s.latency > slowEndpoint {
+		now := g.cfg.Now()
+		s := g.endpoints[key]
+		if s == nil {
+			s = &state{created: now}
+			g.endpoints[key] = s
+		}
+		limit := s.sharedLimit(g.cfg.MaxInFlight)
+		if s.latency > fastEndpoint {
 			wait := g.busyDelay(g.cfg.BusyDelay, turnedAway)
 			g.mu.Unlock()
 			return Admission{Wait: wait, Troubled: true}
 		}
-		ticket, wait, ok := g.admitLocked(key, turnedAway)
-		s := g.endpoints[key]
-		now := time.Now()
-		if ok || s == nil || !s.fast(g.cfg.Now(), g.cfg.MaxInFlight) || (!deadline.IsZero() && !now.Before(deadline)) {
-			troubled := !ok && s != nil && s.troubled(g.cfg.Now(), g.cfg.MaxInFlight)
+		ticket, wait, ok := g.admitLocked(key, turnedAway, limit)
+		wall := time.Now()
+		worthWaiting := s.fast(now, limit) || s.onProbation(now)
+		if ok || !worthWaiting || (!deadline.IsZero() && !wall.Before(deadline)) {
+			troubled := !ok && s.troubled(now, limit)
 			g.mu.Unlock()
 			return Admission{Ticket: ticket, Wait: wait, Troubled: troubled}
 		}
 		if deadline.IsZero() {
-			deadline = now.Add(g.cfg.SlotWait)
+			deadline = wall.Add(g.cfg.SlotWait)
 		}
 		freed := s.awaitFree()
 		g.mu.Unlock()
@@ -283,7 +307,7 @@ func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) Adm
 func (g *Gate) Acquire(ctx context.Context, key string) (*Ticket, error) {
 	for {
 		g.mu.Lock()
-		ticket, wait, ok := g.admitLocked(key, 0)
+		ticket, wait, ok := g.admitLocked(key, 0, g.cfg.MaxInFlight)
 		if ok {
 			g.mu.Unlock()
 			return ticket, nil
@@ -323,7 +347,9 @@ func (s *state) awaitFree() <-chan struct{} {
 	return s.freed
 }
 
-func (g *Gate) admitLocked(key string, turnedAway int) (*Ticket, time.Duration, bool) {
+// admitLocked admits a request when the breaker allows and fewer than
+// limit are in flight.
+func (g *Gate) admitLocked(key string, turnedAway, limit int) (*Ticket, time.Duration, bool) {
 	now := g.cfg.Now()
 	s := g.endpoints[key]
 	if s == nil {
@@ -342,9 +368,9 @@ func (g *Gate) admitLocked(key string, turnedAway int) (*Ticket, time.Duration, 
 		}
 		probe = true
 	}
-	if s.inFlight >= g.cfg.MaxInFlight {
+	if s.inFlight >= limit {
 		base := g.cfg.BusyDelay
-		if s.fast(now, g.cfg.MaxInFlight) {
+		if s.fast(now, limit) {
 			base = min(base, fastBusyDelay)
 		}
 		return nil, g.busyDelay(base, turnedAway), false

@@ -163,19 +163,14 @@ func TestAdmitWaitingWaitsOnlyForFastEndpoints(t *testing.T) {
 	// Long enough that only a freed slot, never the deadline, ends a wait.
 	g.cfg.SlotWait = time.Minute
 
-	// Unknown endpoint at its cap: no waiting.
+	// An endpoint that has answered nothing in a second (it may be
+	// hanging): no waiting, and troubled.
 	a, _, _ := g.Admit("slow", 0)
-	b, _, _ := g.Admit("slow", 0)
-	if adm := g.AdmitWaiting(t.Context(), "slow", 0); adm.Ticket != nil || adm.Wait != time.Second || adm.Troubled {
-		t.Fatalf("unknown endpoint at cap: %+v, want turned away for 1s as busy", adm)
-	}
-	// Nothing finished for a second: the endpoint may be hanging.
 	c.advance(time.Second)
-	if adm := g.AdmitWaiting(t.Context(), "slow", 0); adm.Ticket != nil || !adm.Troubled {
-		t.Fatalf("unknown endpoint at cap with nothing finished for 1s: %+v, want troubled", adm)
+	if adm := g.AdmitWaiting(t.Context(), "slow", 0); adm.Ticket != nil || adm.Wait != time.Second || !adm.Troubled {
+		t.Fatalf("unknown endpoint silent for 1s: %+v, want turned away for 1s as troubled", adm)
 	}
 	a.Done(false)
-	b.Done(false)
 
 	// Make "fast" known as fast: one request that took 2 ms.
 	warm, _, _ := g.Admit("fast", 0)
@@ -229,6 +224,44 @@ func TestAdmitWaitingWaitsOnlyForFastEndpoints(t *testing.T) {
 	}
 	z.Done(false)
 	stuck.Done(false)
+}
+
+// TestNewEndpointIsOnProbation: the shared consumer sends a new endpoint
+// one request at a time until it answers; the next delivery waits for that
+// answer, then the endpoint, known fast, gets its whole cap.
+func TestNewEndpointIsOnProbation(t *testing.T) {
+	t.Parallel()
+	c := &clock{now: time.Unix(1000, 0)}
+	g := newTestGate(c)
+	g.cfg.SlotWait = time.Minute
+	first := g.AdmitWaiting(t.Context(), "new", 0)
+	if first.Ticket == nil {
+		t.Fatalf("first request to a new endpoint: %+v", first)
+	}
+	got := make(chan Admission, 1)
+	go func() { got <- g.AdmitWaiting(t.Context(), "new", 0) }()
+	waitForWaiters(t, g, "new", 1)
+	c.advance(2 * time.Millisecond)
+	first.Ticket.Done(false)
+	second := <-got
+	if second.Ticket == nil {
+		t.Fatalf("delivery waiting for a new endpoint's first answer: %+v", second)
+	}
+	third := g.AdmitWaiting(t.Context(), "new", 0)
+	if third.Ticket == nil {
+		t.Fatalf("a fast endpoint's second slot: %+v", third)
+	}
+	second.Ticket.Done(false)
+	third.Ticket.Done(false)
+
+	// A new endpoint silent past the probation: the next delivery neither
+	// waits nor is sent; it is troubled.
+	hang := g.AdmitWaiting(t.Context(), "hang", 0)
+	c.advance(300 * time.Millisecond)
+	if adm := g.AdmitWaiting(t.Context(), "hang", 0); adm.Ticket != nil || !adm.Troubled {
+		t.Fatalf("new endpoint silent for 300 ms: %+v, want troubled", adm)
+	}
+	hang.Ticket.Done(true)
 }
 
 // TestTroubledVerdict: a fast endpoint at its cap is busy (its deliveries
