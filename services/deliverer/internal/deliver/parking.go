@@ -158,7 +158,8 @@ func (l *lane) rouse() {
 // park moves a delivery to its endpoint's parked backlog. Publishing comes
 // first and the ack (Handle's nil) after, so a crash in between leaves the
 // original to be parked again; the copy's message id (the original's
-// DELIVERIES sequence) makes that second copy a duplicate JetStream drops.
+// DELIVERIES sequence and message id) makes that second copy a duplicate
+// JetStream drops.
 func (lot *parkingLot) park(ctx context.Context, msg jetstream.Msg, key string) error {
 	subject, err := bus.ParkedSubject(key)
 	if err != nil {
@@ -171,12 +172,26 @@ func (lot *parkingLot) park(ctx context.Context, msg jetstream.Msg, key string) 
 	out := nats.NewMsg(subject)
 	out.Data = msg.Data()
 	telemetry.InjectNATS(ctx, out.Header)
-	out.Header.Set(bus.HeaderMsgID, fmt.Sprintf("parked/%d", md.Sequence.Stream))
+	// The sequence tells apart two messages of one delivery id (a replay
+	// past the dedupe window); the id keeps a recreated DELIVERIES stream,
+	// whose sequences start again, from matching an earlier copy.
+	out.Header.Set(bus.HeaderMsgID, fmt.Sprintf("parked/%d/%s", md.Sequence.Stream, msg.Headers().Get(bus.HeaderMsgID)))
 	if _, err := lot.d.deps.JS.PublishMsg(ctx, out); err != nil {
 		return fmt.Errorf("park delivery for %s: %w", key, err)
 	}
 	lot.ensureLane(subject, key, true)
 	return nil
+}
+
+// serving reports whether this replica runs a lane for the endpoint.
+func (lot *parkingLot) serving(key string) bool {
+	subject, err := bus.ParkedSubject(key)
+	if err != nil {
+		return false
+	}
+	lot.mu.Lock()
+	defer lot.mu.Unlock()
+	return lot.lanes[subject] != nil
 }
 
 // scan starts a lane for every endpoint with parked deliveries.
