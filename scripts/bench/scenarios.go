@@ -245,6 +245,13 @@ func (b *bench) isolation(ctx context.Context) (isolationResult, error) {
 	if err != nil {
 		return isolationResult{}, err
 	}
+	// The dead customer's hook stays enabled (its account allows 1,000
+	// failures a minute), so its backlog is held for the whole run instead
+	// of being written off as "not sent" once auto-disable switches it off.
+	if _, err := b.tb.DB.Exec(ctx, `INSERT INTO account_delivery_settings (account_id, attempt_failure_count)
+		VALUES ($1, 1000) ON CONFLICT (account_id) DO UPDATE SET attempt_failure_count = 1000`, deadAccount); err != nil {
+		return isolationResult{}, fmt.Errorf("keep the dead hook enabled: %w", err)
+	}
 	rate := b.s.IsolationRate
 	without, deliveredA, wantA, err := b.offer(ctx, healthy, rate, b.s.LatencyDuration, "isoA", b.isolationWait())
 	if err != nil {

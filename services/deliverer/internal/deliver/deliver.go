@@ -208,9 +208,7 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	key := endpoint.Key(job.delivery.GetUrl())
 	adm := d.deps.Gate.AdmitWaiting(ctx, key, earlierDeliveries)
 	if adm.Ticket == nil {
-		// A busy endpoint whose parked backlog is being served gets this
-		// delivery at the back of that backlog rather than handed back.
-		if lot := d.parking.Load(); lot != nil && (adm.Troubled || lot.serving(key)) {
+		if lot := d.parking.Load(); lot != nil && adm.Troubled {
 			return lot.park(ctx, msg, key)
 		}
 		return bus.Defer(adm.Wait, "endpoint busy or its circuit breaker is open")

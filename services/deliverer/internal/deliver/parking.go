@@ -183,17 +183,6 @@ func (lot *parkingLot) park(ctx context.Context, msg jetstream.Msg, key string) 
 	return nil
 }
 
-// serving reports whether this replica runs a lane for the endpoint.
-func (lot *parkingLot) serving(key string) bool {
-	subject, err := bus.ParkedSubject(key)
-	if err != nil {
-		return false
-	}
-	lot.mu.Lock()
-	defer lot.mu.Unlock()
-	return lot.lanes[subject] != nil
-}
-
 // scan starts a lane for every endpoint with parked deliveries.
 func (lot *parkingLot) scan(ctx context.Context) error {
 	stream, err := lot.d.deps.JS.Stream(ctx, bus.StreamParked)
