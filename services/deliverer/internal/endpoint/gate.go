@@ -2,15 +2,16 @@
 // endpoint (scheme, host and port) has a cap on requests in flight and a
 // circuit breaker, shared by the two ways a delivery reaches it:
 //
-//   - From the shared DELIVERIES consumer, AdmitWaiting admits only
-//     requests to endpoints known to answer quickly, so those workers are
-//     never held by a slow endpoint. It admits the delivery, or turns it
-//     away with a wait and a verdict: Troubled when the endpoint is failing
-//     (breaker open or half-open) or slow (its requests take over
-//     fastEndpoint, or its slots are all taken and nothing finished for
-//     fastEndpoint). The deliverer moves a troubled endpoint's deliveries
-//     to its own parked backlog instead of handing them back to the shared
-//     consumer, where re-fetching them would delay every other endpoint.
+//   - From the shared DELIVERIES consumer, AdmitWaiting admits requests to
+//     endpoints known to answer within slowEndpoint, so those workers are
+//     not held by an endpoint that hangs. It admits the delivery, or turns
+//     it away with a wait and a verdict: Troubled when the endpoint is
+//     failing (breaker open or half-open) or slow (its requests take over
+//     slowEndpoint; or its slots are all taken and its requests take over
+//     fastEndpoint, or nothing finished for fastEndpoint). The deliverer
+//     moves a troubled endpoint's deliveries to its own parked backlog
+//     instead of handing them back to the shared consumer, where re-fetching
+//     them would delay every other endpoint.
 //   - From an endpoint's parked backlog, Acquire blocks until the gate
 //     admits a request, so that backlog is fetched only as fast as the
 //     endpoint takes it: one probe per cooldown while its breaker is open,
@@ -61,6 +62,12 @@ const (
 	// fastEndpoint is the smoothed request time under which an endpoint at
 	// its cap is worth waiting for instead of turning deliveries away.
 	fastEndpoint = 250 * time.Millisecond
+	// slowEndpoint is the smoothed request time above which an endpoint is
+	// troubled even with slots free: its requests are sent from its parked
+	// backlog by the parked workers, so an endpoint answering in 30 s (or
+	// timing out) holds none of the shared consumer's workers. Below it, an
+	// endpoint slower than fastEndpoint is parked only when its cap is full.
+	slowEndpoint = time.Second
 	// probationSlots is how many requests the shared consumer sends at once
 	// to an endpoint with no finished request yet.
 	probationSlots = 1
@@ -149,16 +156,22 @@ func (s *state) sharedLimit(maxInFlight int) int {
 }
 
 // troubled reports whether deliveries for the endpoint should leave the
-// shared queue: its breaker is open or half-open, its requests are slow,
-// or its limit of slots is taken and nothing has finished for fastEndpoint.
+// shared queue: its breaker is open or half-open, its requests take over
+// slowEndpoint, or its limit of slots is taken and either its requests take
+// over fastEndpoint or nothing has finished for fastEndpoint.
 // A fast endpoint's brief stall (a GC pause, a busy machine) or a new
 // endpoint's first moments are not trouble.
 func (s *state) troubled(now time.Time, limit int) bool {
-	if !s.openUntil.IsZero() || s.latency > fastEndpoint {
+	if !s.openUntil.IsZero() || s.latency > slowEndpoint {
 		return true
 	}
 	if s.inFlight < limit || s.fast(now, limit) {
 		return false
+	}
+	if s.latency > fastEndpoint {
+		// Full, and each slot frees only every few hundred milliseconds:
+		// its backlog drains from its own consumer without redeliveries.
+		return true
 	}
 	last := s.lastDone
 	if last.IsZero() {
@@ -265,7 +278,7 @@ func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) Adm
 			g.endpoints[key] = s
 		}
 		limit := s.sharedLimit(g.cfg.MaxInFlight)
-		if s.latency > fastEndpoint {
+		if s.latency > slowEndpoint {
 			wait := g.busyDelay(g.cfg.BusyDelay, turnedAway)
 			g.mu.Unlock()
 			return Admission{Wait: wait, Troubled: true}

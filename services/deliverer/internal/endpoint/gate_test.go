@@ -321,6 +321,28 @@ func TestSlowEndpointIsTroubledWithSlotsFree(t *testing.T) {
 	parked.Done(false)
 }
 
+// TestMediumEndpointIsParkedOnlyWhenFull: an endpoint answering in half a
+// second is served from the shared consumer while it has free slots; full,
+// its deliveries are parked rather than handed back again and again.
+func TestMediumEndpointIsParkedOnlyWhenFull(t *testing.T) {
+	t.Parallel()
+	c := &clock{now: time.Unix(1000, 0)}
+	g := newTestGate(c)
+	warm, _, _ := g.Admit("e", 0)
+	c.advance(500 * time.Millisecond)
+	warm.Done(false)
+	a := g.AdmitWaiting(t.Context(), "e", 0)
+	b := g.AdmitWaiting(t.Context(), "e", 0)
+	if a.Ticket == nil || b.Ticket == nil {
+		t.Fatalf("500 ms endpoint with free slots: %+v %+v, want both admitted", a, b)
+	}
+	if adm := g.AdmitWaiting(t.Context(), "e", 0); adm.Ticket != nil || !adm.Troubled {
+		t.Fatalf("500 ms endpoint at its cap: %+v, want troubled", adm)
+	}
+	a.Ticket.Done(false)
+	b.Ticket.Done(false)
+}
+
 // TestAcquireWaitsForTheBreakerAndForSlots: Acquire returns only once the
 // endpoint can take a request, wakes when a slot frees, and gives up when
 // its context ends.
