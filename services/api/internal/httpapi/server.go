@@ -202,6 +202,10 @@ func (s *Server) routes() {
 	e.DELETE(tokens+"/:token_id", s.revokeToken, adminExistingAccount...)
 
 	e.GET("/v1/accounts/:account_id/events/deadletter", s.listDeadLetters, existingAccount...)
+
+	const deliverySettings = "/v1/accounts/:account_id/delivery_settings"
+	e.GET(deliverySettings, s.getDeliverySettings, existingAccount...)
+	e.PATCH(deliverySettings, s.patchDeliverySettings, existingAccount...)
 }
 
 // Route is one served method and path, the path in OpenAPI's form
