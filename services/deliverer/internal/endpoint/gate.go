@@ -296,17 +296,7 @@ func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) Adm
 		}
 		freed := s.awaitFree()
 		g.mu.Unlock()
-
-		timer := time.NewTimer(time.Until(deadline))
-		select {
-		case <-freed:
-		case <-timer.C:
-		case <-ctx.Done():
-		}
-		timer.Stop()
-		g.mu.Lock()
-		s.waiters--
-		g.mu.Unlock()
+		g.waitForSlot(ctx, s, freed, time.Until(deadline))
 		if ctx.Err() != nil {
 			return Admission{Wait: wait}
 		}
@@ -330,17 +320,7 @@ func (g *Gate) Acquire(ctx context.Context, key string) (*Ticket, error) {
 		s := g.endpoints[key]
 		freed := s.awaitFree()
 		g.mu.Unlock()
-
-		timer := time.NewTimer(wait)
-		select {
-		case <-freed:
-		case <-timer.C:
-		case <-ctx.Done():
-		}
-		timer.Stop()
-		g.mu.Lock()
-		s.waiters--
-		g.mu.Unlock()
+		g.waitForSlot(ctx, s, freed, wait)
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -349,6 +329,21 @@ func (g *Gate) Acquire(ctx context.Context, key string) (*Ticket, error) {
 
 // MaxInFlight is the per-endpoint cap.
 func (g *Gate) MaxInFlight() int { return g.cfg.MaxInFlight }
+
+// waitForSlot sleeps until freed is closed, for at most d or until ctx
+// ends, then unregisters the waiter awaitFree registered.
+func (g *Gate) waitForSlot(ctx context.Context, s *state, freed <-chan struct{}, d time.Duration) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-freed:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	s.waiters--
+	g.mu.Unlock()
+}
 
 // awaitFree registers a waiter and returns the channel closed when a slot
 // next frees. g.mu must be held; the caller decrements waiters when done.
