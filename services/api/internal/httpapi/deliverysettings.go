@@ -47,10 +47,12 @@ func (s *Server) getDeliverySettings(c echo.Context) error {
 	if err != nil {
 		return errInternal(fmt.Errorf("read delivery settings of %s: %w", accountID, err))
 	}
-	return respond(c, http.StatusOK, envelope{Data: deliverySettingsJSON{
-		AttemptFailureCount: row.AttemptFailureCount, AttemptFailureExpirySeconds: row.AttemptFailureExpirySeconds,
-		Modified: row.ModifiedAt.UTC().Format(time.RFC3339),
-	}})
+	return respond(c, http.StatusOK, envelope{Data: renderDeliverySettings(row.AttemptFailureCount, row.AttemptFailureExpirySeconds, row.ModifiedAt)})
+}
+
+func renderDeliverySettings(count, expiry *int32, modified time.Time) deliverySettingsJSON {
+	return deliverySettingsJSON{AttemptFailureCount: count, AttemptFailureExpirySeconds: expiry,
+		Modified: modified.UTC().Format(time.RFC3339)}
 }
 
 // patchDeliverySettings merges the given fields into the overrides; null
@@ -86,11 +88,8 @@ func (s *Server) patchDeliverySettings(c echo.Context) error {
 	if err != nil {
 		return errInternal(fmt.Errorf("update delivery settings of %s: %w", accountID, err))
 	}
-	s.publishHooksChanged(ctx, store.Hook{AccountID: accountID}, "delivery_settings")
-	return respond(c, http.StatusOK, envelope{Data: deliverySettingsJSON{
-		AttemptFailureCount: row.AttemptFailureCount, AttemptFailureExpirySeconds: row.AttemptFailureExpirySeconds,
-		Modified: row.ModifiedAt.UTC().Format(time.RFC3339),
-	}})
+	s.publishAccountChange(ctx, hookChange{AccountID: accountID, Change: "delivery_settings"})
+	return respond(c, http.StatusOK, envelope{Data: renderDeliverySettings(row.AttemptFailureCount, row.AttemptFailureExpirySeconds, row.ModifiedAt)})
 }
 
 // boundedSetting reads an optional integer field in [lo, hi]: set is false

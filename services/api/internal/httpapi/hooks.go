@@ -220,8 +220,14 @@ type hookChange struct {
 // already committed, so a failed publish is logged, not returned: an error
 // answer would make the client retry and create a duplicate hook.
 func (s *Server) publishHooksChanged(ctx context.Context, hook store.Hook, change string) {
-	subject := bus.HooksChangedSubject(hook.AccountID)
-	body, err := json.Marshal(hookChange{AccountID: hook.AccountID, HookID: hook.ID, Change: change, Revision: hook.Revision})
+	s.publishAccountChange(ctx, hookChange{AccountID: hook.AccountID, HookID: hook.ID, Change: change, Revision: hook.Revision})
+}
+
+// publishAccountChange sends a hooks.changed notice for what changed in the
+// account: one hook, or (with no hook id) a setting all its hooks follow.
+func (s *Server) publishAccountChange(ctx context.Context, notice hookChange) {
+	subject := bus.HooksChangedSubject(notice.AccountID)
+	body, err := json.Marshal(notice)
 	if err == nil {
 		msg := nats.NewMsg(subject)
 		msg.Data = body
@@ -235,7 +241,7 @@ func (s *Server) publishHooksChanged(ctx context.Context, hook store.Hook, chang
 	}
 	if err != nil {
 		s.log.WarnContext(ctx, "publish hook change", telemetry.KeySubject, subject,
-			telemetry.KeyAccountID, hook.AccountID, telemetry.KeyHookID, hook.ID, telemetry.KeyError, err.Error())
+			telemetry.KeyAccountID, notice.AccountID, telemetry.KeyHookID, notice.HookID, telemetry.KeyError, err.Error())
 	}
 }
 
