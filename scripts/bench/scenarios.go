@@ -248,8 +248,12 @@ func (b *bench) isolation(ctx context.Context) (isolationResult, error) {
 	// The dead customer's hook stays enabled (its account allows 1,000
 	// failures a minute), so its backlog is held for the whole run instead
 	// of being written off as "not sent" once auto-disable switches it off.
-	if _, err := b.tb.DB.Exec(ctx, `INSERT INTO account_delivery_settings (account_id, attempt_failure_count)
-		VALUES ($1, 1000) ON CONFLICT (account_id) DO UPDATE SET attempt_failure_count = 1000`, deadAccount); err != nil {
+	status, body, err := b.tb.API(ctx, http.MethodPatch, "/v1/accounts/"+deadAccount+"/delivery_settings",
+		[]byte(`{"data":{"attempt_failure_count":1000}}`))
+	if err == nil && status != http.StatusOK {
+		err = fmt.Errorf("HTTP %d: %.300s", status, body)
+	}
+	if err != nil {
 		return isolationResult{}, fmt.Errorf("keep the dead hook enabled: %w", err)
 	}
 	rate := b.s.IsolationRate
