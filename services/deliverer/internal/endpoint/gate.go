@@ -272,11 +272,7 @@ func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) Adm
 	for {
 		g.mu.Lock()
 		now := g.cfg.Now()
-		s := g.endpoints[key]
-		if s == nil {
-			s = &state{created: now}
-			g.endpoints[key] = s
-		}
+		s := g.stateLocked(key, now)
 		limit := s.sharedLimit(g.cfg.MaxInFlight)
 		if s.latency > slowEndpoint {
 			wait := g.busyDelay(g.cfg.BusyDelay, turnedAway)
@@ -355,15 +351,21 @@ func (s *state) awaitFree() <-chan struct{} {
 	return s.freed
 }
 
-// admitLocked admits a request when the breaker allows and fewer than
-// limit are in flight.
-func (g *Gate) admitLocked(key string, turnedAway, limit int) (*Ticket, time.Duration, bool) {
-	now := g.cfg.Now()
+// stateLocked returns the endpoint's state, made at first sight.
+func (g *Gate) stateLocked(key string, now time.Time) *state {
 	s := g.endpoints[key]
 	if s == nil {
 		s = &state{created: now}
 		g.endpoints[key] = s
 	}
+	return s
+}
+
+// admitLocked admits a request when the breaker allows and fewer than
+// limit are in flight.
+func (g *Gate) admitLocked(key string, turnedAway, limit int) (*Ticket, time.Duration, bool) {
+	now := g.cfg.Now()
+	s := g.stateLocked(key, now)
 	probe := false
 	if !s.openUntil.IsZero() {
 		if now.Before(s.openUntil) {
