@@ -146,6 +146,8 @@ type lane struct {
 	// parked here, so a slot that found nothing pending can tell whether
 	// one arrived meanwhile.
 	parked uint64
+	// polling is set (under parkingLot.mu) while one idle slot polls.
+	polling bool
 }
 
 func (l *lane) rouse() {
@@ -234,9 +236,14 @@ func (lot *parkingLot) ensureLane(subject, key string, poke bool) {
 }
 
 func (lot *parkingLot) forget(l *lane) {
-	l.cancel()
 	lot.mu.Lock()
 	defer lot.mu.Unlock()
+	lot.forgetLocked(l)
+}
+
+// forgetLocked stops the lane and drops it from the lot; lot.mu is held.
+func (lot *parkingLot) forgetLocked(l *lane) {
+	l.cancel()
 	if lot.lanes[l.subject] == l {
 		delete(lot.lanes, l.subject)
 	}
@@ -330,13 +337,36 @@ func fetchOne(cons jetstream.Consumer) (jetstream.Msg, error) {
 }
 
 // waitForWork waits for a parked delivery or for the poll interval, then
-// reports whether the lane should go on: it stops (false) once its consumer
-// has nothing pending, not even a retry waiting for its delay, and nothing
-// was parked meanwhile.
+// reports whether the slot should go on: the lane stops (false) once its
+// consumer has nothing pending, not even a retry waiting for its delay, and
+// nothing was parked meanwhile. One idle slot of a lane polls the consumer;
+// the others wait to be roused, so an idle lane costs one fetch and one
+// info request per interval, not one per slot.
 func (lot *parkingLot) waitForWork(ctx context.Context, l *lane, cons jetstream.Consumer, wait time.Duration) bool {
 	lot.mu.Lock()
 	parkedBefore := l.parked
+	polls := !l.polling
+	l.polling = true
 	lot.mu.Unlock()
+	if !polls {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-l.wake:
+			return true
+		}
+	}
+	goOn := lot.poll(ctx, l, cons, wait, parkedBefore)
+	lot.mu.Lock()
+	l.polling = false
+	lot.mu.Unlock()
+	return goOn
+}
+
+// poll is waitForWork's polling slot: it sleeps for wait (or until roused),
+// then asks the consumer whether anything is pending and stops the lane
+// when nothing is.
+func (lot *parkingLot) poll(ctx context.Context, l *lane, cons jetstream.Consumer, wait time.Duration, parkedBefore uint64) bool {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	select {
@@ -360,9 +390,6 @@ func (lot *parkingLot) waitForWork(ctx context.Context, l *lane, cons jetstream.
 	if l.parked != parkedBefore {
 		return true
 	}
-	if lot.lanes[l.subject] == l {
-		delete(lot.lanes, l.subject)
-	}
-	l.cancel()
+	lot.forgetLocked(l)
 	return false
 }
