@@ -221,6 +221,15 @@ func newDelivery(hook store.Hook) *pbxhooksv1.Delivery {
 	}
 }
 
+// newDeliveries makes n deliveries for hook, each of its own event.
+func newDeliveries(hook store.Hook, n int) []*pbxhooksv1.Delivery {
+	out := make([]*pbxhooksv1.Delivery, 0, n)
+	for range n {
+		out = append(out, newDelivery(hook))
+	}
+	return out
+}
+
 func (h *harness) publish(t *testing.T, d *pbxhooksv1.Delivery) {
 	t.Helper()
 	subject, err := bus.DeliverySubject(d.AccountId, d.HookId)

@@ -120,16 +120,8 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 	goodHook := h.newHook(t, good.srv.URL, 0)
 
 	// The whole backlog is queued first, the healthy deliveries behind it.
-	var dead []*pbxhooksv1.Delivery
-	for range backlog {
-		dead = append(dead, newDelivery(deadHook))
-	}
-	publishAsync(t, h.js, dead)
-	var fine []*pbxhooksv1.Delivery
-	for range healthy {
-		fine = append(fine, newDelivery(goodHook))
-	}
-	publishAsync(t, h.js, fine)
+	publishAsync(t, h.js, newDeliveries(deadHook, backlog))
+	publishAsync(t, h.js, newDeliveries(goodHook, healthy))
 	start := time.Now()
 
 	eventually(t, deadline, "every healthy delivery", func() (bool, string) {
@@ -204,19 +196,12 @@ func TestManyHangingEndpointsDoNotHoldTheSharedWorkers(t *testing.T) {
 	for range endpoints {
 		r := newHangingReceiver(t)
 		hanging = append(hanging, r)
-		hook := h.newHook(t, r.srv.URL, 0)
-		for range perDead {
-			dead = append(dead, newDelivery(hook))
-		}
+		dead = append(dead, newDeliveries(h.newHook(t, r.srv.URL, 0), perDead)...)
 	}
 	good := newReceiver(t, http.StatusOK, "")
 	goodHook := h.newHook(t, good.srv.URL, 0)
 	publishAsync(t, h.js, dead)
-	var fine []*pbxhooksv1.Delivery
-	for range healthy {
-		fine = append(fine, newDelivery(goodHook))
-	}
-	publishAsync(t, h.js, fine)
+	publishAsync(t, h.js, newDeliveries(goodHook, healthy))
 	eventually(t, deadline, "every healthy delivery", func() (bool, string) {
 		n := len(good.received())
 		return n >= healthy, "healthy deliveries received: " + strconv.Itoa(n)
@@ -249,10 +234,7 @@ func TestOpenBreakerParksWithoutAttempts(t *testing.T) {
 	eventually(t, 10*time.Second, "the first attempt row", func() (bool, string) {
 		return len(h.attemptsOf(t, first)) == 1, ""
 	})
-	var later []*pbxhooksv1.Delivery
-	for range 20 {
-		later = append(later, newDelivery(hook))
-	}
+	later := newDeliveries(hook, 20)
 	publishAsync(t, h.js, later)
 	// The first waits for its retry on the shared consumer; the 20 later
 	// ones are parked.
@@ -295,10 +277,7 @@ func TestParkedBacklogDrainsWhenTheEndpointRecovers(t *testing.T) {
 		rule:     autodisable.Rule{Count: 1000, Expiry: time.Minute},
 	})
 	hook := h.newHook(t, recv.srv.URL, 50)
-	var all []*pbxhooksv1.Delivery
-	for range n {
-		all = append(all, newDelivery(hook))
-	}
+	all := newDeliveries(hook, n)
 	publishAsync(t, h.js, all)
 	eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
 		p := streamMsgs(t, h.js, bus.StreamParked)
@@ -360,10 +339,7 @@ func TestAnotherReplicaDrainsWhatOneParked(t *testing.T) {
 	eventually(t, 10*time.Second, "the failed first attempt", func() (bool, string) {
 		return len(h.attemptsOf(t, first)) == 1, ""
 	})
-	var later []*pbxhooksv1.Delivery
-	for range n {
-		later = append(later, newDelivery(hook))
-	}
+	later := newDeliveries(hook, n)
 	publishAsync(t, h.js, later)
 	eventually(t, 10*time.Second, "the first replica to park them", func() (bool, string) {
 		p := streamMsgs(t, h.js, bus.StreamParked)
