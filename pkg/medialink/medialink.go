@@ -18,8 +18,10 @@ package medialink
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -118,6 +120,21 @@ func ParseKeys(spec string) ([]Key, error) {
 		return nil, errors.New("no key given")
 	}
 	return keys, nil
+}
+
+// NewKeySpec returns a fresh MEDIA_LINK_KEYS value: key id kid with a secret
+// of 32 random bytes, hex-encoded. `make run` and the test stacks use it;
+// an operator may as well (the README shows the openssl equivalent).
+func NewKeySpec(kid string) (string, error) {
+	secret := make([]byte, MinSecretBytes)
+	if _, err := rand.Read(secret); err != nil {
+		return "", fmt.Errorf("generate media link key: %w", err)
+	}
+	spec := kid + ":" + hex.EncodeToString(secret)
+	if _, err := ParseKeys(spec); err != nil {
+		return "", fmt.Errorf("generate media link key: %w", err)
+	}
+	return spec, nil
 }
 
 // mac is the HMAC of one link's fields. Each field is length-prefixed so no

@@ -183,20 +183,24 @@ func TestParseKeys(t *testing.T) {
 
 func TestReadConfig(t *testing.T) {
 	t.Parallel()
+	// No key, no start: never a silent fallback to a key anyone can read.
 	e := config.FromMap(map[string]string{})
 	c := ReadConfig(e)
-	if err := e.Err(); err != nil {
-		t.Fatalf("defaults: %v", err)
+	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "MEDIA_LINK_KEYS: is required") || len(c.Keys) != 0 {
+		t.Fatalf("unset MEDIA_LINK_KEYS: keys %v, error %v; want an error naming the variable", c.Keys, err)
 	}
-	if !c.DevelopmentKey || len(c.Keys) != 1 || c.TTL != 24*time.Hour || c.PublicBaseURL != "http://127.0.0.1:8080" {
-		t.Fatalf("defaults = %+v", c)
+
+	e = config.FromMap(map[string]string{"MEDIA_LINK_KEYS": "k1:" + strings.Repeat("x", MinSecretBytes)})
+	c = ReadConfig(e)
+	if err := e.Err(); err != nil || len(c.Keys) != 1 || c.TTL != 24*time.Hour || c.PublicBaseURL != "http://127.0.0.1:8080" {
+		t.Fatalf("defaults = %+v, err %v", c, err)
 	}
 
 	e = config.FromMap(map[string]string{
 		"MEDIA_LINK_KEYS": "k1:" + strings.Repeat("x", MinSecretBytes), "MEDIA_LINK_TTL": "1h", "PUBLIC_BASE_URL": "https://hooks.example.com",
 	})
 	c = ReadConfig(e)
-	if err := e.Err(); err != nil || c.DevelopmentKey || c.Keys[0].ID != "k1" || c.TTL != time.Hour {
+	if err := e.Err(); err != nil || c.Keys[0].ID != "k1" || c.TTL != time.Hour {
 		t.Fatalf("configured = %+v, err %v", c, err)
 	}
 
@@ -245,4 +249,20 @@ func mustInt(t *testing.T, s string) int64 {
 		t.Fatalf("accepted expires %q: %v", s, err)
 	}
 	return n
+}
+
+func TestNewKeySpec(t *testing.T) {
+	t.Parallel()
+	a, err := NewKeySpec("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewKeySpec("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ParseKeys(a)
+	if err != nil || len(keys) != 1 || keys[0].ID != "dev" || len(keys[0].secret) < MinSecretBytes || a == b {
+		t.Fatalf("NewKeySpec = %q, %q (%v): want two different valid keys", a, b, err)
+	}
 }
