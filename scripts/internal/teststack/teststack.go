@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 )
@@ -63,8 +64,12 @@ func Start(t *testing.T, opts Options) *Stack {
 	}
 	natsServer := testenv.NATS(t)
 	_, js := natsServer.Connect(t)
+	linkKeys, err := medialink.NewKeySpec("e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := stack.Config{
-		BinDir: binDir, NATSURL: natsServer.URL, DatabaseURL: testenv.PostgresURL(t),
+		BinDir: binDir, NATSURL: natsServer.URL, DatabaseURL: testenv.PostgresURL(t), MediaLinkKeys: linkKeys,
 		AdminToken: AdminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t},
 		Env: append([]string{"LOG_LEVEL=debug"}, opts.Env...), ServiceEnv: opts.ServiceEnv,
 	}
