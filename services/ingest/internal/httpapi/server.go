@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
@@ -43,6 +44,8 @@ type Deps struct {
 	Limits   Limits
 	// Media stores uploaded files and checks media events' files.
 	Media *media.Store
+	// Auth authenticates every intake and upload request (auth.go).
+	Auth *credential.Authenticator
 }
 
 // Server serves the intake routes and probes.
@@ -52,19 +55,20 @@ type Server struct {
 	pub     *publish.Publisher
 	limits  Limits
 	media   *media.Store
+	auth    *credential.Authenticator
 	handler http.Handler
 }
 
 // New validates deps and builds the routes.
 func New(deps Deps) (*Server, error) {
-	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Media == nil {
-		return nil, errors.New("httpapi: Log, NC, JS, Publisher and Media are required")
+	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Media == nil || deps.Auth == nil {
+		return nil, errors.New("httpapi: Log, NC, JS, Publisher, Media and Auth are required")
 	}
 	l := deps.Limits
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, auth: deps.Auth}
 
 	ready := &health.Checks{}
 	ready.Add("nats", func(context.Context) error {
@@ -86,9 +90,9 @@ func New(deps Deps) (*Server, error) {
 	for _, a := range deps.Adapters {
 		// No method in the pattern: other methods get a Kazoo-style 405
 		// from the handler instead of the mux's plain-text one.
-		mux.Handle(a.Path, s.route(http.MethodPost, s.intake(a)))
+		mux.Handle(a.Path, s.route(http.MethodPost, s.authorized(s.intake(a))))
 	}
-	mux.Handle(mediaPath, s.route(http.MethodPost, s.uploadMedia))
+	mux.Handle(mediaPath, s.route(http.MethodPost, s.authorized(s.uploadMedia)))
 	mux.Handle("/", s.route("", func(http.ResponseWriter, *http.Request) error {
 		return &apiError{status: http.StatusNotFound, message: "no such route"}
 	}))
