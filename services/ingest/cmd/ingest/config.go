@@ -26,8 +26,8 @@ const maxVarNameBytes = 128
 
 // settings is ingest's configuration, read once from the environment.
 type settings struct {
-	Common         config.Common
-	HTTPAddr       string
+	Common   config.Common
+	HTTPAddr string
 	// DatabaseURL is where account tokens are verified; AdminToken is the
 	// deployment's admin token, which may feed every account.
 	DatabaseURL string
@@ -35,7 +35,7 @@ type settings struct {
 	// TokenCacheTTL is how long a verified account token is trusted
 	// without asking PostgreSQL again: the longest a revoked token keeps
 	// feeding events.
-	TokenCacheTTL time.Duration
+	TokenCacheTTL  time.Duration
 	MaxEventBytes  int
 	MaxBatchEvents int
 	Workers        int
