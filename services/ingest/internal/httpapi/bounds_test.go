@@ -142,6 +142,7 @@ func startUpload(t *testing.T, ctx context.Context, baseURL string, contentLengt
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "multipart/form-data; boundary="+testBoundary)
+	req.Header.Set("X-Auth-Token", testAdminToken)
 	req.ContentLength = contentLength
 	// A client of its own: its connection closes when ctx is cancelled.
 	client := &http.Client{Transport: &http.Transport{}}

@@ -48,16 +48,13 @@ var testLimits = Limits{MaxEventBytes: 1024, MaxBatchEvents: 3, PublishTimeout: 
 // newIntake builds the intake with media files up to testMaxMediaBytes.
 func newIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *Server {
 	t.Helper()
-	srv, _ := newAuthServer(t, nc, js, limits, credential.Options{})
-	return srv
+	s, _ := newAuthIntake(t, nc, js, limits, credential.Options{})
+	return s
 }
 
-// newAuthServer serves ingest with an authenticator on a fresh database,
-// shaped by opts (cache, throttle), and returns that database. The
-// server's Client() sends the admin token on requests that carry no
-// credential, so tests of other things need not; tests of authentication
-// use their own client.
-func newAuthServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits, opts credential.Options) (*httptest.Server, *pgxpool.Pool) {
+// newAuthIntake builds the intake with an authenticator on a fresh
+// database, shaped by opts (cache, throttle), and returns that database.
+func newAuthIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits, opts credential.Options) (*Server, *pgxpool.Pool) {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	_, pool := testenv.Postgres(t)
@@ -81,12 +78,22 @@ func newAuthServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits L
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return s
+	return s, pool
 }
 
 func newServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(newIntake(t, nc, js, limits).Handler())
+	srv, _ := newAuthServer(t, nc, js, limits, credential.Options{})
+	return srv
+}
+
+// newAuthServer serves newAuthIntake over HTTP. The server's Client()
+// sends the admin token on requests that carry no credential, so tests of
+// other things need not; tests of authentication use their own client.
+func newAuthServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits, opts credential.Options) (*httptest.Server, *pgxpool.Pool) {
+	t.Helper()
+	s, pool := newAuthIntake(t, nc, js, limits, opts)
+	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
 	srv.Client().Transport = adminByDefault{next: srv.Client().Transport}
 	return srv, pool
