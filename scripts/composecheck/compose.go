@@ -16,10 +16,16 @@ import (
 // whatever plugin is installed: the override below needs Compose 2.24.4 or
 // newer, and the check should not depend on the machine's choice.
 func buildCompose(ctx context.Context, root string) (string, error) {
+	const module = "github.com/docker/compose/v2"
 	bin := repoPath(root, "bin/docker-compose")
-	env := append(os.Environ(), "GOWORK=off", "CGO_ENABLED=0")
-	if err := runCmd(ctx, cmdOpts{dir: repoPath(root, "scripts/tools/compose"), env: env},
-		"go", "build", "-o", bin, "github.com/docker/compose/v2/cmd"); err != nil {
+	o := cmdOpts{dir: repoPath(root, "scripts/tools/compose"), env: append(os.Environ(), "GOWORK=off")}
+	pinned, err := output(ctx, o, "go", "list", "-m", "-f", "{{.Version}}", module)
+	if err != nil {
+		return "", err
+	}
+	// As Compose's own release build stamps it; unstamped it says "dev".
+	if err := runCmd(ctx, o, "go", "build", "-ldflags", "-X "+module+"/internal.Version="+pinned,
+		"-o", bin, module+"/cmd"); err != nil {
 		return "", err
 	}
 	version, err := output(ctx, cmdOpts{}, bin, "version", "--short")

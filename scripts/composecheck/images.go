@@ -97,13 +97,13 @@ func buildImages(ctx context.Context, root, work string, proj *types.Project) er
 			continue
 		}
 		built[s.Image] = true
+		fmt.Printf("building %s (target %s of deployments/Dockerfile)\n", s.Image, s.Build.Target)
 		if err := runCmd(ctx, cmdOpts{dir: root, quiet: true}, "docker", "build",
 			"--file", repoPath(root, "deployments/Dockerfile"), "--target", s.Build.Target,
 			"--build-arg", "GO_IMAGE="+goImage, "--build-arg", "RUNTIME_IMAGE="+runtimeImage,
 			"--tag", s.Image, "."); err != nil {
 			return err
 		}
-		fmt.Printf("built %s (target %s)\n", s.Image, s.Build.Target)
 	}
 	return nil
 }

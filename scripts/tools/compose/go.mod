@@ -1,6 +1,6 @@
-// Docker Compose v2, pinned, for `make compose-check` on machines whose
-// docker engine comes without the compose plugin. Its own module so that
-// Compose's large dependency tree never moves the code generators' versions.
+// Docker Compose v2, pinned: the one `make compose-check` builds and runs,
+// whatever plugin the machine has. Its own module so that Compose's large
+// dependency tree never moves the code generators' versions (../go.mod).
 module github.com/pbxhooks/pbxhooks/scripts/tools/compose
 
 go 1.26.7
