@@ -17,6 +17,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
@@ -94,8 +95,9 @@ func serve(ctx context.Context) error {
 	}
 	defer pool.Close()
 
-	if cfg.Media.DevelopmentKey {
-		log.Warn("MEDIA_LINK_KEYS is unset: media links are verified with the public development key; set it (the same value as the matcher's) in any real deployment")
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		return err
 	}
 	api, err := httpapi.New(httpapi.Deps{
 		Pool:         pool,
@@ -111,6 +113,7 @@ func serve(ctx context.Context) error {
 		RateBurst:             cfg.RateLimitBurst,
 		Media:                 httpapi.MediaDeps{LinkKeys: cfg.Media.Keys},
 		Destinations:          netguard.Guard{Allow: cfg.AllowCIDRs},
+		Metrics:               reg,
 	})
 	if err != nil {
 		return err
