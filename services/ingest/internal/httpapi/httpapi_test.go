@@ -71,7 +71,7 @@ func newAuthIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits L
 		t.Fatal(err)
 	}
 	s, err := New(Deps{
-		Log: log, NC: nc, JS: js, Publisher: publish.New(js),
+		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
 		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})},
 		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
 	})

@@ -19,6 +19,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -50,6 +51,11 @@ type Deps struct {
 	Media *media.Store
 	// Auth authenticates every intake and upload request (auth.go).
 	Auth *credential.Authenticator
+	// Metrics counts rejected and ignored input (the Publisher counts the
+	// rest); nil counts nothing.
+	Metrics *ingestmetrics.Metrics
+	// MetricsHandler, when set, serves GET /metrics beside the probes.
+	MetricsHandler http.Handler
 }
 
 // Server serves the intake routes and probes.
@@ -60,6 +66,7 @@ type Server struct {
 	limits  Limits
 	media   *media.Store
 	auth    *credential.Authenticator
+	metrics *ingestmetrics.Metrics
 	handler http.Handler
 }
 
@@ -72,7 +79,7 @@ func New(deps Deps) (*Server, error) {
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, auth: deps.Auth}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, auth: deps.Auth, metrics: deps.Metrics}
 
 	ready := &health.Checks{}
 	ready.Add("nats", func(context.Context) error {
@@ -91,6 +98,9 @@ func New(deps Deps) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.LiveHandler())
 	mux.Handle("GET /readyz", ready.ReadyHandler())
+	if deps.MetricsHandler != nil {
+		mux.Handle("GET /metrics", deps.MetricsHandler)
+	}
 	for _, a := range deps.Adapters {
 		// No method in the pattern: other methods get a Kazoo-style 405
 		// from the handler instead of the mux's plain-text one.
