@@ -81,9 +81,12 @@ func run() error {
 	server, err := httpapi.New(httpapi.Deps{
 		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore,
 		Limits: httpapi.Limits{
-			MaxEventBytes:  cfg.MaxEventBytes,
-			MaxBatchEvents: cfg.MaxBatchEvents,
-			PublishTimeout: cfg.PublishTimeout,
+			MaxEventBytes:    cfg.MaxEventBytes,
+			MaxBatchEvents:   cfg.MaxBatchEvents,
+			PublishTimeout:   cfg.PublishTimeout,
+			BodyIdleTimeout:  cfg.BodyIdleTimeout,
+			MinBodyRate:      cfg.MinBodyRate,
+			MaxInflightBytes: cfg.MaxInflightBytes,
 		},
 	})
 	if err != nil {
