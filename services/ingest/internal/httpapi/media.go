@@ -165,9 +165,10 @@ func (s *Server) readUpload(ctx context.Context, mr *multipart.Reader, body *req
 			}
 			form.partFilename = adapter.Clip(strings.ToValidUTF8(part.FileName(), "\uFFFD"), maxFieldBytes)
 			form.partContentType = adapter.Clip(strings.ToValidUTF8(part.Header.Get("Content-Type"), "\uFFFD"), maxFieldBytes)
-			form.stored, err = s.media.Put(ctx, part, form.partFilename, form.partContentType)
+			file := &recordingReader{r: part}
+			form.stored, err = s.media.Put(ctx, file, form.partFilename, form.partContentType)
 			if err != nil {
-				return form, s.putError(ctx, body, err)
+				return form, s.putError(ctx, body, file, err)
 			}
 		case known[name]:
 			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
@@ -188,15 +189,15 @@ func (s *Server) readUpload(ctx context.Context, mr *multipart.Reader, body *req
 	return form, nil
 }
 
-// putError tells the sender's fault (too large, too slow, broken body)
-// from ours.
-func (s *Server) putError(ctx context.Context, body *requestBody, err error) error {
+// putError tells the sender's fault (too large, too slow, broken body or
+// form) from ours.
+func (s *Server) putError(ctx context.Context, body *requestBody, file *recordingReader, err error) error {
 	failure := body.failure()
 	switch {
 	case errors.Is(err, media.ErrTooLarge), failure != nil && failure.status == http.StatusRequestEntityTooLarge:
 		return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("the file exceeds %d bytes", s.media.MaxBytes())}
-	case failure != nil:
-		return failure
+	case file.err != nil:
+		return formError(body, file.err)
 	default:
 		s.log.WarnContext(ctx, "media not stored", telemetry.KeyError, err)
 		return &apiError{status: http.StatusServiceUnavailable, retryAfter: retryAfter, message: "the media store did not accept the file; resend the upload"}
@@ -275,4 +276,20 @@ func uploadEvent(accountID string, form upload, receivedAt time.Time) (*pbxhooks
 			Sha256:      form.stored.SHA256,
 		},
 	}, nil
+}
+
+// recordingReader remembers the file part's read error (a broken body, or
+// a form that ends inside the file), which the object store's Put does not
+// return unwrapped.
+type recordingReader struct {
+	r   io.Reader
+	err error
+}
+
+func (b *recordingReader) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.err = err
+	}
+	return n, err
 }
