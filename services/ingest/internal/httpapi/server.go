@@ -19,6 +19,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -57,15 +58,21 @@ type Deps struct {
 	Limits   Limits
 	// Media stores uploaded files and checks media events' files.
 	Media *media.Store
+	// Metrics counts rejected and ignored input (the Publisher counts the
+	// rest); nil counts nothing.
+	Metrics *ingestmetrics.Metrics
+	// MetricsHandler, when set, serves GET /metrics beside the probes.
+	MetricsHandler http.Handler
 }
 
 // Server serves the intake routes and probes.
 type Server struct {
-	log    *slog.Logger
-	js     jetstream.JetStream
-	pub    *publish.Publisher
-	limits Limits
-	media  *media.Store
+	log     *slog.Logger
+	js      jetstream.JetStream
+	pub     *publish.Publisher
+	limits  Limits
+	media   *media.Store
+	metrics *ingestmetrics.Metrics
 	// inflight bounds the request bytes held in memory across requests.
 	inflight *inflightBytes
 	handler  http.Handler
@@ -86,7 +93,7 @@ func New(deps Deps) (*Server, error) {
 	if l.BodyIdleTimeout < 0 || l.MinBodyRate < 0 || l.MaxInflightBytes < 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media,
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, metrics: deps.Metrics,
 		inflight: newInflightBytes(l.MaxInflightBytes)}
 
 	ready := &health.Checks{}
@@ -106,6 +113,9 @@ func New(deps Deps) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.LiveHandler())
 	mux.Handle("GET /readyz", ready.ReadyHandler())
+	if deps.MetricsHandler != nil {
+		mux.Handle("GET /metrics", deps.MetricsHandler)
+	}
 	for _, a := range deps.Adapters {
 		// No method in the pattern: other methods get a Kazoo-style 405
 		// from the handler instead of the mux's plain-text one.
