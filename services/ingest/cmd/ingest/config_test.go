@@ -24,6 +24,9 @@ func TestReadSettingsDefaults(t *testing.T) {
 	if s.TokenCacheTTL != 10*time.Second {
 		t.Errorf("INGEST_TOKEN_CACHE_TTL default %v", s.TokenCacheTTL)
 	}
+	if s.BodyIdleTimeout != 20*time.Second || s.MinBodyRate != 64<<10 || s.MaxInflightBytes != 32<<20 {
+		t.Errorf("body limits %v %d %d", s.BodyIdleTimeout, s.MinBodyRate, s.MaxInflightBytes)
+	}
 }
 
 func TestReadSettingsNamesBadVariables(t *testing.T) {
@@ -42,6 +45,9 @@ func TestReadSettingsNamesBadVariables(t *testing.T) {
 		"DATABASE_URL":                  {"DATABASE_URL": ""},
 		"PBXHOOKS_ADMIN_TOKEN":          {"PBXHOOKS_ADMIN_TOKEN": "short"},
 		"INGEST_TOKEN_CACHE_TTL":        {"INGEST_TOKEN_CACHE_TTL": "1h"},
+		"INGEST_BODY_IDLE_TIMEOUT":      {"INGEST_BODY_IDLE_TIMEOUT": "0s"},
+		"INGEST_MIN_BODY_RATE":          {"INGEST_MIN_BODY_RATE": "10"},
+		"INGEST_MAX_INFLIGHT_BYTES":     {"INGEST_MAX_EVENT_BYTES": "1048576", "INGEST_MAX_BATCH_EVENTS": "60", "INGEST_MAX_INFLIGHT_BYTES": "33554432"},
 	}
 	for name, env := range tests {
 		t.Run(name, func(t *testing.T) {

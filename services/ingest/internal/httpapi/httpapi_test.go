@@ -46,7 +46,7 @@ func TestMain(m *testing.M) {
 var testLimits = Limits{MaxEventBytes: 1024, MaxBatchEvents: 3, PublishTimeout: 5 * time.Second}
 
 // newIntake builds the intake with media files up to testMaxMediaBytes.
-func newIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *Server {
+func newIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits Limits) *Server {
 	t.Helper()
 	s, _ := newAuthIntake(t, nc, js, limits, credential.Options{})
 	return s
@@ -54,7 +54,7 @@ func newIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limit
 
 // newAuthIntake builds the intake with an authenticator on a fresh
 // database, shaped by opts (cache, throttle), and returns that database.
-func newAuthIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits, opts credential.Options) (*Server, *pgxpool.Pool) {
+func newAuthIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits Limits, opts credential.Options) (*Server, *pgxpool.Pool) {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	_, pool := testenv.Postgres(t)
