@@ -12,7 +12,7 @@ type Common struct {
 	// NATSCredentials authenticate to a NATS server that requires them
 	// (NATS_USER and NATS_PASSWORD, or NATS_CREDS).
 	NATSCredentials bus.Credentials
-	LogLevel string
+	LogLevel        string
 	// StreamReplicas is how many NATS servers keep each stream (1 or 3).
 	StreamReplicas int
 	// ShutdownTimeout bounds the drain on SIGTERM.
