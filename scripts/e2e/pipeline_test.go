@@ -31,6 +31,7 @@ type receiver struct {
 
 type receivedCall struct {
 	Method string
+	Path   string
 	Header http.Header
 	Body   []byte
 }
@@ -38,9 +39,20 @@ type receivedCall struct {
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	r.mu.Lock()
-	r.calls = append(r.calls, receivedCall{Method: req.Method, Header: req.Header.Clone(), Body: body})
+	r.calls = append(r.calls, receivedCall{Method: req.Method, Path: req.URL.Path, Header: req.Header.Clone(), Body: body})
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusOK)
+}
+
+// byPath is what arrived on one URL path.
+func (r *receiver) byPath(path string) []receivedCall {
+	var out []receivedCall
+	for _, c := range r.snapshot() {
+		if c.Path == path {
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 func (r *receiver) snapshot() []receivedCall {
@@ -49,7 +61,19 @@ func (r *receiver) snapshot() []receivedCall {
 	return append([]receivedCall(nil), r.calls...)
 }
 
+// startStack runs the four services against an open in-process NATS server
+// and returns a client connection to it.
 func startStack(t *testing.T) (stack.Config, jetstream.JetStream) {
+	t.Helper()
+	natsServer := testenv.NATS(t)
+	_, js := natsServer.Connect(t)
+	return startServices(t, natsServer.URL, nil, nil), js
+}
+
+// startServices builds and runs the four services against the NATS server
+// at natsURL, each with its extra environment from serviceEnv; log lines
+// with a NATS permission violation are also kept in violations when given.
+func startServices(t *testing.T, natsURL string, serviceEnv map[string][]string, violations *lineRecorder) stack.Config {
 	t.Helper()
 	wd, err := os.Getwd()
 	if err != nil {
@@ -63,17 +87,18 @@ func startStack(t *testing.T) (stack.Config, jetstream.JetStream) {
 	if err := stack.Build(t.Context(), root, binDir); err != nil {
 		t.Fatal(err)
 	}
-	natsServer := testenv.NATS(t)
-	_, js := natsServer.Connect(t)
 	cfg := stack.Config{
-		BinDir: binDir, NATSURL: natsServer.URL, DatabaseURL: testenv.PostgresURL(t),
-		AdminToken: adminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t}, Env: []string{"LOG_LEVEL=debug"},
+		BinDir: binDir, NATSURL: natsURL, DatabaseURL: testenv.PostgresURL(t),
+		AdminToken: adminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t, violations}, Env: []string{"LOG_LEVEL=debug"},
+		ServiceEnv: serviceEnv,
 	}
 	for _, addr := range []*string{&cfg.APIAddr, &cfg.IngestAddr, &cfg.MatcherAddr, &cfg.DelivererAddr} {
 		if *addr, err = stack.FreeAddr(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	// Media links point at this stack's API.
+	cfg.Env = append(cfg.Env, "PUBLIC_BASE_URL=http://"+cfg.APIAddr)
 	if err := stack.Migrate(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +111,7 @@ func startStack(t *testing.T) (stack.Config, jetstream.JetStream) {
 			t.Errorf("services did not stop cleanly: %v", err)
 		}
 	})
-	return cfg, js
+	return cfg
 }
 
 func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
@@ -207,9 +232,33 @@ func waitFor[T any](t *testing.T, limit time.Duration, what string, check func()
 }
 
 // testWriter sends service logs to the test log, shown on failure or -v.
-type testWriter struct{ t *testing.T }
+type testWriter struct {
+	t          *testing.T
+	violations *lineRecorder
+}
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Logf("%s", bytes.TrimRight(b, "\n"))
+	if w.violations != nil && bytes.Contains(bytes.ToLower(b), []byte("permissions violation")) {
+		w.violations.add(string(b))
+	}
 	return len(b), nil
+}
+
+// lineRecorder keeps log lines, safe for concurrent writers.
+type lineRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *lineRecorder) add(line string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.lines = append(r.lines, line)
+}
+
+func (r *lineRecorder) snapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.lines...)
 }
