@@ -66,6 +66,21 @@ var embeddedIPv4 = []struct {
 	{netip.MustParsePrefix("::/96"), "IPv4-compatible"},
 }
 
+// BlockedPrefixes returns every range the guard refuses, with the IPv6
+// ranges that embed an IPv4 address: the guard judges those by their IPv4
+// part, but a network policy, which cannot, refuses them whole. The network
+// policy that repeats the guard (deployments/k8s) is checked against it.
+func BlockedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(blockedRanges)+len(embeddedIPv4))
+	for _, r := range blockedRanges {
+		out = append(out, r.prefix)
+	}
+	for _, e := range embeddedIPv4 {
+		out = append(out, e.prefix)
+	}
+	return out
+}
+
 // Classify reports whether ip is in a blocked range and, if so, its name.
 func Classify(ip netip.Addr) (rangeName string, blocked bool) {
 	if !ip.IsValid() {

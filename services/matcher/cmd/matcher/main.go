@@ -42,6 +42,7 @@ type settings struct {
 }
 
 func readSettings(e *config.Env) (settings, error) {
+	e.Expect(serviceName)
 	s := settings{
 		Common:         config.ReadCommon(e),
 		DatabaseURL:    config.ReadDatabaseURL(e),
