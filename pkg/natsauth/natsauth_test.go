@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
@@ -32,7 +33,7 @@ func securedServer(t *testing.T) (string, map[string]string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := natsauth.Render(users)
+	conf, err := natsauth.Render(users, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,6 +65,9 @@ func connect(t *testing.T, url, user, password, inboxPrefix string) *client {
 	c := &client{}
 	opts := []nats.Option{
 		nats.UserInfo(user, password),
+		// The server checks a bcrypt hash per connection: slow under -race
+		// on a busy machine.
+		nats.Timeout(30 * time.Second),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			c.mu.Lock()
 			c.errs = append(c.errs, err)
@@ -232,13 +236,13 @@ func TestPBXWithoutItsInboxPrefixGetsNoPubAck(t *testing.T) {
 func TestConnectionsNeedAGeneratedUser(t *testing.T) {
 	t.Parallel()
 	url, passwords := securedServer(t)
-	if nc, err := nats.Connect(url); err == nil {
+	if nc, err := nats.Connect(url, nats.Timeout(30*time.Second)); err == nil {
 		nc.Close()
 		t.Fatal("a client without credentials connected")
 	} else if !errors.Is(err, nats.ErrAuthorization) {
 		t.Fatalf("no credentials: %v, want an authorization violation", err)
 	}
-	if nc, err := nats.Connect(url, nats.UserInfo(natsauth.PBXUser(acme), passwords[natsauth.PBXUser(globex)])); err == nil {
+	if nc, err := nats.Connect(url, nats.Timeout(30*time.Second), nats.UserInfo(natsauth.PBXUser(acme), passwords[natsauth.PBXUser(globex)])); err == nil {
 		nc.Close()
 		t.Fatal("acme's PBX user connected with globex's password")
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
@@ -34,7 +35,7 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := natsauth.Render(users)
+	conf, err := natsauth.Render(users, bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 
 	var pbxErrs errorList
 	pbxUser := natsauth.PBXUser(account)
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(pbxUser, passwords[pbxUser]),
+	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(pbxUser, passwords[pbxUser]), nats.Timeout(30*time.Second),
 		nats.CustomInboxPrefix(bus.PBXInboxPrefix(account)),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { pbxErrs.add(err) }))
 	if err != nil {

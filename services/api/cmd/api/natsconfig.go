@@ -61,7 +61,7 @@ func natsConfig(args []string, out io.Writer) error {
 			passwords[name] = pw
 		}
 	}
-	conf, err := natsauth.Render(users)
+	conf, err := natsauth.Render(users, 0)
 	if err != nil {
 		return err
 	}
