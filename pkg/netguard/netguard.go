@@ -1,8 +1,9 @@
 // Package netguard decides which network addresses customer webhooks may
 // reach. The deliverer checks every dialled address with it (after DNS, so
-// rebinding does not help) and the API checks literal addresses in hook URLs
-// with it, so both refuse the same loopback, private, link-local, CGNAT,
-// multicast and cloud-metadata ranges unless DELIVERY_ALLOW_CIDRS allows them.
+// rebinding does not help) and the API checks the hosts of hook URLs with it
+// (ParseHost reads every spelling of an address a resolver accepts), so both
+// refuse the same loopback, private, link-local, CGNAT, multicast and
+// cloud-metadata ranges unless DELIVERY_ALLOW_CIDRS allows them.
 package netguard
 
 import (
@@ -126,17 +127,23 @@ func (g Guard) Check(ip netip.Addr) error {
 	return nil
 }
 
-// CheckHost judges a URL host as the API sees it, before any DNS lookup: a
-// literal address is checked like a dialled one, and "localhost" (which
-// resolves to loopback everywhere) is judged as 127.0.0.1. Other names pass
-// here; the deliverer checks what they resolve to at dial time.
+// CheckHost judges a URL host (url.URL.Hostname) as the API sees it, before
+// any DNS lookup. An IP literal in any spelling ParseHost reads ("10.1",
+// "0xa000001", "[::ffff:a00:1]") is checked like a dialled address, and
+// "localhost" and its subdomains (which resolve to loopback everywhere) are
+// judged as 127.0.0.1: both give a *RefusedError. A host that is neither a
+// name nor an address gives an error wrapping ErrInvalidHost. Other names
+// pass here; the deliverer checks what they resolve to at dial time.
 func (g Guard) CheckHost(host string) error {
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
+	h, err := ParseHost(host)
+	if err != nil {
+		return err
+	}
+	if h.Addr.IsValid() {
+		return g.Check(h.Addr)
+	}
+	if h.Name == "localhost" || strings.HasSuffix(h.Name, ".localhost") {
 		return g.Check(netip.AddrFrom4([4]byte{127, 0, 0, 1}))
 	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	if err != nil {
-		return nil
-	}
-	return g.Check(ip)
+	return nil
 }

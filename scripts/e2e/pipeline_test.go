@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 )
@@ -87,8 +88,12 @@ func startServices(t *testing.T, natsURL string, serviceEnv map[string][]string,
 	if err := stack.Build(t.Context(), root, binDir); err != nil {
 		t.Fatal(err)
 	}
+	linkKeys, err := medialink.NewKeySpec("e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := stack.Config{
-		BinDir: binDir, NATSURL: natsURL, DatabaseURL: testenv.PostgresURL(t),
+		BinDir: binDir, NATSURL: natsURL, DatabaseURL: testenv.PostgresURL(t), MediaLinkKeys: linkKeys,
 		AdminToken: adminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t, violations}, Env: []string{"LOG_LEVEL=debug"},
 		ServiceEnv: serviceEnv,
 	}

@@ -71,9 +71,6 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("LOG_LEVEL: %w", err)
 	}
-	if cfg.MediaLinks.DevelopmentKey {
-		log.Warn("MEDIA_LINK_KEYS is unset: media download links are signed with the PUBLIC development key and can be forged; set MEDIA_LINK_KEYS (the same value on the api) outside development")
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
