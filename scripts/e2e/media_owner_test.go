@@ -15,7 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
+	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
 )
 
 // TestAccountCannotGetALinkToAnotherAccountsMedia reproduces the reported
@@ -25,20 +25,21 @@ import (
 // no link that serves B's file: its events are refused as naming no file,
 // exactly as for a file that does not exist.
 func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
-	cfg, js := startStack(t)
-	recv := &receiver{}
+	st := teststack.Start(t, teststack.Options{})
+	js := st.JS
+	recv := &teststack.Receiver{}
 	target := httptest.NewServer(recv)
 	defer target.Close()
 	const acctA, acctB = "acct-a", "acct-b"
 	for _, acct := range []string{acctA, acctB} {
-		status := apiCall(t, cfg, http.MethodPut, "/v1/accounts/"+acct+"/webhooks",
+		status := st.API(t, http.MethodPut, "/v1/accounts/"+acct+"/webhooks",
 			`{"data":{"name":"Media","uri":"`+target.URL+`/`+acct+`","hook":"media","format":"json"}}`, nil)
 		if status != http.StatusCreated {
 			t.Fatalf("create media hook for %s: status %d", acct, status)
 		}
 	}
 
-	uploadedB := uploadMedia(t, cfg, acctB, "B's uploaded recording")
+	uploadedB := uploadMedia(t, st, acctB, "B's uploaded recording")
 	obs, err := bus.EnsureMediaBucket(t.Context(), js, time.Hour, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -63,8 +64,8 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 	var letters struct {
 		Data []deadLetter `json:"data"`
 	}
-	waitFor(t, 30*time.Second, "A's media events to be refused", func() (struct{}, bool) {
-		for _, c := range recv.snapshot() {
+	teststack.WaitFor(t, 30*time.Second, "A's media events to be refused", func() (struct{}, bool) {
+		for _, c := range recv.Calls() {
 			if c.Header.Get("X-Account-ID") != acctA {
 				continue
 			}
@@ -74,7 +75,7 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 			status, served := download(t, link)
 			t.Fatalf("account A got a media callback %s; its link %q answers %d %q", c.Body, link, status, served)
 		}
-		apiCall(t, cfg, http.MethodGet, "/v1/accounts/"+acctA+"/events/deadletter", "", &letters)
+		st.API(t, http.MethodGet, "/v1/accounts/"+acctA+"/events/deadletter", "", &letters)
 		return struct{}{}, len(letters.Data) == 3
 	})
 	reasons := map[string]bool{}
@@ -93,7 +94,7 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 			t.Errorf("refusal %q, want the missing-file answer", r)
 		}
 	}
-	for _, c := range recv.snapshot() {
+	for _, c := range recv.Calls() {
 		if c.Header.Get("X-Account-ID") == acctA {
 			t.Fatalf("account A got a callback: %s", c.Body)
 		}
@@ -102,7 +103,7 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 
 // uploadMedia uploads a call recording for account through ingest and
 // returns its media id.
-func uploadMedia(t *testing.T, cfg stack.Config, account, content string) string {
+func uploadMedia(t *testing.T, st *teststack.Stack, account, content string) string {
 	t.Helper()
 	var body bytes.Buffer
 	form := multipart.NewWriter(&body)
@@ -114,7 +115,7 @@ func uploadMedia(t *testing.T, cfg stack.Config, account, content string) string
 	}
 	_, _ = io.WriteString(part, content)
 	_ = form.Close()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, "http://"+cfg.Addr("ingest")+"/v1/accounts/"+account+"/media", &body)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, st.URL("ingest")+"/v1/accounts/"+account+"/media", &body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,6 +21,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
 	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
+	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
 )
 
 // TestServicesRunWithOnlyTheirOwnNATSUsers runs the four services against a
@@ -63,7 +65,7 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 			t.Errorf("services hit NATS permission violations:\n%s", strings.Join(v, "\n"))
 		}
 	})
-	cfg := startServices(t, srv.ClientURL(), serviceEnv, violations)
+	st := teststack.Start(t, teststack.Options{NATSURL: srv.ClientURL(), ServiceEnv: serviceEnv, LogTee: violations})
 
 	var pbxErrs errorList
 	pbxUser := natsauth.PBXUser(account)
@@ -79,7 +81,7 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	recv := &receiver{}
+	recv := &teststack.Receiver{}
 	target := httptest.NewServer(recv)
 	defer target.Close()
 	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) }))
@@ -91,7 +93,7 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 				ID string `json:"id"`
 			} `json:"data"`
 		}
-		if status := apiCall(t, cfg, http.MethodPut, "/v1/accounts/"+account+"/webhooks", body, &created); status != http.StatusCreated {
+		if status := st.API(t, http.MethodPut, "/v1/accounts/"+account+"/webhooks", body, &created); status != http.StatusCreated {
 			t.Fatalf("create hook: status %d", status)
 		}
 		return created.Data.ID
@@ -105,8 +107,8 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	if _, err := pbx.Publish(t.Context(), "pbx.events."+account, []byte(ev)); err != nil {
 		t.Fatalf("PBX publishes on its own account's subject: %v", err)
 	}
-	waitFor(t, 30*time.Second, "the call callback", func() (struct{}, bool) {
-		return struct{}{}, len(recv.byPath("/calls")) == 1
+	teststack.WaitFor(t, 30*time.Second, "the call callback", func() (struct{}, bool) {
+		return struct{}{}, len(callbacksTo(recv, "/calls")) == 1
 	})
 
 	// Another account's subject: the server refuses it, nothing is stored.
@@ -116,7 +118,7 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	if err == nil {
 		t.Fatal("the PBX got a PubAck for another account's subject")
 	}
-	waitFor(t, 5*time.Second, "the server's permission violation", func() (struct{}, bool) {
+	teststack.WaitFor(t, 5*time.Second, "the server's permission violation", func() (struct{}, bool) {
 		return struct{}{}, pbxErrs.has(`Permissions Violation for Publish to "pbx.events.` + other + `"`)
 	})
 
@@ -126,8 +128,8 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 			Enabled bool `json:"enabled"`
 		} `json:"data"`
 	}
-	waitFor(t, 30*time.Second, "the 410 hook to be disabled", func() (struct{}, bool) {
-		apiCall(t, cfg, http.MethodGet, "/v1/accounts/"+account+"/webhooks/"+goneHook, "", &hook)
+	teststack.WaitFor(t, 30*time.Second, "the 410 hook to be disabled", func() (struct{}, bool) {
+		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/"+goneHook, "", &hook)
 		return struct{}{}, !hook.Data.Enabled
 	})
 
@@ -138,20 +140,20 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	var letters struct {
 		Data []json.RawMessage `json:"data"`
 	}
-	waitFor(t, 30*time.Second, "the dead letter in the API", func() (struct{}, bool) {
-		apiCall(t, cfg, http.MethodGet, "/v1/accounts/"+account+"/events/deadletter", "", &letters)
+	teststack.WaitFor(t, 30*time.Second, "the dead letter in the API", func() (struct{}, bool) {
+		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/events/deadletter", "", &letters)
 		return struct{}{}, len(letters.Data) == 1
 	})
 
 	// A test event of the call hook comes back as an attempt.
-	if status := apiCall(t, cfg, http.MethodPost, "/v1/accounts/"+account+"/webhooks/"+callHook+"/test", "", nil); status != http.StatusOK {
+	if status := st.API(t, http.MethodPost, "/v1/accounts/"+account+"/webhooks/"+callHook+"/test", "", nil); status != http.StatusOK {
 		t.Fatalf("test hook: status %d, want 200 with the attempt", status)
 	}
 
 	// A media upload reaches the media hook with a link that downloads it.
-	mediaID := uploadMedia(t, cfg, account, "a secured recording")
-	calls := waitFor(t, 30*time.Second, "the media callback", func() ([]receivedCall, bool) {
-		c := recv.byPath("/media")
+	mediaID := uploadMedia(t, st, account, "a secured recording")
+	calls := teststack.WaitFor(t, 30*time.Second, "the media callback", func() ([]teststack.Callback, bool) {
+		c := callbacksTo(recv, "/media")
 		return c, len(c) == 1
 	})
 	var body map[string]any
@@ -165,6 +167,39 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	if status, got := download(t, link); status != http.StatusOK || string(got) != "a secured recording" {
 		t.Fatalf("download: %d %q", status, got)
 	}
+}
+
+// callbacksTo is what recv got on one URL path.
+func callbacksTo(recv *teststack.Receiver, path string) []teststack.Callback {
+	var out []teststack.Callback
+	for _, c := range recv.Calls() {
+		if c.Path == path {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// lineRecorder keeps the log lines that report a NATS permission
+// violation; safe for concurrent writers.
+type lineRecorder struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (r *lineRecorder) Write(b []byte) (int, error) {
+	if bytes.Contains(bytes.ToLower(b), []byte("permissions violation")) {
+		r.mu.Lock()
+		r.lines = append(r.lines, string(b))
+		r.mu.Unlock()
+	}
+	return len(b), nil
+}
+
+func (r *lineRecorder) snapshot() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.lines...)
 }
 
 // errorList collects a connection's asynchronous errors.

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
@@ -24,6 +25,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
@@ -76,7 +78,8 @@ type rejectedItem struct {
 func (s *Server) intake(a adapter.Adapter) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, "POST "+a.Path, trace.WithSpanKind(trace.SpanKindServer))
+		ctx, span := tracer.Start(ctx, "POST "+a.Path, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(a.Path)))
 		defer span.End()
 		r = r.WithContext(ctx)
 
@@ -97,6 +100,7 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 			var verr *adapter.ValidationError
 			if errors.As(err, &verr) {
 				s.deadLetter(ctx, r, accountID, body, verr)
+				s.metrics.Event(a.Name, ingestmetrics.ResultRejected)
 				return errBadRequest(verr.Error(), fieldErrorsOf(verr, "", nil))
 			}
 			return err
@@ -115,6 +119,7 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 					owner = inv.AccountID
 				}
 				s.deadLetter(ctx, r, owner, items[i].raw, inv)
+				s.metrics.Event(a.Name, ingestmetrics.ResultRejected)
 			}
 		}
 		if err := s.publishAll(ctx, items); err != nil {
@@ -194,6 +199,7 @@ func (s *Server) parse(a adapter.Adapter, it *item, accountID string, receivedAt
 	if errors.Is(err, adapter.ErrIgnored) {
 		s.log.Debug("input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
 		it.ignored = true
+		s.metrics.Event(a.Name, ingestmetrics.ResultIgnored)
 		return
 	}
 	if err != nil {
@@ -237,6 +243,7 @@ func (s *Server) attachMedia(ctx context.Context, items []item) error {
 // not a reason for the sender to resend input that is wrong.
 func (s *Server) deadLetter(ctx context.Context, r *http.Request, accountID string, data []byte, verr *adapter.ValidationError) {
 	s.log.InfoContext(ctx, "event rejected", telemetry.KeyAccountID, accountID, "reason", verr.Error())
+	s.metrics.DeadLetter(ingestmetrics.Reason(verr))
 	headers := nats.Header{}
 	headers.Set(bus.HeaderAccountID, accountID)
 	telemetry.InjectNATS(ctx, headers)

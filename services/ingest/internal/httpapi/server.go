@@ -18,6 +18,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -47,6 +48,11 @@ type Deps struct {
 	Limits   Limits
 	// Media stores uploaded files and checks media events' files.
 	Media *media.Store
+	// Metrics counts rejected and ignored input (the Publisher counts the
+	// rest); nil counts nothing.
+	Metrics *ingestmetrics.Metrics
+	// MetricsHandler, when set, serves GET /metrics beside the probes.
+	MetricsHandler http.Handler
 }
 
 // Server serves the intake routes and probes.
@@ -56,6 +62,7 @@ type Server struct {
 	pub     *publish.Publisher
 	limits  Limits
 	media   *media.Store
+	metrics *ingestmetrics.Metrics
 	handler http.Handler
 }
 
@@ -68,7 +75,7 @@ func New(deps Deps) (*Server, error) {
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, metrics: deps.Metrics}
 
 	ready := &health.Checks{}
 	ready.Add("nats", func(context.Context) error {
@@ -87,6 +94,9 @@ func New(deps Deps) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.LiveHandler())
 	mux.Handle("GET /readyz", ready.ReadyHandler())
+	if deps.MetricsHandler != nil {
+		mux.Handle("GET /metrics", deps.MetricsHandler)
+	}
 	for _, a := range deps.Adapters {
 		// No method in the pattern: other methods get a Kazoo-style 405
 		// from the handler instead of the mux's plain-text one.
