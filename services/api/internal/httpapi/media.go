@@ -28,21 +28,16 @@ type MediaDeps struct {
 	Now func() time.Time
 }
 
-// Object metadata and header names the media object may carry, as ingest
-// stores them.
-const (
-	mediaMetaContentType = "content_type"
-	mediaMetaAccountID   = "account_id"
-)
-
 // errMediaLinkRefused is the one answer to every link that does not verify:
 // expired, altered, forged or issued for something else. The client learns
 // nothing about which.
 var errMediaLinkRefused = &Error{Status: http.StatusForbidden, Message: "this media link is invalid or has expired"}
 
 // downloadMedia streams one media object. It needs no API token: the signed
-// link is the credential. 403 for a link that does not verify, 404 for an
-// object that is gone, Range requests honoured.
+// link is the credential. 403 for a link that does not verify; 404 for an
+// object that is gone or that the link's account does not own (another
+// account's, or nobody's), the same 404 in every case so a link reveals
+// nothing about files that are not its account's; Range requests honoured.
 func (s *Server) downloadMedia(c echo.Context) error {
 	mediaID := c.Param("media_id")
 	now := time.Now
@@ -62,20 +57,12 @@ func (s *Server) downloadMedia(c echo.Context) error {
 	if err != nil {
 		return errInternal(fmt.Errorf("open object store %s: %w", bus.MediaBucket, err))
 	}
-	info, err := objects.GetInfo(ctx, mediaID)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
+	info, err := bus.OwnedMedia(ctx, objects, mediaID, accountID)
+	if errors.Is(err, bus.ErrMediaNotFound) {
 		return errNotFound("media not found")
 	}
 	if err != nil {
-		return errInternal(fmt.Errorf("media %s info: %w", mediaID, err))
-	}
-	if info.Deleted {
-		return errNotFound("media not found")
-	}
-	// The link binds an account; an object recorded as another account's is
-	// not this link's to hand out.
-	if owner := info.Metadata[mediaMetaAccountID]; owner != "" && owner != accountID {
-		return errMediaLinkRefused
+		return errInternal(err)
 	}
 
 	h := c.Response().Header()
@@ -123,7 +110,7 @@ func mediaConditionMessage(status int) string {
 // or video, else application/octet-stream: a PBX must not be able to make
 // us serve text/html.
 func mediaContentType(info *jetstream.ObjectInfo) string {
-	candidates := []string{info.Headers.Get(echo.HeaderContentType), info.Metadata[mediaMetaContentType]}
+	candidates := []string{info.Headers.Get(echo.HeaderContentType), info.Metadata[bus.MediaMetaContentType]}
 	for _, raw := range candidates {
 		mediaType, params, err := mime.ParseMediaType(raw)
 		if err != nil {
