@@ -27,6 +27,7 @@ const (
 	KeySubject    = "subject"
 	KeyError      = "error"
 	KeyService    = "service"
+	KeyConsumer   = "consumer"
 )
 
 // NewLogger returns a JSON slog logger at the given level ("debug", "info",

@@ -52,6 +52,7 @@ type Server struct {
 	pub     *publish.Publisher
 	limits  Limits
 	media   *media.Store
+	ready   *health.Checks
 	handler http.Handler
 }
 
@@ -67,6 +68,7 @@ func New(deps Deps) (*Server, error) {
 	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media}
 
 	ready := &health.Checks{}
+	s.ready = ready
 	ready.Add("nats", func(context.Context) error {
 		if st := deps.NC.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("NATS connection is %s", st)
@@ -95,6 +97,10 @@ func New(deps Deps) (*Server, error) {
 	s.handler = s.recoverPanics(mux)
 	return s, nil
 }
+
+// AddReadyCheck adds a /readyz check of another part of ingest (its PBX
+// consumer).
+func (s *Server) AddReadyCheck(name string, check health.Check) { s.ready.Add(name, check) }
 
 // Handler returns the routes, for tests and for Run.
 func (s *Server) Handler() http.Handler { return s.handler }

@@ -126,6 +126,7 @@ func run() error {
 		return nil
 	})
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	checks.Add("consumer", processor.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, checks.Mux(), cfg.ShutdownTimeout) })
