@@ -21,7 +21,7 @@ func ReadCommon(e *Env) Common {
 		NATSURL:         e.Required("NATS_URL", "the NATS server(s) to connect to, e.g. nats://127.0.0.1:4222"),
 		LogLevel:        e.String("LOG_LEVEL", "info"),
 		StreamReplicas:  e.Int("NATS_STREAM_REPLICAS", 1, 1, 5),
-		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", 20*time.Second, time.Second, 10*time.Minute),
+		ShutdownTimeout: e.Duration("SHUTDOWN_TIMEOUT", DefaultShutdownTimeout, time.Second, 10*time.Minute),
 		PprofAddr:       e.String("PPROF_ADDR", ""),
 	}
 }

@@ -20,6 +20,9 @@ import (
 type Env struct {
 	lookup func(string) (string, bool)
 	errs   []error
+	// expected, when set by Expect, is every variable this Env may read.
+	expected map[string]bool
+	service  string
 }
 
 // FromOS reads the process environment.
@@ -38,7 +41,22 @@ func (e *Env) fail(name, format string, args ...any) {
 // validation, so it is reported with the others by Err.
 func (e *Env) Fail(name, format string, args ...any) { e.fail(name, format, args...) }
 
+// Expect limits e to the variables Variables lists for service: reading
+// any other is then recorded as an error naming it, so a loader cannot read
+// a variable that the list, and the deployment checks built on it, lack.
+// An unknown service name allows nothing.
+func (e *Env) Expect(service string) {
+	e.service = service
+	e.expected = make(map[string]bool)
+	for _, name := range Variables(service) {
+		e.expected[name] = true
+	}
+}
+
 func (e *Env) raw(name string) (string, bool) {
+	if e.expected != nil && !e.expected[name] {
+		e.fail(name, "is read by %s but missing from its list in pkg/config (Variables)", e.service)
+	}
 	v, ok := e.lookup(name)
 	v = strings.TrimSpace(v)
 	return v, ok && v != ""

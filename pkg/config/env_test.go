@@ -261,3 +261,41 @@ func TestFromOS(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+func TestExpectRefusesUnlistedVariables(t *testing.T) {
+	t.Parallel()
+	e := config.FromMap(map[string]string{"MATCHER_WORKERS": "4", "NOT_LISTED": "x"})
+	e.Expect("matcher")
+	if got := e.Int("MATCHER_WORKERS", 8, 1, 1024); got != 4 {
+		t.Errorf("MATCHER_WORKERS = %d, want 4", got)
+	}
+	e.String("NOT_LISTED", "")
+	e.Addr("DELIVERER_HEALTH_ADDR", "127.0.0.1:8083")
+	wantErrs(t, e, "NOT_LISTED", "DELIVERER_HEALTH_ADDR")
+	if !strings.Contains(e.Err().Error(), "is read by matcher but missing from its list") {
+		t.Errorf("error does not say which list lacks the variable: %v", e.Err())
+	}
+}
+
+func TestVariablesListEveryServiceWithTheCommonOnes(t *testing.T) {
+	t.Parallel()
+	if got, want := config.Services(), []string{"api", "deliverer", "ingest", "matcher"}; !slices.Equal(got, want) {
+		t.Fatalf("Services() = %v, want %v", got, want)
+	}
+	for _, svc := range config.Services() {
+		vars := config.Variables(svc)
+		for _, common := range []string{"NATS_URL", "SHUTDOWN_TIMEOUT", "LOG_LEVEL"} {
+			if !slices.Contains(vars, common) {
+				t.Errorf("Variables(%q) lacks %s", svc, common)
+			}
+		}
+		sorted := slices.Clone(vars)
+		slices.Sort(sorted)
+		if len(slices.Compact(sorted)) != len(vars) {
+			t.Errorf("Variables(%q) names a variable twice: %v", svc, vars)
+		}
+	}
+	if config.Variables("connector") != nil {
+		t.Error("Variables of an unknown service is not nil")
+	}
+}

@@ -1,6 +1,7 @@
 package medialink
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/config"
@@ -12,10 +13,6 @@ const (
 	DefaultTTL = 24 * time.Hour
 	// DefaultPublicBaseURL is where `make run` serves the API.
 	DefaultPublicBaseURL = "http://127.0.0.1:8080"
-	// developmentKeys is used only when MEDIA_LINK_KEYS is unset. It is
-	// public (it is in this file), so links signed with it can be forged:
-	// services log a loud warning when they fall back to it.
-	developmentKeys = "dev:pbxhooks-development-media-link-key-not-secret"
 )
 
 // Config is the media link configuration shared by the matcher (signs) and
@@ -24,23 +21,24 @@ type Config struct {
 	Keys          []Key
 	TTL           time.Duration
 	PublicBaseURL string
-	// DevelopmentKey is true when MEDIA_LINK_KEYS was unset and the
-	// public development key is in use; the caller must warn about it.
-	DevelopmentKey bool
 }
 
 // ReadConfig reads MEDIA_LINK_KEYS ("kid:secret,kid:secret", the first
 // signs, all verify), MEDIA_LINK_TTL and PUBLIC_BASE_URL. Problems are
 // recorded on e, naming the variable.
+//
+// MEDIA_LINK_KEYS is required: there is no default key, because a key
+// anyone can read lets anyone forge a link to any account's recordings.
+// `make run` generates one under .data/ and hands it to both services.
 func ReadConfig(e *config.Env) Config {
 	c := Config{
 		TTL:           e.Duration("MEDIA_LINK_TTL", DefaultTTL, time.Minute, 7*24*time.Hour),
 		PublicBaseURL: e.URL("PUBLIC_BASE_URL", DefaultPublicBaseURL, "http", "https"),
 	}
-	spec := e.String("MEDIA_LINK_KEYS", "")
+	spec := e.Required("MEDIA_LINK_KEYS", fmt.Sprintf(
+		"kid:secret with a random secret of at least %d bytes, the same on matcher and api; e.g. k1:$(openssl rand -hex 32)", MinSecretBytes))
 	if spec == "" {
-		spec = developmentKeys
-		c.DevelopmentKey = true
+		return c
 	}
 	keys, err := ParseKeys(spec)
 	if err != nil {

@@ -18,8 +18,10 @@ package medialink
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -120,6 +122,21 @@ func ParseKeys(spec string) ([]Key, error) {
 	return keys, nil
 }
 
+// NewKeySpec returns a fresh MEDIA_LINK_KEYS value: key id kid with a secret
+// of 32 random bytes, hex-encoded. `make run` and the test stacks use it;
+// an operator may as well (the README shows the openssl equivalent).
+func NewKeySpec(kid string) (string, error) {
+	secret := make([]byte, MinSecretBytes)
+	if _, err := rand.Read(secret); err != nil {
+		return "", fmt.Errorf("generate media link key: %w", err)
+	}
+	spec := kid + ":" + hex.EncodeToString(secret)
+	if _, err := ParseKeys(spec); err != nil {
+		return "", fmt.Errorf("generate media link key: %w", err)
+	}
+	return spec, nil
+}
+
 // mac is the HMAC of one link's fields. Each field is length-prefixed so no
 // two different (media, account, expires) triples share a message.
 func mac(secret []byte, mediaID, accountID string, expires int64) []byte {
@@ -154,8 +171,10 @@ func Verify(keys []Key, mediaID, accountID string, expires int64, signature stri
 	if !ok || !keyIDPattern.MatchString(kid) {
 		return ErrMalformed
 	}
+	// Only the exact text Sign wrote verifies: decoders accept other
+	// spellings of the same bytes (set spare bits, line breaks).
 	got, err := base64.RawURLEncoding.DecodeString(encoded)
-	if err != nil || len(got) != sha256.Size {
+	if err != nil || len(got) != sha256.Size || base64.RawURLEncoding.EncodeToString(got) != encoded {
 		return ErrMalformed
 	}
 	for _, k := range keys {
@@ -174,11 +193,19 @@ func Verify(keys []Key, mediaID, accountID string, expires int64, signature stri
 }
 
 // VerifyQuery verifies a link from its path's media id and its query, and
-// returns the account it was issued for.
+// returns the account it was issued for. Each parameter must appear once
+// and be written as Link writes it (expires in plain decimal, no sign or
+// leading zeros): a link has exactly one valid spelling.
 func VerifyQuery(keys []Key, mediaID string, query url.Values, now time.Time) (accountID string, err error) {
+	for _, p := range []string{ParamAccount, ParamExpires, ParamSignature} {
+		if len(query[p]) != 1 {
+			return "", ErrMalformed
+		}
+	}
 	accountID = query.Get(ParamAccount)
-	expires, err := strconv.ParseInt(query.Get(ParamExpires), 10, 64)
-	if err != nil {
+	rawExpires := query.Get(ParamExpires)
+	expires, err := strconv.ParseInt(rawExpires, 10, 64)
+	if err != nil || strconv.FormatInt(expires, 10) != rawExpires {
 		return "", ErrMalformed
 	}
 	if err := Verify(keys, mediaID, accountID, expires, query.Get(ParamSignature), now); err != nil {

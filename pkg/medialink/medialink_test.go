@@ -82,6 +82,19 @@ func TestVerify(t *testing.T) {
 		return sig[:len(sig)-1] + string(repl)
 	}
 	sig := good.Get(ParamSignature)
+	// spareBits changes the last character's two unused low bits: the
+	// decoded MAC is the same, the text is not the one that was signed.
+	spareBits := func(sig string) string {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+		i := strings.IndexByte(alphabet, sig[len(sig)-1])
+		return sig[:len(sig)-1] + string(alphabet[i^1])
+	}
+	twice := func(q url.Values, key string) url.Values {
+		c := with(q, key, q.Get(key))
+		c[key] = append(c[key], q.Get(key))
+		return c
+	}
+	expiresText := fmt.Sprint(expires.Unix())
 
 	tests := []struct {
 		name    string
@@ -110,6 +123,16 @@ func TestVerify(t *testing.T) {
 		{"expires not a number", []Key{newKey}, "vm-1", with(good, ParamExpires, "soon"), issued, ErrMalformed},
 		{"no account", []Key{newKey}, "vm-1", with(good, ParamAccount, ""), issued, ErrMalformed},
 		{"path traversal media id", []Key{newKey}, "../vm-1", good, issued, ErrMalformed},
+		// Only the exact text that was signed verifies: no other encoding
+		// of the same values.
+		{"mac with altered spare bits", []Key{newKey}, "vm-1", with(good, ParamSignature, spareBits(sig)), issued, ErrMalformed},
+		{"mac with a line break", []Key{newKey}, "vm-1", with(good, ParamSignature, sig[:20]+"\n"+sig[20:]), issued, ErrMalformed},
+		{"mac padded", []Key{newKey}, "vm-1", with(good, ParamSignature, sig+"="), issued, ErrMalformed},
+		{"expires with a plus sign", []Key{newKey}, "vm-1", with(good, ParamExpires, "+"+expiresText), issued, ErrMalformed},
+		{"expires with leading zeros", []Key{newKey}, "vm-1", with(good, ParamExpires, "00"+expiresText), issued, ErrMalformed},
+		{"expires negative zero", []Key{newKey}, "vm-1", with(good, ParamExpires, "-0"), issued, ErrMalformed},
+		{"account given twice", []Key{newKey}, "vm-1", twice(good, ParamAccount), issued, ErrMalformed},
+		{"signature given twice", []Key{newKey}, "vm-1", twice(good, ParamSignature), issued, ErrMalformed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -160,20 +183,24 @@ func TestParseKeys(t *testing.T) {
 
 func TestReadConfig(t *testing.T) {
 	t.Parallel()
+	// No key, no start: never a silent fallback to a key anyone can read.
 	e := config.FromMap(map[string]string{})
 	c := ReadConfig(e)
-	if err := e.Err(); err != nil {
-		t.Fatalf("defaults: %v", err)
+	if err := e.Err(); err == nil || !strings.Contains(err.Error(), "MEDIA_LINK_KEYS: is required") || len(c.Keys) != 0 {
+		t.Fatalf("unset MEDIA_LINK_KEYS: keys %v, error %v; want an error naming the variable", c.Keys, err)
 	}
-	if !c.DevelopmentKey || len(c.Keys) != 1 || c.TTL != 24*time.Hour || c.PublicBaseURL != "http://127.0.0.1:8080" {
-		t.Fatalf("defaults = %+v", c)
+
+	e = config.FromMap(map[string]string{"MEDIA_LINK_KEYS": "k1:" + strings.Repeat("x", MinSecretBytes)})
+	c = ReadConfig(e)
+	if err := e.Err(); err != nil || len(c.Keys) != 1 || c.TTL != 24*time.Hour || c.PublicBaseURL != "http://127.0.0.1:8080" {
+		t.Fatalf("defaults = %+v, err %v", c, err)
 	}
 
 	e = config.FromMap(map[string]string{
 		"MEDIA_LINK_KEYS": "k1:" + strings.Repeat("x", MinSecretBytes), "MEDIA_LINK_TTL": "1h", "PUBLIC_BASE_URL": "https://hooks.example.com",
 	})
 	c = ReadConfig(e)
-	if err := e.Err(); err != nil || c.DevelopmentKey || c.Keys[0].ID != "k1" || c.TTL != time.Hour {
+	if err := e.Err(); err != nil || c.Keys[0].ID != "k1" || c.TTL != time.Hour {
 		t.Fatalf("configured = %+v, err %v", c, err)
 	}
 
@@ -207,8 +234,9 @@ func FuzzVerifyQuery(f *testing.F) {
 		if err != nil {
 			return
 		}
-		want, signErr := Sign(keys, mediaID, account, time.Unix(mustInt(t, q.Get(ParamExpires)), 0))
-		if signErr != nil || want != q.Get(ParamSignature) {
+		expires := mustInt(t, q.Get(ParamExpires))
+		want, signErr := Sign(keys, mediaID, account, time.Unix(expires, 0))
+		if signErr != nil || want != q.Get(ParamSignature) || fmt.Sprint(expires) != q.Get(ParamExpires) {
 			t.Fatalf("accepted a link it did not sign: media %q query %q", mediaID, rawQuery)
 		}
 	})
@@ -221,4 +249,20 @@ func mustInt(t *testing.T, s string) int64 {
 		t.Fatalf("accepted expires %q: %v", s, err)
 	}
 	return n
+}
+
+func TestNewKeySpec(t *testing.T) {
+	t.Parallel()
+	a, err := NewKeySpec("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewKeySpec("dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ParseKeys(a)
+	if err != nil || len(keys) != 1 || keys[0].ID != "dev" || len(keys[0].secret) < MinSecretBytes || a == b {
+		t.Fatalf("NewKeySpec = %q, %q (%v): want two different valid keys", a, b, err)
+	}
 }

@@ -1,8 +1,9 @@
 // Package netguard decides which network addresses customer webhooks may
 // reach. The deliverer checks every dialled address with it (after DNS, so
-// rebinding does not help) and the API checks literal addresses in hook URLs
-// with it, so both refuse the same loopback, private, link-local, CGNAT,
-// multicast and cloud-metadata ranges unless DELIVERY_ALLOW_CIDRS allows them.
+// rebinding does not help) and the API checks the hosts of hook URLs with it
+// (ParseHost reads every spelling of an address a resolver accepts), so both
+// refuse the same loopback, private, link-local, CGNAT, multicast and
+// cloud-metadata ranges unless DELIVERY_ALLOW_CIDRS allows them.
 package netguard
 
 import (
@@ -66,6 +67,21 @@ var embeddedIPv4 = []struct {
 	{netip.MustParsePrefix("::/96"), "IPv4-compatible"},
 }
 
+// BlockedPrefixes returns every range the guard refuses, with the IPv6
+// ranges that embed an IPv4 address: the guard judges those by their IPv4
+// part, but a network policy, which cannot, refuses them whole. The network
+// policy that repeats the guard (deployments/k8s) is checked against it.
+func BlockedPrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(blockedRanges)+len(embeddedIPv4))
+	for _, r := range blockedRanges {
+		out = append(out, r.prefix)
+	}
+	for _, e := range embeddedIPv4 {
+		out = append(out, e.prefix)
+	}
+	return out
+}
+
 // Classify reports whether ip is in a blocked range and, if so, its name.
 func Classify(ip netip.Addr) (rangeName string, blocked bool) {
 	if !ip.IsValid() {
@@ -111,17 +127,23 @@ func (g Guard) Check(ip netip.Addr) error {
 	return nil
 }
 
-// CheckHost judges a URL host as the API sees it, before any DNS lookup: a
-// literal address is checked like a dialled one, and "localhost" (which
-// resolves to loopback everywhere) is judged as 127.0.0.1. Other names pass
-// here; the deliverer checks what they resolve to at dial time.
+// CheckHost judges a URL host (url.URL.Hostname) as the API sees it, before
+// any DNS lookup. An IP literal in any spelling ParseHost reads ("10.1",
+// "0xa000001", "[::ffff:a00:1]") is checked like a dialled address, and
+// "localhost" and its subdomains (which resolve to loopback everywhere) are
+// judged as 127.0.0.1: both give a *RefusedError. A host that is neither a
+// name nor an address gives an error wrapping ErrInvalidHost. Other names
+// pass here; the deliverer checks what they resolve to at dial time.
 func (g Guard) CheckHost(host string) error {
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
+	h, err := ParseHost(host)
+	if err != nil {
+		return err
+	}
+	if h.Addr.IsValid() {
+		return g.Check(h.Addr)
+	}
+	if h.Name == "localhost" || strings.HasSuffix(h.Name, ".localhost") {
 		return g.Check(netip.AddrFrom4([4]byte{127, 0, 0, 1}))
 	}
-	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
-	if err != nil {
-		return nil
-	}
-	return g.Check(ip)
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
 
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 )
 
@@ -135,5 +136,19 @@ func TestDockerfileHasATargetPerServiceAndRunsAsNonRoot(t *testing.T) {
 	}
 	if !strings.Contains(text, "\nUSER 10001") {
 		t.Error("runtime images must run as a non-root user")
+	}
+}
+
+// TestComposeHasNoUsableDefaultMediaLinkKey: matcher and api get the same
+// MEDIA_LINK_KEYS, and what compose supplies when the user sets none is
+// refused by the services, so nobody runs on a key printed in this file.
+func TestComposeHasNoUsableDefaultMediaLinkKey(t *testing.T) {
+	project, _ := loadProject(t)
+	matcher, api := project.Services["matcher"].Environment["MEDIA_LINK_KEYS"], project.Services["api"].Environment["MEDIA_LINK_KEYS"]
+	if matcher == nil || api == nil || *matcher != *api {
+		t.Fatalf("matcher and api must share MEDIA_LINK_KEYS: %v, %v", matcher, api)
+	}
+	if _, err := medialink.ParseKeys(*matcher); err == nil {
+		t.Fatalf("the default MEDIA_LINK_KEYS %q is a usable key: anyone could forge media links", *matcher)
 	}
 }

@@ -1,8 +1,9 @@
 // Command devstack is what `make run` runs: the whole pbxhooks pipeline on
 // this machine, in the foreground. It embeds NATS (unless NATS_URL is set),
 // starts a private PostgreSQL under .data/postgres (unless DATABASE_URL is
-// set), migrates, then runs the four service binaries as separate processes
-// and stops them in order on Ctrl-C.
+// set), generates a media link key into .data/media-link-keys on first start
+// (unless MEDIA_LINK_KEYS is set), migrates, then runs the four service
+// binaries as separate processes and stops them in order on Ctrl-C.
 package main
 
 import (
@@ -10,15 +11,18 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
 	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
@@ -111,9 +115,13 @@ func run(binDir, dataDir string, log *slog.Logger) error {
 		// production deployment leaves this empty.
 		allow = "127.0.0.0/8,::1/128"
 	}
+	linkKeys, err := mediaLinkKeys(dataDir, log)
+	if err != nil {
+		return err
+	}
 	cfg := stack.Config{
 		BinDir: binDir, NATSURL: natsURL, DatabaseURL: databaseURL, AdminToken: adminToken,
-		AllowCIDRs: allow, Out: stack.SyncWriter(os.Stdout),
+		AllowCIDRs: allow, MediaLinkKeys: linkKeys, Out: stack.SyncWriter(os.Stdout),
 		APIAddr: os.Getenv("API_HTTP_ADDR"), IngestAddr: os.Getenv("INGEST_HTTP_ADDR"),
 		MatcherAddr: os.Getenv("MATCHER_HEALTH_ADDR"), DelivererAddr: os.Getenv("DELIVERER_HEALTH_ADDR"),
 	}
@@ -137,6 +145,51 @@ func run(binDir, dataDir string, log *slog.Logger) error {
 		err = errors.Join(err, stopErr)
 	}
 	return err
+}
+
+// mediaLinkKeysFile keeps the media link key `make run` generated, so links
+// sent before a restart keep working after it.
+const mediaLinkKeysFile = "media-link-keys"
+
+// mediaLinkKeys is MEDIA_LINK_KEYS for the matcher and the api: the
+// caller's when set, else the key kept under dataDir, made on first start
+// from 32 random bytes. There is no built-in key: one in the source would
+// let anyone forge links to anyone's recordings.
+func mediaLinkKeys(dataDir string, log *slog.Logger) (string, error) {
+	if spec := strings.TrimSpace(os.Getenv("MEDIA_LINK_KEYS")); spec != "" {
+		return spec, nil
+	}
+	path := filepath.Join(dataDir, mediaLinkKeysFile)
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		spec, err := medialink.NewKeySpec("dev")
+		if err != nil {
+			return "", err
+		}
+		// O_EXCL: two launchers racing on one data directory must not
+		// hand out different keys.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return "", fmt.Errorf("create media link key file %s: %w", path, err)
+		}
+		if _, err := f.WriteString(spec + "\n"); err != nil {
+			f.Close()
+			return "", fmt.Errorf("write media link key file %s: %w", path, err)
+		}
+		if err := f.Close(); err != nil {
+			return "", fmt.Errorf("write media link key file %s: %w", path, err)
+		}
+		log.Info("generated a media link key", "file", path)
+		return spec, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read media link key file %s: %w", path, err)
+	}
+	spec := strings.TrimSpace(string(raw))
+	if _, err := medialink.ParseKeys(spec); err != nil {
+		return "", fmt.Errorf("media link key file %s: %w (delete it to generate a new key)", path, err)
+	}
+	return spec, nil
 }
 
 // ensureDatabase creates the pbxhooks database in a fresh private cluster.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 )
@@ -65,8 +66,12 @@ func startStack(t *testing.T) (stack.Config, jetstream.JetStream) {
 	}
 	natsServer := testenv.NATS(t)
 	_, js := natsServer.Connect(t)
+	linkKeys, err := medialink.NewKeySpec("e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg := stack.Config{
-		BinDir: binDir, NATSURL: natsServer.URL, DatabaseURL: testenv.PostgresURL(t),
+		BinDir: binDir, NATSURL: natsServer.URL, DatabaseURL: testenv.PostgresURL(t), MediaLinkKeys: linkKeys,
 		AdminToken: adminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t}, Env: []string{"LOG_LEVEL=debug"},
 	}
 	for _, addr := range []*string{&cfg.APIAddr, &cfg.IngestAddr, &cfg.MatcherAddr, &cfg.DelivererAddr} {

@@ -19,6 +19,9 @@ type Config struct {
 	APIAddr, IngestAddr, MatcherAddr, DelivererAddr string
 	// AllowCIDRs is DELIVERY_ALLOW_CIDRS.
 	AllowCIDRs string
+	// MediaLinkKeys is MEDIA_LINK_KEYS, which the matcher and the api
+	// require and must share (medialink.NewKeySpec makes one).
+	MediaLinkKeys string
 	// Extra environment for every service (KEY=VALUE).
 	Env []string
 	// ServiceEnv is extra environment for one service only, by name
@@ -78,6 +81,7 @@ func (c Config) baseEnv() []string {
 		"DATABASE_URL=" + c.DatabaseURL,
 		"PBXHOOKS_ADMIN_TOKEN=" + c.AdminToken,
 		"DELIVERY_ALLOW_CIDRS=" + c.AllowCIDRs,
+		"MEDIA_LINK_KEYS=" + c.MediaLinkKeys,
 	}
 	return append(env, c.Env...)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/natsproc"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
@@ -110,8 +111,12 @@ func Start(ctx context.Context, opts Options) (_ *Testbed, err error) {
 			return nil, err
 		}
 	}
+	linkKeys, err := medialink.NewKeySpec("testbed")
+	if err != nil {
+		return nil, err
+	}
 	tb.Cfg = stack.Config{
-		BinDir: opts.BinDir, NATSURL: tb.NATS.URL(), DatabaseURL: tb.DBURL, AdminToken: AdminToken,
+		BinDir: opts.BinDir, NATSURL: tb.NATS.URL(), DatabaseURL: tb.DBURL, AdminToken: AdminToken, MediaLinkKeys: linkKeys,
 		AllowCIDRs: "127.0.0.0/8", Out: stack.SyncWriter(opts.Log), Deliverers: opts.Deliverers,
 		Env:        append([]string{"NATS_STREAM_REPLICAS=" + strconv.Itoa(opts.NATSNodes)}, opts.Env...),
 		ServiceEnv: opts.ServiceEnv,

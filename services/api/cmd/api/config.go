@@ -38,6 +38,7 @@ type serveConfig struct {
 // readServeConfig reads and validates the serving configuration, reporting
 // every bad variable at once, each by name.
 func readServeConfig(e *config.Env) (serveConfig, error) {
+	e.Expect(service)
 	cfg := serveConfig{
 		Common:       config.ReadCommon(e),
 		DatabaseURL:  config.ReadDatabaseURL(e),
@@ -72,6 +73,7 @@ type migrateConfig struct {
 }
 
 func readMigrateConfig(e *config.Env) (migrateConfig, error) {
+	e.Expect(service)
 	cfg := migrateConfig{
 		DatabaseURL: config.ReadDatabaseURL(e),
 		LogLevel:    e.String("LOG_LEVEL", "info"),

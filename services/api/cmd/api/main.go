@@ -94,9 +94,6 @@ func serve(ctx context.Context) error {
 	}
 	defer pool.Close()
 
-	if cfg.Media.DevelopmentKey {
-		log.Warn("MEDIA_LINK_KEYS is unset: media links are verified with the public development key; set it (the same value as the matcher's) in any real deployment")
-	}
 	api, err := httpapi.New(httpapi.Deps{
 		Pool:         pool,
 		NATS:         nc,

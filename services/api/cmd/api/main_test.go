@@ -19,6 +19,7 @@ func TestReadServeConfig(t *testing.T) {
 		"NATS_URL":             "nats://127.0.0.1:4222",
 		"DATABASE_URL":         "postgres://u@127.0.0.1/db",
 		"PBXHOOKS_ADMIN_TOKEN": "0123456789abcdef",
+		"MEDIA_LINK_KEYS":      "k1:" + strings.Repeat("k", 32),
 	}
 	cfg, err := readServeConfig(config.FromMap(valid))
 	if err != nil {
@@ -35,6 +36,7 @@ func TestReadServeConfig(t *testing.T) {
 		{"admin token short", "PBXHOOKS_ADMIN_TOKEN", "short", "PBXHOOKS_ADMIN_TOKEN"},
 		{"database missing", "DATABASE_URL", "", "DATABASE_URL"},
 		{"nats missing", "NATS_URL", "", "NATS_URL"},
+		{"media link keys missing", "MEDIA_LINK_KEYS", "", "MEDIA_LINK_KEYS"},
 		{"bad addr", "API_HTTP_ADDR", "8080", "API_HTTP_ADDR"},
 		{"body limit not a number", "API_MAX_BODY_BYTES", "64k", "API_MAX_BODY_BYTES"},
 		{"body limit too small", "API_MAX_BODY_BYTES", "10", "API_MAX_BODY_BYTES"},
@@ -84,6 +86,7 @@ func TestMigrateThenServe(t *testing.T) {
 	t.Setenv("NATS_URL", natsServer.URL)
 	t.Setenv("API_HTTP_ADDR", addr)
 	t.Setenv("PBXHOOKS_ADMIN_TOKEN", "test-admin-token-0123456789")
+	t.Setenv("MEDIA_LINK_KEYS", "k1:"+strings.Repeat("k", 32))
 	t.Setenv("SHUTDOWN_TIMEOUT", "5s")
 
 	if err := run(t.Context(), []string{"migrate"}); err != nil {

@@ -304,6 +304,10 @@ func (d *decoder) customData() json.RawMessage {
 				Message: fmt.Sprintf("key %s must be 1 to %d bytes", quoteShort(key), MaxCustomDataKeyLength)})
 		}
 	}
+	if bad, found := validation.FindUnstorable(r); found {
+		d.v.AddUnstorable(bad, FieldCustomData)
+		return empty
+	}
 	var compact bytes.Buffer
 	if err := json.Compact(&compact, r); err != nil {
 		d.typeError(FieldCustomData, "an object")

@@ -94,6 +94,14 @@ func parseData(body []byte) (map[string]json.RawMessage, error) {
 		v.Add("data", validation.RuleType, validation.Rule{Message: "must be an object", Target: "an object"})
 		return nil, errBadRequest(`"data" must be a JSON object`, v)
 	}
+	// Whatever a handler stores comes from data: refuse text PostgreSQL
+	// cannot hold here, once for every route, instead of failing the
+	// INSERT with a 500.
+	if bad, found := validation.FindUnstorable(data); found {
+		var v validation.Violations
+		v.AddUnstorable(bad)
+		return nil, errInvalidData(v)
+	}
 	return fields, nil
 }
 

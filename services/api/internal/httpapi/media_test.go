@@ -199,6 +199,14 @@ func TestMediaLinkRefusesAlteredAndForeignLinks(t *testing.T) {
 		"unknown key id": alter(func(_ *url.URL, q url.Values) { q.Set("signature", "k1999"+strings.TrimPrefix(sig(q), "k2024")) }),
 		"no signature":   alter(func(_ *url.URL, q url.Values) { q.Del("signature") }),
 		"garbage expiry": alter(func(_ *url.URL, q url.Values) { q.Set("expires", "tomorrow") }),
+		// Other spellings of the genuine values: only the signed text counts.
+		"expiry with a plus sign":   alter(func(_ *url.URL, q url.Values) { q.Set("expires", "+"+q.Get("expires")) }),
+		"expiry with leading zeros": alter(func(_ *url.URL, q url.Values) { q.Set("expires", "00"+q.Get("expires")) }),
+		"mac with altered spare bits": alter(func(_ *url.URL, q url.Values) {
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			s := sig(q)
+			q.Set("signature", s[:len(s)-1]+string(alphabet[strings.IndexByte(alphabet, s[len(s)-1])^1]))
+		}),
 		// A genuine link for acct2's media id, re-pointed at acct1's media.
 		"link of another tenant": strings.Replace(f.link(t, "vm-b", "acct2"), "/vm-b?", "/vm-1?", 1),
 	}

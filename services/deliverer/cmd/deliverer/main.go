@@ -59,6 +59,7 @@ type settings struct {
 }
 
 func readSettings(e *config.Env) (settings, error) {
+	e.Expect(serviceName)
 	s := settings{
 		Common:              config.ReadCommon(e),
 		DatabaseURL:         config.ReadDatabaseURL(e),

@@ -44,6 +44,7 @@ type settings struct {
 }
 
 func readSettings(e *config.Env) (settings, error) {
+	e.Expect(serviceName)
 	s := settings{
 		Common:         config.ReadCommon(e),
 		HTTPAddr:       e.Addr("INGEST_HTTP_ADDR", "127.0.0.1:8081"),

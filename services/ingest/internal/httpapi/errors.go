@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 )
@@ -52,13 +53,6 @@ func errBadRequest(message string, data fieldErrors) *apiError {
 	return &apiError{status: http.StatusBadRequest, message: message, data: data}
 }
 
-type errorBody struct {
-	Status  string      `json:"status"`
-	Error   string      `json:"error"`
-	Message string      `json:"message"`
-	Data    fieldErrors `json:"data"`
-}
-
 // writeError is the one place errors become HTTP answers. Anything that is
 // not an apiError is a bug or an outage and is answered 500 without detail.
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
@@ -74,12 +68,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	if data == nil {
 		data = fieldErrors{}
 	}
-	writeJSON(w, ae.status, errorBody{
-		Status:  "error",
-		Error:   strconv.Itoa(ae.status),
-		Message: ae.message,
-		Data:    data,
-	})
+	httperror.Write(w, ae.status, httperror.New(ae.status, ae.message, data))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

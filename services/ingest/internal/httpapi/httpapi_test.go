@@ -43,7 +43,8 @@ func TestMain(m *testing.M) {
 
 var testLimits = Limits{MaxEventBytes: 1024, MaxBatchEvents: 3, PublishTimeout: 5 * time.Second}
 
-func newServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *httptest.Server {
+// newIntake builds the intake with media files up to testMaxMediaBytes.
+func newIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *Server {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	s, err := New(Deps{
@@ -54,7 +55,12 @@ func newServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limit
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	srv := httptest.NewServer(s.Handler())
+	return s
+}
+
+func newServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(newIntake(t, nc, js, limits).Handler())
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -16,10 +16,14 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
+
+// maxHeaderBytes bounds a request's headers; larger ones are answered 431.
+const maxHeaderBytes = 64 << 10
 
 // Limits bound what one request may ask of ingest.
 type Limits struct {
@@ -105,17 +109,26 @@ func (s *Server) AddReadyCheck(name string, check health.Check) { s.ready.Add(na
 // Handler returns the routes, for tests and for Run.
 func (s *Server) Handler() http.Handler { return s.handler }
 
-// Run serves on addr until ctx is cancelled, then stops accepting requests,
-// lets in-flight ones finish (each either stored its events or answers an
-// error) within grace, and returns.
+// Run serves on addr until ctx is cancelled; see Serve.
 func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	return s.Serve(ctx, ln, grace)
+}
+
+// Serve serves on ln until ctx is cancelled, then stops accepting requests,
+// lets in-flight ones finish (each either stored its events or answers an
+// error) within grace, and returns. Even the errors net/http answers before
+// a handler runs (oversized headers, malformed requests) are in the error
+// envelope.
+func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
+	addr := ln.Addr().String()
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		// Bounded so a slow sender cannot hold a connection and its buffered
 		// batch forever.
 		ReadTimeout:  30 * time.Second,
@@ -124,8 +137,8 @@ func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) erro
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	s.log.InfoContext(ctx, "HTTP intake listening", "addr", ln.Addr().String())
+	go func() { errc <- srv.Serve(httperror.Listener(ln)) }()
+	s.log.InfoContext(ctx, "HTTP intake listening", "addr", addr)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve %s: %w", addr, err)

@@ -53,7 +53,11 @@ type Stored struct {
 // Put streams r into a new object named by a fresh random media id,
 // computing size and SHA-256 on the way, so a file is never held in
 // memory. A file over the limit fails with ErrTooLarge and any other read
-// or store failure with its error; in both cases no object remains.
+// or store failure with its error; in both cases no object remains, and no
+// chunk of it either, even when ctx was cancelled (the sender went away):
+// the store purges what it wrote with the context it was given, so it gets
+// one that the request's end does not cancel, and ctx's end stops the
+// upload as a read error instead (see cancelReader).
 func (s *Store) Put(ctx context.Context, r io.Reader, filename, contentType string) (Stored, error) {
 	id, err := NewMediaID()
 	if err != nil {
@@ -64,7 +68,10 @@ func (s *Store) Put(ctx context.Context, r io.Reader, filename, contentType stri
 	if contentType != "" {
 		meta.Headers = map[string][]string{"Content-Type": {contentType}}
 	}
-	if _, err := s.obs.Put(ctx, meta, counted); err != nil {
+	// The store writes one chunk per Read; filling each makes the file
+	// ChunkBytes chunks instead of one per short read of the network.
+	body := fullChunks{r: cancelReader{ctx: ctx, r: counted}}
+	if _, err := s.obs.Put(context.WithoutCancel(ctx), meta, body); err != nil {
 		// Put purges the chunks it wrote when the reader fails; the delete
 		// covers a failure after the object's metadata was written.
 		s.discard(context.WithoutCancel(ctx), id)
@@ -165,6 +172,37 @@ func (s *Store) Attach(ctx context.Context, ev *pbxhooksv1.Event) error {
 }
 
 func clip(s string) string { return adapter.Clip(s, 80) }
+
+// cancelReader fails once ctx is done, so an upload stops when its request
+// ends although the store runs on a context that does not.
+type cancelReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c cancelReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// fullChunks fills each Read's buffer unless the stream ends or fails
+// first. (io.ReadFull would not do: it reports a clean end inside the
+// buffer and a sender's truncated body alike as io.ErrUnexpectedEOF.)
+type fullChunks struct{ r io.Reader }
+
+func (f fullChunks) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		m, err := f.r.Read(p[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
 
 // countingReader counts and hashes what passes and fails once more than
 // limit bytes were read.

@@ -42,6 +42,7 @@ type settings struct {
 }
 
 func readSettings(e *config.Env) (settings, error) {
+	e.Expect(serviceName)
 	s := settings{
 		Common:         config.ReadCommon(e),
 		DatabaseURL:    config.ReadDatabaseURL(e),
@@ -69,9 +70,6 @@ func run() error {
 	log, err := telemetry.NewLogger(os.Stdout, serviceName, cfg.LogLevel)
 	if err != nil {
 		return fmt.Errorf("LOG_LEVEL: %w", err)
-	}
-	if cfg.MediaLinks.DevelopmentKey {
-		log.Warn("MEDIA_LINK_KEYS is unset: media download links are signed with the PUBLIC development key and can be forged; set MEDIA_LINK_KEYS (the same value on the api) outside development")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

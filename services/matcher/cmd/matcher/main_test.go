@@ -10,14 +10,15 @@ import (
 
 func TestSettingsDefaults(t *testing.T) {
 	t.Parallel()
-	s, err := readSettings(config.FromMap(map[string]string{"NATS_URL": "nats://127.0.0.1:4222", "DATABASE_URL": "postgres://x@127.0.0.1/db"}))
+	s, err := readSettings(config.FromMap(map[string]string{"NATS_URL": "nats://127.0.0.1:4222", "DATABASE_URL": "postgres://x@127.0.0.1/db",
+		"MEDIA_LINK_KEYS": "k1:" + strings.Repeat("k", 32)}))
 	if err != nil {
 		t.Fatalf("readSettings: %v", err)
 	}
 	if s.HealthAddr != "127.0.0.1:8082" || s.Workers != 8 || s.ResyncInterval != 30*time.Second || s.PendingWait != 2*time.Second {
 		t.Fatalf("defaults = %+v", s)
 	}
-	if !s.MediaLinks.DevelopmentKey || s.MediaLinks.TTL != 24*time.Hour || s.MediaLinks.PublicBaseURL != "http://127.0.0.1:8080" {
+	if len(s.MediaLinks.Keys) != 1 || s.MediaLinks.TTL != 24*time.Hour || s.MediaLinks.PublicBaseURL != "http://127.0.0.1:8080" {
 		t.Fatalf("media link defaults = %+v", s.MediaLinks)
 	}
 }
