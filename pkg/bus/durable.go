@@ -22,8 +22,9 @@ const (
 	// DefaultConsumerCheck bounds both how long a consumer deleted without
 	// notice goes unnoticed and how far behind the resume point may lag.
 	DefaultConsumerCheck = 5 * time.Second
-	// reopenBackoffMax caps the wait between attempts to make a lost
-	// consumer again.
+	// A lost consumer is made again after reopenBackoffMin, then after
+	// waits doubling up to reopenBackoffMax.
+	reopenBackoffMin = 500 * time.Millisecond
 	reopenBackoffMax = 5 * time.Second
 )
 
@@ -113,8 +114,16 @@ func (p *Processor) reopen(ctx context.Context, from *resumePoint) (jetstream.Co
 	}
 	giveUp := time.NewTimer(limit)
 	defer giveUp.Stop()
-	wait := 100 * time.Millisecond
+	wait := reopenBackoffMin
 	for {
+		// Wait first: a consumer made again the instant it was deleted
+		// races the server's removal of the old one's files (nats-server
+		// 2.15 then fails the next update of the new one).
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
 		cons, err := p.openConsumer(ctx, from)
 		if err == nil {
 			return cons, nil
@@ -126,16 +135,14 @@ func (p *Processor) reopen(ctx context.Context, from *resumePoint) (jetstream.Co
 		if errors.Is(err, nats.ErrConnectionClosed) {
 			return nil, fmt.Errorf("consumer %s lost: %w", p.Spec.Durable, err)
 		}
-		p.Log.WarnContext(ctx, "cannot make the consumer again yet", telemetry.KeyConsumer, p.Spec.Durable,
-			"retry_in", wait.String(), telemetry.KeyError, err)
 		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
 		case <-giveUp.C:
 			return nil, fmt.Errorf("consumer %s lost and not made again within %s: %w", p.Spec.Durable, limit, err)
-		case <-time.After(wait):
+		default:
 		}
 		wait = min(wait*2, reopenBackoffMax)
+		p.Log.WarnContext(ctx, "cannot make the consumer again yet", telemetry.KeyConsumer, p.Spec.Durable,
+			"retry_in", wait.String(), telemetry.KeyError, err)
 	}
 }
 

@@ -48,8 +48,9 @@ func TestProcessorMakesADeletedConsumerAgain(t *testing.T) {
 	}
 	eventually(t, "the first messages to be acked", settled(t, js, "deleted", 3))
 	eventually(t, "the processor to report ready", ready(t, p))
-	// Let the processor note the ack floor.
-	time.Sleep(5 * p.CheckEvery)
+	// Let the processor note the ack floor (it checks every 50 ms; the
+	// margin is for a loaded machine).
+	time.Sleep(40 * p.CheckEvery)
 
 	if err := js.DeleteConsumer(t.Context(), bus.StreamEvents, "deleted"); err != nil {
 		t.Fatal(err)
@@ -75,8 +76,14 @@ func TestProcessorMakesADeletedConsumerAgain(t *testing.T) {
 	// A restarted service keeps the made-again consumer's start instead of
 	// failing to update it to "deliver all".
 	second := newProcessor(js, "deleted", rec.handle)
-	run(t, second)
-	eventually(t, "a second processor on the made-again consumer to be ready", ready(t, second))
+	_, wait := run(t, second)
+	eventually(t, "a second processor on the made-again consumer to be ready", func() (bool, string) {
+		err := second.Ready(t.Context())
+		if err != nil && strings.Contains(err.Error(), "stopped") {
+			t.Fatalf("second processor stopped: %v", wait())
+		}
+		return err == nil, fmt.Sprint(err)
+	})
 }
 
 // While the consumer cannot be made again (its stream is gone) Ready says

@@ -14,6 +14,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
@@ -157,6 +160,13 @@ type handlerFunc func(http.ResponseWriter, *http.Request) error
 // route checks the method (when given) and renders a returned error.
 func (s *Server) route(method string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The whole request, its error answer included, runs in one span
+		// that continues the caller's traceparent, so every line it logs
+		// carries the trace.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, r.Method+" "+r.Pattern, trace.WithSpanKind(trace.SpanKindServer))
+		defer span.End()
+		r = r.WithContext(ctx)
 		if method != "" && r.Method != method {
 			w.Header().Set("Allow", method)
 			s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, message: "method not allowed; use " + method})
