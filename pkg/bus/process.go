@@ -228,7 +228,9 @@ func (p *Processor) Process(ctx context.Context, msg jetstream.Msg, handler Hand
 	ctx = telemetry.ExtractNATS(ctx, msg.Headers())
 	ctx, span := tracer.Start(ctx, p.Spec.Durable+" process",
 		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(attribute.String("messaging.destination.name", msg.Subject())))
+		trace.WithAttributes(telemetry.MessagingSystemNATS, telemetry.MessagingOperationProcess,
+			attribute.String("messaging.destination.name", msg.Subject()),
+			attribute.String("messaging.consumer.group.name", p.Spec.Durable)))
 	defer span.End()
 
 	err := handler(ctx, msg)

@@ -106,3 +106,34 @@ func TestCheckHostJudgesLiteralsAndLocalhost(t *testing.T) {
 		t.Errorf("localhost with 127.0.0.0/8 allowed: %v", err)
 	}
 }
+
+// BlockedPrefixes is what a network policy repeats: every address it lists
+// is one Check refuses, unless it only embeds an IPv4 address, which Check
+// judges by that address and a policy refuses whole.
+func TestBlockedPrefixesAreRefused(t *testing.T) {
+	t.Parallel()
+	prefixes := BlockedPrefixes()
+	want := map[netip.Prefix]bool{
+		netip.MustParsePrefix("169.254.169.254/32"): false,
+		netip.MustParsePrefix("10.0.0.0/8"):         false,
+		netip.MustParsePrefix("fc00::/7"):           false,
+		netip.MustParsePrefix("::ffff:0:0/96"):      false,
+	}
+	for _, p := range prefixes {
+		if _, ok := want[p]; ok {
+			want[p] = true
+		}
+		embedding := false
+		for _, e := range embeddedIPv4 {
+			embedding = embedding || e.prefix == p
+		}
+		if _, blocked := Classify(p.Addr()); !blocked && !embedding {
+			t.Errorf("BlockedPrefixes lists %s, but Classify allows %s", p, p.Addr())
+		}
+	}
+	for p, seen := range want {
+		if !seen {
+			t.Errorf("BlockedPrefixes lacks %s", p)
+		}
+	}
+}

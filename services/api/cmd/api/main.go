@@ -17,6 +17,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
@@ -94,6 +95,10 @@ func serve(ctx context.Context) error {
 	}
 	defer pool.Close()
 
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		return err
+	}
 	api, err := httpapi.New(httpapi.Deps{
 		Pool:         pool,
 		NATS:         nc,
@@ -108,6 +113,7 @@ func serve(ctx context.Context) error {
 		RateBurst:             cfg.RateLimitBurst,
 		Media:                 httpapi.MediaDeps{LinkKeys: cfg.Media.Keys},
 		Destinations:          netguard.Guard{Allow: cfg.AllowCIDRs},
+		Metrics:               reg,
 	})
 	if err != nil {
 		return err

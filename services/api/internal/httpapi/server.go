@@ -21,9 +21,11 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 )
@@ -63,6 +65,9 @@ type Deps struct {
 	// localhost) in a range the deliverer would refuse to dial; its Allow
 	// list is DELIVERY_ALLOW_CIDRS, the same as the deliverer's.
 	Destinations netguard.Guard
+	// Metrics is the process's registry: the API adds its request metrics
+	// and serves it at GET /metrics (a registry of its own when nil).
+	Metrics *prometheus.Registry
 }
 
 // Defaults of the optional Deps.
@@ -90,6 +95,7 @@ type Server struct {
 	limiter  *tokenLimiter
 	media    MediaDeps
 	dests    netguard.Guard
+	metrics  *requestMetrics
 }
 
 // New builds the server and its routes.
@@ -131,6 +137,15 @@ func New(deps Deps) (*Server, error) {
 		media:    deps.Media,
 		dests:    deps.Destinations,
 	}
+	reg := deps.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newRequestMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	s.metrics = m
 	e := s.echo
 	e.HideBanner = true
 	e.HidePort = true
@@ -142,9 +157,11 @@ func New(deps Deps) (*Server, error) {
 	e.Server.MaxHeaderBytes = 64 << 10
 
 	e.Pre(middleware.RemoveTrailingSlash())
-	e.Use(assignRequestID, s.logRequests, recoverPanics, propagateTrace,
+	e.Use(assignRequestID, s.countRequests, s.logRequests, recoverPanics, propagateTrace,
 		middleware.BodyLimit(fmt.Sprintf("%dB", deps.MaxBodyBytes)))
 	s.routes()
+	e.GET("/metrics", echo.WrapHandler(metrics.Handler(reg)))
+	s.metrics.learnRoutes(e)
 	return s, nil
 }
 

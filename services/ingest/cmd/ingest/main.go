@@ -15,12 +15,14 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/httpapi"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
@@ -77,9 +79,19 @@ func run() error {
 		freeswitch.Adapter(freeswitch.Options{AccountVar: cfg.FreeSWITCHAccountVar}),
 		ari.Adapter(ari.Options{AccountVar: cfg.ARIAccountVar, DirectionVar: cfg.ARIDirectionVar}),
 	}
-	pub := publish.New(js)
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		return err
+	}
+	counts := ingestmetrics.New()
+	lag := metrics.NewConsumerLag(js, 0, metrics.Consumer{Stream: bus.StreamPBX, Durable: bus.ConsumerIngest})
+	if err := metrics.Register(reg, append(counts.Collectors(), lag)...); err != nil {
+		return err
+	}
+	pub := publish.New(js, counts)
 	server, err := httpapi.New(httpapi.Deps{
 		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore,
+		Metrics: counts, MetricsHandler: metrics.Handler(reg),
 		Limits: httpapi.Limits{
 			MaxEventBytes:  cfg.MaxEventBytes,
 			MaxBatchEvents: cfg.MaxBatchEvents,
@@ -92,7 +104,7 @@ func run() error {
 	consumer, err := consume.New(consume.Deps{
 		JS: js, Publisher: pub, Log: log, Adapters: adapters,
 		Workers: cfg.Workers, MaxEventBytes: cfg.MaxEventBytes, PublishTimeout: cfg.PublishTimeout,
-		Media: mediaStore, AckWait: cfg.AckWait,
+		Media: mediaStore, AckWait: cfg.AckWait, Metrics: counts,
 	})
 	if err != nil {
 		return err

@@ -19,6 +19,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -46,6 +47,9 @@ type Deps struct {
 	Media *media.Store
 	// AckWait overrides DefaultAckWait when positive.
 	AckWait time.Duration
+	// Metrics counts rejected and ignored input (the Publisher counts the
+	// rest); nil counts nothing.
+	Metrics *ingestmetrics.Metrics
 }
 
 // Consumer is the ingest durable consumer on the PBX stream.
@@ -125,6 +129,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 	ev, err := a.Parse(msg.Data(), accountID, receivedAt)
 	if errors.Is(err, adapter.ErrIgnored) {
 		log.DebugContext(ctx, "input ignored", "reason", err.Error())
+		c.deps.Metrics.Event(a.Name, ingestmetrics.ResultIgnored)
 		return nil
 	}
 	if err != nil {
@@ -174,6 +179,14 @@ func (c *Consumer) reject(ctx context.Context, msg jetstream.Msg, owner string, 
 	}
 	if err := bus.PublishDeadLetter(ctx, c.deps.JS, msg.Subject(), headers, msg.Data(), perr.Error()); err != nil {
 		return bus.RetryAfter(deadLetterRetry, fmt.Errorf("dead-letter copy of rejected input: %w", err))
+	}
+	reason := ingestmetrics.Reason(perr)
+	if errors.Is(perr, publish.ErrUnroutable) {
+		reason = ingestmetrics.ReasonUnroutable
+	}
+	c.deps.Metrics.DeadLetter(reason)
+	if a, ok := c.adapterFor(msg.Subject()); ok {
+		c.deps.Metrics.Event(a.Name, ingestmetrics.ResultRejected)
 	}
 	return perr
 }

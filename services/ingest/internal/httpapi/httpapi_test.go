@@ -48,7 +48,7 @@ func newIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limit
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	s, err := New(Deps{
-		Log: log, NC: nc, JS: js, Publisher: publish.New(js),
+		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
 		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})},
 		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes),
 	})

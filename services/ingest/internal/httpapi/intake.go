@@ -23,6 +23,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
@@ -94,6 +95,7 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 			var verr *adapter.ValidationError
 			if errors.As(err, &verr) {
 				s.deadLetter(ctx, r, accountID, body, verr)
+				s.metrics.Event(a.Name, ingestmetrics.ResultRejected)
 				return errBadRequest(verr.Error(), fieldErrorsOf(verr, "", nil))
 			}
 			return err
@@ -112,6 +114,7 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 					owner = inv.AccountID
 				}
 				s.deadLetter(ctx, r, owner, items[i].raw, inv)
+				s.metrics.Event(a.Name, ingestmetrics.ResultRejected)
 			}
 		}
 		if err := s.publishAll(ctx, items); err != nil {
@@ -191,6 +194,7 @@ func (s *Server) parse(ctx context.Context, a adapter.Adapter, it *item, account
 	if errors.Is(err, adapter.ErrIgnored) {
 		s.log.DebugContext(ctx, "input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
 		it.ignored = true
+		s.metrics.Event(a.Name, ingestmetrics.ResultIgnored)
 		return
 	}
 	if err != nil {
@@ -234,6 +238,7 @@ func (s *Server) attachMedia(ctx context.Context, items []item) error {
 // not a reason for the sender to resend input that is wrong.
 func (s *Server) deadLetter(ctx context.Context, r *http.Request, accountID string, data []byte, verr *adapter.ValidationError) {
 	s.log.InfoContext(ctx, "event rejected", telemetry.KeyAccountID, accountID, "reason", verr.Error())
+	s.metrics.DeadLetter(ingestmetrics.Reason(verr))
 	headers := nats.Header{}
 	headers.Set(bus.HeaderAccountID, accountID)
 	telemetry.InjectNATS(ctx, headers)

@@ -48,7 +48,7 @@ func TestLogLinesOfARequestCarryItsTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	s, err := New(Deps{
-		Log: log, NC: nc, JS: js, Publisher: publish.New(js),
+		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
 		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{})},
 		Limits:   testLimits, Media: mediaStore(t, js, testMaxMediaBytes),
 	})

@@ -16,11 +16,13 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -50,6 +52,11 @@ type Deps struct {
 	Limits   Limits
 	// Media stores uploaded files and checks media events' files.
 	Media *media.Store
+	// Metrics counts rejected and ignored input (the Publisher counts the
+	// rest); nil counts nothing.
+	Metrics *ingestmetrics.Metrics
+	// MetricsHandler, when set, serves GET /metrics beside the probes.
+	MetricsHandler http.Handler
 }
 
 // Server serves the intake routes and probes.
@@ -60,6 +67,7 @@ type Server struct {
 	limits  Limits
 	media   *media.Store
 	ready   *health.Checks
+	metrics *ingestmetrics.Metrics
 	handler http.Handler
 }
 
@@ -72,7 +80,7 @@ func New(deps Deps) (*Server, error) {
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, metrics: deps.Metrics}
 
 	ready := &health.Checks{}
 	s.ready = ready
@@ -92,6 +100,9 @@ func New(deps Deps) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.LiveHandler())
 	mux.Handle("GET /readyz", ready.ReadyHandler())
+	if deps.MetricsHandler != nil {
+		mux.Handle("GET /metrics", deps.MetricsHandler)
+	}
 	for _, a := range deps.Adapters {
 		// No method in the pattern: other methods get a Kazoo-style 405
 		// from the handler instead of the mux's plain-text one.
@@ -164,7 +175,8 @@ func (s *Server) route(method string, h handlerFunc) http.Handler {
 		// that continues the caller's traceparent, so every line it logs
 		// carries the trace.
 		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, r.Method+" "+r.Pattern, trace.WithSpanKind(trace.SpanKindServer))
+		ctx, span := tracer.Start(ctx, r.Method+" "+r.Pattern, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(r.Pattern)))
 		defer span.End()
 		r = r.WithContext(ctx)
 		if method != "" && r.Method != method {
