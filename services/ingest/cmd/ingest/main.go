@@ -93,9 +93,12 @@ func run() error {
 		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore,
 		Metrics: counts, MetricsHandler: metrics.Handler(reg),
 		Limits: httpapi.Limits{
-			MaxEventBytes:  cfg.MaxEventBytes,
-			MaxBatchEvents: cfg.MaxBatchEvents,
-			PublishTimeout: cfg.PublishTimeout,
+			MaxEventBytes:    cfg.MaxEventBytes,
+			MaxBatchEvents:   cfg.MaxBatchEvents,
+			PublishTimeout:   cfg.PublishTimeout,
+			BodyIdleTimeout:  cfg.BodyIdleTimeout,
+			MinBodyRate:      cfg.MinBodyRate,
+			MaxInflightBytes: cfg.MaxInflightBytes,
 		},
 	})
 	if err != nil {

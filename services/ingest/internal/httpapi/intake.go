@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -86,7 +85,9 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 		if !isJSON(r.Header.Get("Content-Type")) {
 			return &apiError{status: http.StatusUnsupportedMediaType, message: "Content-Type must be application/json"}
 		}
-		body, err := s.readBody(w, r)
+		held := s.inflight.reserve()
+		defer held.release()
+		body, err := s.readBody(w, r, held)
 		if err != nil {
 			return err
 		}
@@ -138,20 +139,31 @@ func isJSON(contentType string) bool {
 	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 
-// readBody reads at most one full batch; a larger body is refused 413
-// without being read to its end.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads at most one full batch, paid for from held; a larger body
+// is refused 413 without being read to its end, a slow one 408, and one
+// that does not fit in what ingest may hold 503.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, held *reservation) ([]byte, error) {
 	limit := int64(s.limits.MaxEventBytes) * int64(s.limits.MaxBatchEvents)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, &apiError{status: http.StatusRequestEntityTooLarge,
-				message: fmt.Sprintf("request body exceeds %d bytes (%d events of at most %d bytes)", limit, s.limits.MaxBatchEvents, s.limits.MaxEventBytes)}
-		}
-		return nil, errBadRequest("could not read the request body", nil)
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge,
+		message: fmt.Sprintf("request body exceeds %d bytes (%d events of at most %d bytes)", limit, s.limits.MaxBatchEvents, s.limits.MaxEventBytes)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
 	}
-	return body, nil
+	body := s.boundBody(w, r, limit)
+	data, err := readAll(body, r.ContentLength, limit, held)
+	if err == nil {
+		return data, nil
+	}
+	failure := body.failure()
+	switch {
+	case failure == nil:
+		// Not the body's failure: readAll's own answer (503, 413).
+		return nil, err
+	case failure.status == http.StatusRequestEntityTooLarge:
+		return nil, tooLarge
+	default:
+		return nil, failure
+	}
 }
 
 // split returns the events of body: the body itself when it is one object,

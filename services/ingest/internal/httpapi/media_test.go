@@ -24,7 +24,7 @@ import (
 
 const testMaxMediaBytes = 256 << 10
 
-func mediaStore(t *testing.T, js jetstream.JetStream, maxBytes int64) *media.Store {
+func mediaStore(t testing.TB, js jetstream.JetStream, maxBytes int64) *media.Store {
 	t.Helper()
 	obs, err := bus.EnsureMediaBucket(t.Context(), js, time.Hour, 1)
 	if err != nil {
@@ -91,7 +91,7 @@ func postRaw(t *testing.T, srv *httptest.Server, path, contentType string, body 
 	return a
 }
 
-func objectNames(t *testing.T, js jetstream.JetStream) []string {
+func objectNames(t testing.TB, js jetstream.JetStream) []string {
 	t.Helper()
 	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
 	if err != nil {

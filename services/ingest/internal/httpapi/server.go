@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -39,6 +40,15 @@ type Limits struct {
 	// PublishTimeout bounds the wait for JetStream's acknowledgement before
 	// the caller is told 503 and to retry.
 	PublishTimeout time.Duration
+	// BodyIdleTimeout answers 408 to a body that sends nothing for that
+	// long; MinBodyRate (bytes per second) sets the whole body's deadline
+	// from its declared (or largest allowed) size. Zero means the default.
+	BodyIdleTimeout time.Duration
+	MinBodyRate     int64
+	// MaxInflightBytes bounds the request bytes held in memory at once,
+	// across requests; beyond, requests are answered 503 with Retry-After.
+	// Zero means the default.
+	MaxInflightBytes int64
 }
 
 // Deps are what the HTTP intake needs.
@@ -68,7 +78,9 @@ type Server struct {
 	media   *media.Store
 	ready   *health.Checks
 	metrics *ingestmetrics.Metrics
-	handler http.Handler
+	// inflight bounds the request bytes held in memory across requests.
+	inflight *inflightBytes
+	handler  http.Handler
 }
 
 // New validates deps and builds the routes.
@@ -80,7 +92,14 @@ func New(deps Deps) (*Server, error) {
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, metrics: deps.Metrics}
+	l.BodyIdleTimeout = cmp.Or(l.BodyIdleTimeout, DefaultBodyIdleTimeout)
+	l.MinBodyRate = cmp.Or(l.MinBodyRate, DefaultMinBodyRate)
+	l.MaxInflightBytes = cmp.Or(l.MaxInflightBytes, DefaultMaxInflightBytes)
+	if l.BodyIdleTimeout < 0 || l.MinBodyRate < 0 || l.MaxInflightBytes < 0 {
+		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
+	}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, metrics: deps.Metrics,
+		inflight: newInflightBytes(l.MaxInflightBytes)}
 
 	ready := &health.Checks{}
 	s.ready = ready
@@ -143,10 +162,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
-		// Bounded so a slow sender cannot hold a connection and its buffered
-		// batch forever.
+		// For routes that read no body; the intake routes move both
+		// deadlines by their body's size (see boundBody).
 		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30*time.Second + s.limits.PublishTimeout,
+		WriteTimeout: writeWindow(s.limits),
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}

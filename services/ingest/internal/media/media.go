@@ -20,6 +20,10 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 )
 
+// ChunkBytes is the size of the chunks Put stores a file in, and the
+// buffer one Put holds.
+const ChunkBytes = 128 << 10
+
 // ErrTooLarge is returned by Put for a file over the store's limit; nothing
 // of it is kept.
 var ErrTooLarge = errors.New("media file too large")
@@ -64,7 +68,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, filename, contentType stri
 		return Stored{}, err
 	}
 	counted := &countingReader{r: r, limit: s.maxBytes, sum: sha256.New()}
-	meta := jetstream.ObjectMeta{Name: id, Description: filename}
+	meta := jetstream.ObjectMeta{Name: id, Description: filename, Opts: &jetstream.ObjectMetaOptions{ChunkSize: ChunkBytes}}
 	if contentType != "" {
 		meta.Headers = map[string][]string{"Content-Type": {contentType}}
 	}
