@@ -12,7 +12,8 @@ const DefaultShutdownTimeout = 20 * time.Second
 // commonVariables are read by every service: ReadCommon's, and the
 // OpenTelemetry exporter endpoints pkg/telemetry looks at.
 var commonVariables = []string{
-	"NATS_URL", "LOG_LEVEL", "NATS_STREAM_REPLICAS", "SHUTDOWN_TIMEOUT", "PPROF_ADDR",
+	"NATS_URL", "NATS_USER", "NATS_PASSWORD", "NATS_CREDS", "LOG_LEVEL", "NATS_STREAM_REPLICAS",
+	"SHUTDOWN_TIMEOUT", "PPROF_ADDR",
 	"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
 }
 

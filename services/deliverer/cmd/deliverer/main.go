@@ -109,7 +109,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.ShutdownTimeout, log)
 
-	nc, js, err := bus.Connect(cfg.NATSURL, serviceName, log)
+	nc, js, err := bus.Connect(cfg.NATSURL, serviceName, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}

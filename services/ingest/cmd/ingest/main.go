@@ -55,7 +55,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.Common.ShutdownTimeout, log)
 
-	nc, js, err := bus.Connect(cfg.Common.NATSURL, serviceName, log)
+	nc, js, err := bus.Connect(cfg.Common.NATSURL, serviceName, cfg.Common.NATSCredentials, log)
 	if err != nil {
 		return err
 	}

@@ -247,7 +247,8 @@ func TestNativeMediaEventMustNameAStoredFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := obs.PutBytes(t.Context(), "pbx-put-1", []byte("hello")); err != nil {
+	owned := jetstream.ObjectMeta{Name: "pbx-put-1", Metadata: map[string]string{bus.MediaMetaAccountID: "acct1"}}
+	if _, err := obs.Put(t.Context(), owned, strings.NewReader("hello")); err != nil {
 		t.Fatal(err)
 	}
 	a := post(t, srv, "acct1", "application/json", `{"event":"voicemail","id":"vm-1","media_id":"pbx-put-1","call_id":"c1"}`)

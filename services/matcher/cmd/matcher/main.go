@@ -81,7 +81,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.ShutdownTimeout, log)
 
-	nc, _, err := bus.Connect(cfg.NATSURL, serviceName, log)
+	nc, _, err := bus.Connect(cfg.NATSURL, serviceName, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
