@@ -72,7 +72,7 @@ clean:
 	rm -rf $(BIN)
 
 ## bench: the full benchmark (docs/BENCHMARKS.md): throughput, latency, cost, limit, isolation, 1,000,000-event backlog
-.PHONY: bench bench-short chaos chaos-short
+.PHONY: bench bench-short chaos chaos-short compose-check
 bench:
 	$(GO) run ./scripts/bench
 
@@ -87,3 +87,7 @@ chaos:
 ## chaos-short: the fault suite's short form, as `make test` runs it
 chaos-short:
 	$(GO) test -count=1 -timeout 10m -v ./scripts/chaos
+
+## compose-check: docker-compose.yml started for real (every image built here, no registry), the README's curl flow against it, then torn down; needs root or a running Docker engine
+compose-check:
+	$(GO) run ./scripts/composecheck

@@ -1,4 +1,4 @@
-package composecheck
+package main
 
 import (
 	"os"
