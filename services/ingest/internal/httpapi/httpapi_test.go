@@ -57,6 +57,22 @@ func newIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits Limit
 func newAuthIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits Limits, opts credential.Options) (*Server, *pgxpool.Pool) {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	auth, pool := newTestAuth(t, opts)
+	s, err := New(Deps{
+		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
+		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})},
+		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
+	})
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return s, pool
+}
+
+// newTestAuth is an authenticator that knows testAdminToken and the
+// account tokens of a fresh database, which it returns.
+func newTestAuth(t testing.TB, opts credential.Options) (*credential.Authenticator, *pgxpool.Pool) {
+	t.Helper()
 	_, pool := testenv.Postgres(t)
 	admin, err := credential.NewAdminToken(testAdminToken)
 	if err != nil {
@@ -70,15 +86,7 @@ func newAuthIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits L
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(Deps{
-		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
-		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})},
-		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
-	})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return s, pool
+	return auth, pool
 }
 
 func newServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *httptest.Server {
