@@ -110,6 +110,17 @@ func DefaultRetryDelay(n uint64) time.Duration {
 // handlers finish and returns. Messages not yet acked are redelivered by
 // JetStream to another replica or after restart.
 func (p *Processor) Run(ctx context.Context) error {
+	cons, err := p.Ensure(ctx)
+	if err != nil {
+		return err
+	}
+	return p.run(ctx, cons)
+}
+
+// Ensure creates or updates the durable consumer Run reads. Run calls it;
+// calling it first lets a caller order the updates of consumers whose
+// filters must not overlap on a work-queue stream.
+func (p *Processor) Ensure(ctx context.Context) (jetstream.Consumer, error) {
 	cons, err := p.JS.CreateOrUpdateConsumer(ctx, p.Spec.Stream, jetstream.ConsumerConfig{
 		Durable:        p.Spec.Durable,
 		AckPolicy:      jetstream.AckExplicitPolicy,
@@ -120,8 +131,12 @@ func (p *Processor) Run(ctx context.Context) error {
 		MaxDeliver:     -1,
 	})
 	if err != nil {
-		return fmt.Errorf("create consumer %s on %s: %w", p.Spec.Durable, p.Spec.Stream, err)
+		return nil, fmt.Errorf("create consumer %s on %s: %w", p.Spec.Durable, p.Spec.Stream, err)
 	}
+	return cons, nil
+}
+
+func (p *Processor) run(ctx context.Context, cons jetstream.Consumer) error {
 	workers := max(p.Workers, 1)
 	// The batch matches the workers so a stopped replica holds few messages.
 	iter, err := cons.Messages(jetstream.PullMaxMessages(workers * 2))

@@ -309,7 +309,7 @@ func TestExpectRefusesUnlistedVariables(t *testing.T) {
 
 func TestVariablesListEveryServiceWithTheCommonOnes(t *testing.T) {
 	t.Parallel()
-	if got, want := config.Services(), []string{"api", "deliverer", "ingest", "matcher"}; !slices.Equal(got, want) {
+	if got, want := config.Services(), []string{"api", "connector", "deliverer", "ingest", "matcher"}; !slices.Equal(got, want) {
 		t.Fatalf("Services() = %v, want %v", got, want)
 	}
 	for _, svc := range config.Services() {

@@ -72,21 +72,65 @@ func New(deps Deps) (*Consumer, error) {
 }
 
 // Run consumes until ctx is cancelled, then lets in-flight messages finish
-// (each is acked, retried or dead-lettered) and returns.
+// (each is acked, retried or dead-lettered) and returns. Adapters that keep
+// state across events (Ordered) get a consumer of their own with one
+// message in flight across all replicas, so their events are parsed in
+// stream order; the others are handled by Workers in parallel.
 func (c *Consumer) Run(ctx context.Context) error {
-	filters := make([]string, len(c.deps.Adapters))
-	for i, a := range c.deps.Adapters {
-		filters[i] = a.Subject
+	var parallel, ordered []string
+	for _, a := range c.deps.Adapters {
+		if a.Ordered {
+			ordered = append(ordered, a.Subject)
+		} else {
+			parallel = append(parallel, a.Subject)
+		}
 	}
 	workers := max(c.deps.Workers, 1)
-	p := &bus.Processor{
+	var processors []*bus.Processor
+	if len(parallel) > 0 {
+		processors = append(processors, c.processor(bus.ConsumerIngest, parallel, workers))
+	}
+	if len(ordered) > 0 {
+		processors = append(processors, c.processor(bus.ConsumerIngestOrdered, ordered, 1))
+	}
+	// On the work-queue PBX stream two consumers' filters must not
+	// overlap: the parallel consumer drops the ordered subjects (an older
+	// ingest had them all) before the ordered one claims them.
+	for _, p := range processors {
+		if _, err := p.Ensure(ctx); err != nil {
+			return err
+		}
+	}
+	errs := make(chan error, len(processors))
+	for _, p := range processors {
+		go func() { errs <- p.Run(ctx) }()
+	}
+	var first error
+	for range processors {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// processor is one durable consumer over filters with workers handlers;
+// with one worker, MaxAckPending 1 keeps a single message in flight across
+// every replica, so a message is handled only once its predecessor is
+// settled.
+func (c *Consumer) processor(durable string, filters []string, workers int) *bus.Processor {
+	maxAckPending := workers * 4
+	if workers == 1 {
+		maxAckPending = 1
+	}
+	return &bus.Processor{
 		JS: c.deps.JS,
 		Spec: bus.ConsumerSpec{
 			Stream:         bus.StreamPBX,
-			Durable:        bus.ConsumerIngest,
+			Durable:        durable,
 			FilterSubjects: filters,
 			AckWait:        cmp.Or(c.deps.AckWait, DefaultAckWait),
-			MaxAckPending:  workers * 4,
+			MaxAckPending:  maxAckPending,
 		},
 		Handler: c.handle,
 		Log:     c.deps.Log,
@@ -94,7 +138,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		// No DeadLetterSubject: handle copies rejected input itself, because
 		// only it knows the account of an event sent on a shared subject.
 	}
-	return p.Run(ctx)
 }
 
 // handle parses one PBX message and stores its event. Input that cannot be
@@ -130,11 +173,12 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	if err != nil {
 		var verr *adapter.ValidationError
-		owner := ""
-		if errors.As(err, &verr) {
-			owner = verr.AccountID
+		if !errors.As(err, &verr) {
+			// Not the input's fault (the ARI channel state could not be
+			// read or written): retried, in order.
+			return err
 		}
-		return c.reject(ctx, msg, owner, bus.Permanent("invalid "+a.Name+" event", err))
+		return c.reject(ctx, msg, verr.AccountID, bus.Permanent("invalid "+a.Name+" event", err))
 	}
 	pubCtx, cancel := context.WithTimeout(ctx, c.deps.PublishTimeout)
 	defer cancel()
