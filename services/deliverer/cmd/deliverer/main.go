@@ -175,6 +175,7 @@ func run() error {
 		return nil
 	})
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	checks.Add("consumer", processor.Ready)
 
 	writerDone := make(chan struct{})
 	go func() { writer.Run(); close(writerDone) }()

@@ -122,6 +122,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	server.AddReadyCheck("consumer", consumer.Ready)
 
 	// Shutdown order: the HTTP intake stops first (in-flight requests finish
 	// and are answered), then the consumer drains, then NATS closes.

@@ -54,7 +54,8 @@ type Deps struct {
 
 // Consumer is the ingest durable consumer on the PBX stream.
 type Consumer struct {
-	deps Deps
+	deps  Deps
+	procs []*bus.Processor
 }
 
 // New validates deps and returns a Consumer.
@@ -68,50 +69,22 @@ func New(deps Deps) (*Consumer, error) {
 	if deps.MaxEventBytes <= 0 || deps.PublishTimeout <= 0 {
 		return nil, errors.New("consume: MaxEventBytes and PublishTimeout must be positive")
 	}
-	return &Consumer{deps: deps}, nil
-}
-
-// Run consumes until ctx is cancelled, then lets in-flight messages finish
-// (each is acked, retried or dead-lettered) and returns. Adapters that keep
-// state across events (Ordered) get a consumer of their own with one
-// message in flight across all replicas, so their events are parsed in
-// stream order; the others are handled by Workers in parallel.
-func (c *Consumer) Run(ctx context.Context) error {
+	c := &Consumer{deps: deps}
 	var parallel, ordered []string
-	for _, a := range c.deps.Adapters {
+	for _, a := range deps.Adapters {
 		if a.Ordered {
 			ordered = append(ordered, a.Subject)
 		} else {
 			parallel = append(parallel, a.Subject)
 		}
 	}
-	workers := max(c.deps.Workers, 1)
-	var processors []*bus.Processor
 	if len(parallel) > 0 {
-		processors = append(processors, c.processor(bus.ConsumerIngest, parallel, workers))
+		c.procs = append(c.procs, c.processor(bus.ConsumerIngest, parallel, max(deps.Workers, 1)))
 	}
 	if len(ordered) > 0 {
-		processors = append(processors, c.processor(bus.ConsumerIngestOrdered, ordered, 1))
+		c.procs = append(c.procs, c.processor(bus.ConsumerIngestOrdered, ordered, 1))
 	}
-	// On the work-queue PBX stream two consumers' filters must not
-	// overlap: the parallel consumer drops the ordered subjects (an older
-	// ingest had them all) before the ordered one claims them.
-	for _, p := range processors {
-		if _, err := p.Ensure(ctx); err != nil {
-			return err
-		}
-	}
-	errs := make(chan error, len(processors))
-	for _, p := range processors {
-		go func() { errs <- p.Run(ctx) }()
-	}
-	var first error
-	for range processors {
-		if err := <-errs; err != nil && first == nil {
-			first = err
-		}
-	}
-	return first
+	return c, nil
 }
 
 // processor is one durable consumer over filters with workers handlers;
@@ -138,6 +111,49 @@ func (c *Consumer) processor(durable string, filters []string, workers int) *bus
 		// No DeadLetterSubject: handle copies rejected input itself, because
 		// only it knows the account of an event sent on a shared subject.
 	}
+}
+
+// Run consumes until ctx is cancelled, then lets in-flight messages finish
+// (each is acked, retried or dead-lettered) and returns. A consumer lost
+// meanwhile is made again (see bus.Processor.Run). Adapters that keep state
+// across events (Ordered) have a consumer of their own with one message in
+// flight across all replicas, so their events are parsed in stream order;
+// the others are handled by Workers in parallel.
+func (c *Consumer) Run(ctx context.Context) error {
+	// On the work-queue PBX stream two consumers' filters must not
+	// overlap: the parallel consumer drops the ordered subjects (an older
+	// ingest had them all) before the ordered one claims them.
+	for _, p := range c.procs {
+		if err := p.Ensure(ctx); err != nil {
+			return err
+		}
+	}
+	// A consumer that fails for good stops the others, so the service
+	// exits and its supervisor restarts it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(c.procs))
+	for _, p := range c.procs {
+		go func() { errs <- p.Run(ctx) }()
+	}
+	var first error
+	for range c.procs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// Ready reports whether every consumer is consuming, for /readyz.
+func (c *Consumer) Ready(ctx context.Context) error {
+	for _, p := range c.procs {
+		if err := p.Ready(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // handle parses one PBX message and stores its event. Input that cannot be

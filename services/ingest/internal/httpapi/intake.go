@@ -14,8 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
@@ -76,11 +74,8 @@ type rejectedItem struct {
 // invalid events are reported per item and copied to the dead-letter stream.
 func (s *Server) intake(a adapter.Adapter) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, "POST "+a.Path, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(a.Path)))
-		defer span.End()
-		r = r.WithContext(ctx)
+		ctx := r.Context()
+		span := trace.SpanFromContext(ctx)
 
 		accountID := r.PathValue("account_id")
 		if err := event.ValidateAccountID(accountID); err != nil {
@@ -108,7 +103,7 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 		}
 		receivedAt := time.Now()
 		for i := range items {
-			s.parse(a, &items[i], accountID, receivedAt)
+			s.parse(ctx, a, &items[i], accountID, receivedAt)
 		}
 		if err := s.attachMedia(ctx, items); err != nil {
 			return err
@@ -201,7 +196,7 @@ func (s *Server) split(body []byte) (items []item, isBatch bool, err error) {
 	return items, true, nil
 }
 
-func (s *Server) parse(a adapter.Adapter, it *item, accountID string, receivedAt time.Time) {
+func (s *Server) parse(ctx context.Context, a adapter.Adapter, it *item, accountID string, receivedAt time.Time) {
 	if len(it.raw) > s.limits.MaxEventBytes {
 		it.invalid = adapter.Invalid(adapter.BodyField, adapter.RuleMaxLength,
 			fmt.Sprintf("the event exceeds %d bytes", s.limits.MaxEventBytes))
@@ -209,7 +204,7 @@ func (s *Server) parse(a adapter.Adapter, it *item, accountID string, receivedAt
 	}
 	ev, err := a.Parse(it.raw, accountID, receivedAt)
 	if errors.Is(err, adapter.ErrIgnored) {
-		s.log.Debug("input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
+		s.log.DebugContext(ctx, "input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
 		it.ignored = true
 		s.metrics.Event(a.Name, ingestmetrics.ResultIgnored)
 		return

@@ -12,9 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -65,10 +63,8 @@ type uploadedData struct {
 // nothing of it is kept; a form that fails validation is refused 400, its
 // file deleted and its fields dead-lettered.
 func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) error {
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := tracer.Start(ctx, "POST "+mediaPath, trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
-	r = r.WithContext(ctx)
+	ctx := r.Context()
+	span := trace.SpanFromContext(ctx)
 
 	accountID := r.PathValue("account_id")
 	if err := event.ValidateAccountID(accountID); err != nil || accountID == adapter.AnyAccount {

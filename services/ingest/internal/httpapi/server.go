@@ -15,6 +15,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
@@ -72,6 +76,7 @@ type Server struct {
 	pub     *publish.Publisher
 	limits  Limits
 	media   *media.Store
+	ready   *health.Checks
 	metrics *ingestmetrics.Metrics
 	// inflight bounds the request bytes held in memory across requests.
 	inflight *inflightBytes
@@ -97,6 +102,7 @@ func New(deps Deps) (*Server, error) {
 		inflight: newInflightBytes(l.MaxInflightBytes)}
 
 	ready := &health.Checks{}
+	s.ready = ready
 	ready.Add("nats", func(context.Context) error {
 		if st := deps.NC.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("NATS connection is %s", st)
@@ -128,6 +134,10 @@ func New(deps Deps) (*Server, error) {
 	s.handler = s.recoverPanics(mux)
 	return s, nil
 }
+
+// AddReadyCheck adds a /readyz check of another part of ingest (its PBX
+// consumer).
+func (s *Server) AddReadyCheck(name string, check health.Check) { s.ready.Add(name, check) }
 
 // Handler returns the routes, for tests and for Run.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -180,6 +190,14 @@ type handlerFunc func(http.ResponseWriter, *http.Request) error
 // route checks the method (when given) and renders a returned error.
 func (s *Server) route(method string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The whole request, its error answer included, runs in one span
+		// that continues the caller's traceparent, so every line it logs
+		// carries the trace.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, r.Method+" "+r.Pattern, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(r.Pattern)))
+		defer span.End()
+		r = r.WithContext(ctx)
 		if method != "" && r.Method != method {
 			w.Header().Set("Allow", method)
 			s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, message: "method not allowed; use " + method})

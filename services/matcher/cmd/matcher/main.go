@@ -135,6 +135,7 @@ func run() error {
 		return nil
 	})
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	checks.Add("consumer", processor.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	mux := checks.Mux()
