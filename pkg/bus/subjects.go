@@ -66,6 +66,15 @@ func PBXNativeSubject(accountID string) (string, error) {
 	return "pbx.events." + accountID, nil
 }
 
+// PBXFreeSWITCHSubject is pbx.freeswitch.<account_id or "any">: where a
+// FreeSWITCH connector publishes the raw `event json` events.
+func PBXFreeSWITCHSubject(accountID string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	return "pbx.freeswitch." + accountID, nil
+}
+
 // CallEventSubject is events.<account_id>.call.<call_type>.<status>:
 // account first so consumers and permissions can be scoped per tenant, then
 // kind, then the Spoke call type and status so a subscriber can filter on
