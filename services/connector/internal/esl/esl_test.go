@@ -95,12 +95,12 @@ func TestHandshakeAndCommandReplies(t *testing.T) {
 	}
 	defer c.Close()
 	replies := map[string]string{
-		"linger":                                 "-ERR not controlling a session",
-		"myevents":                               "-ERR command not found",
-		"event json":                             "-ERR no keywords supplied",
-		"event json CHANNEL_CREATE":              "+OK event listener enabled json",
-		"nixevent CHANNEL_CREATE":                "+OK events nixed",
-		"filter Event-Name CHANNEL_ANSWER":       "+OK filter added. [Event-Name]=[CHANNEL_ANSWER]",
+		"linger":                                  "-ERR not controlling a session",
+		"myevents":                                "-ERR command not found",
+		"event json":                              "-ERR no keywords supplied",
+		"event json CHANNEL_CREATE":               "+OK event listener enabled json",
+		"nixevent CHANNEL_CREATE":                 "+OK events nixed",
+		"filter Event-Name CHANNEL_ANSWER":        "+OK filter added. [Event-Name]=[CHANNEL_ANSWER]",
 		"filter delete Event-Name CHANNEL_ANSWER": "+OK filter deleted. [Event-Name][CHANNEL_ANSWER]",
 	}
 	for _, cmd := range []string{"linger", "myevents", "event json", "event json CHANNEL_CREATE", "nixevent CHANNEL_CREATE", "filter Event-Name CHANNEL_ANSWER", "filter delete Event-Name CHANNEL_ANSWER"} {
