@@ -23,6 +23,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/connmetrics"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/fsconn"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
 )
 
@@ -74,13 +75,15 @@ func run() error {
 		return err
 	}
 	pbx := &fsconn.Connector{
-		Addr: cfg.Addr, Password: cfg.Password, Subject: subject,
-		Spool: sp, StateDir: cfg.SpoolDir, Log: log,
-		Metrics: fsconn.Metrics{
-			Spooled:       m.Spooled.Inc,
-			SpoolFull:     m.SpoolFull.Inc,
-			Reconstructed: func(lifecycle string) { m.Reconstructed.WithLabelValues(lifecycle).Inc() },
+		Link: &link.Link{
+			Subject: subject, Spool: sp, Log: log,
+			Metrics: link.Metrics{
+				Spooled:       m.Spooled.Inc,
+				SpoolFull:     m.SpoolFull.Inc,
+				Reconstructed: func(lifecycle string) { m.Reconstructed.WithLabelValues(lifecycle).Inc() },
+			},
 		},
+		Addr: cfg.Addr, Password: cfg.Password, StateDir: cfg.SpoolDir,
 	}
 
 	checks := &health.Checks{}

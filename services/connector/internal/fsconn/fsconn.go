@@ -9,17 +9,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esl"
-	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
 )
 
 // Events is the subscription: the call lifecycle, recordings, voicemail
@@ -30,105 +28,33 @@ var Events = []string{
 	"CHANNEL_DESTROY", "RECORD_START", "RECORD_STOP", "HEARTBEAT", "BACKGROUND_JOB", "CUSTOM", "vm::maintenance",
 }
 
-// Defaults.
-const (
-	// DefaultIdle is three FreeSWITCH heartbeat periods (20 s each).
-	DefaultIdle = 60 * time.Second
-	backoffMin  = 250 * time.Millisecond
-	backoffMax  = 30 * time.Second
-	// resumeBelow is the spool fill (as a fraction) under which a
-	// connector that stopped reading because the spool was full
-	// reconnects.
-	resumeBelow = 0.9
-)
-
-// errSpoolFull ends a session: the connector stops reading rather than
-// lose events silently; the reconnection's resynchronisation ends the
-// calls whose events FreeSWITCH dropped meanwhile.
-var errSpoolFull = errors.New("spool full: disconnected from FreeSWITCH until the spool drains")
-
-// Metrics are the connector's counters; nil functions count nothing.
-type Metrics struct {
-	Spooled       func()
-	Reconstructed func(lifecycle string)
-	SpoolFull     func()
-}
+// DefaultIdle is three FreeSWITCH heartbeat periods (20 s each).
+const DefaultIdle = 60 * time.Second
 
 // Connector is one FreeSWITCH attachment.
 type Connector struct {
+	*link.Link
 	Addr, Password string
-	// Subject is pbx.freeswitch.<account or any>.
-	Subject string
-	Spool   *spool.Spool
 	// StateDir holds the channel table (the spool's directory will do).
 	StateDir string
-	Log      *slog.Logger
-	Metrics  Metrics
 	// Idle overrides DefaultIdle.
 	Idle time.Duration
 	// Now is the clock of reconstructed events (time.Now when nil).
 	Now func() time.Time
 
-	connected atomic.Bool
-	mu        sync.Mutex
-	table     *table
+	mu    sync.Mutex
+	table *table
 }
 
-// Ready reports whether the event socket is connected and subscribed.
-func (c *Connector) Ready(context.Context) error {
-	if !c.connected.Load() {
-		return errors.New("not connected to FreeSWITCH")
-	}
-	return nil
-}
-
-// Run attaches until ctx is cancelled, reconnecting with backoff. A
-// refused password is retried too (an operator may be fixing it) but
-// logged as an error each time.
+// Run attaches until ctx is cancelled, reconnecting with backoff.
 func (c *Connector) Run(ctx context.Context) error {
 	t, err := loadTable(c.StateDir)
 	if err != nil {
 		return err
 	}
 	c.table = t
-	wait := backoffMin
-	for ctx.Err() == nil {
-		started := time.Now()
-		err := c.session(ctx)
-		c.connected.Store(false)
-		if ctx.Err() != nil {
-			return nil
-		}
-		switch {
-		case errors.Is(err, esl.ErrAuth):
-			c.Log.ErrorContext(ctx, "FreeSWITCH refused the password", telemetry.KeyError, err)
-		case errors.Is(err, errSpoolFull):
-			c.Log.ErrorContext(ctx, "spool full; disconnected from FreeSWITCH", telemetry.KeyError, err)
-			c.waitForRoom(ctx)
-		default:
-			c.Log.WarnContext(ctx, "FreeSWITCH event socket lost", telemetry.KeyError, err)
-		}
-		if time.Since(started) > backoffMax {
-			wait = backoffMin
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, backoffMax)
-	}
+	c.Link.Run(ctx, "FreeSWITCH", c.session)
 	return nil
-}
-
-func (c *Connector) waitForRoom(ctx context.Context) {
-	for float64(c.Spool.Bytes()) > resumeBelow*float64(c.Spool.MaxBytes()) {
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 func (c *Connector) idle() time.Duration {
@@ -144,6 +70,9 @@ func (c *Connector) idle() time.Duration {
 // the events.
 func (c *Connector) session(ctx context.Context) error {
 	conn, err := esl.Dial(ctx, c.Addr, c.Password, c.idle())
+	if errors.Is(err, esl.ErrAuth) {
+		return fmt.Errorf("%w: %w", link.ErrRefused, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -160,7 +89,7 @@ func (c *Connector) session(ctx context.Context) error {
 	if err := conn.Send("api show channels as json"); err != nil {
 		return err
 	}
-	c.connected.Store(true)
+	c.SetConnected(true)
 	c.Log.InfoContext(ctx, "attached to FreeSWITCH", "addr", c.Addr)
 	snapshotPending := true
 	return conn.Run(func(f *esl.Frame) error {
@@ -202,22 +131,7 @@ func (c *Connector) onEvent(body []byte) error {
 	return c.track(ev, body)
 }
 
-func (c *Connector) spoolEvent(body []byte) error {
-	err := c.Spool.Append(c.Subject, body)
-	if errors.Is(err, spool.ErrFull) {
-		if c.Metrics.SpoolFull != nil {
-			c.Metrics.SpoolFull()
-		}
-		return errSpoolFull
-	}
-	if err != nil {
-		return err
-	}
-	if c.Metrics.Spooled != nil {
-		c.Metrics.Spooled()
-	}
-	return nil
-}
+func (c *Connector) spoolEvent(body []byte) error { return c.Append(body) }
 
 func (c *Connector) track(ev fsEvent, body []byte) error {
 	if ev.UUID == "" {
@@ -323,11 +237,7 @@ func (c *Connector) resync(ctx context.Context, body []byte) error {
 	return c.table.save()
 }
 
-func (c *Connector) counted(lifecycle string) {
-	if c.Metrics.Reconstructed != nil {
-		c.Metrics.Reconstructed(lifecycle)
-	}
-}
+func (c *Connector) counted(lifecycle string) { c.Reconstructed(lifecycle) }
 
 func (c *Connector) now() time.Time {
 	if c.Now != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esl"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esltest"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
 )
 
@@ -212,10 +213,11 @@ func startConnector(t *testing.T, n *natsServer, addr, password string, spoolMax
 	r := &running{sp: sp}
 	r.fwd = &forward.Forwarder{Spool: sp, JS: js, Log: log, PublishTimeout: time.Second}
 	r.conn = &Connector{
-		Addr: addr, Password: password, Subject: subject, Spool: sp, StateDir: dir, Log: log,
-		Idle:    5 * time.Second,
-		Now:     func() time.Time { return time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC) },
-		Metrics: Metrics{SpoolFull: func() { r.spoolFull.Add(1) }},
+		Link: &link.Link{Subject: subject, Spool: sp, Log: log,
+			Metrics: link.Metrics{SpoolFull: func() { r.spoolFull.Add(1) }}},
+		Addr: addr, Password: password, StateDir: dir,
+		Idle: 5 * time.Second,
+		Now:  func() time.Time { return time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC) },
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)
