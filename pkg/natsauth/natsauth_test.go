@@ -282,3 +282,80 @@ func TestGivenPasswordsAreKept(t *testing.T) {
 		t.Fatal("a short password was accepted")
 	}
 }
+
+// TestDelivererParksAndDrainsWithItsUser makes, as svc-deliverer, the calls
+// the deliverer's parking makes at run time (the end-to-end test does not
+// park): copy a delivery to an endpoint's parked subject, find the
+// endpoint in the stream's subjects, make its consumer, fetch, double-ack,
+// read the consumer's info and delete it; then the hook notices.
+func TestDelivererParksAndDrainsWithItsUser(t *testing.T) {
+	t.Parallel()
+	url, passwords := securedServer(t)
+	ingestClient(t, url, passwords)
+	user := natsauth.ServiceUser(natsauth.ServiceDeliverer)
+	d := connect(t, url, user, passwords[user], bus.ServiceInboxPrefix(natsauth.ServiceDeliverer))
+	ctx := t.Context()
+
+	const endpoint = "https://hooks.example.com:443"
+	subject, err := bus.ParkedSubject(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.js.Publish(ctx, subject, []byte("delivery")); err != nil {
+		t.Fatalf("park: %v", err)
+	}
+	stream, err := d.js.Stream(ctx, bus.StreamParked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectParkedAll))
+	if err != nil || info.State.Subjects[subject] != 1 {
+		t.Fatalf("parked subjects: %v, %v", info, err)
+	}
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, bus.StreamParked, jetstream.ConsumerConfig{
+		Durable: bus.ParkedConsumer(endpoint), FilterSubject: subject,
+		AckPolicy: jetstream.AckExplicitPolicy, InactiveThreshold: time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("endpoint consumer: %v", err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := 0
+	for msg := range batch.Messages() {
+		fetched++
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+	}
+	if fetched != 1 || batch.Error() != nil {
+		t.Fatalf("fetched %d, %v", fetched, batch.Error())
+	}
+	if _, err := cons.Info(ctx); err != nil {
+		t.Fatalf("consumer info: %v", err)
+	}
+	if err := d.js.DeleteConsumer(ctx, bus.StreamParked, bus.ParkedConsumer(endpoint)); err != nil {
+		t.Fatalf("delete consumer: %v", err)
+	}
+
+	sub, err := d.nc.SubscribeSync(bus.HooksChangedAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.nc.Publish(bus.HooksDisabledSubject(acme), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.nc.Publish(bus.HooksChangedSubject(acme), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("hooks.changed notice: %v", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.errs) > 0 {
+		t.Fatalf("the deliverer's user hit: %v", d.errs)
+	}
+}

@@ -219,7 +219,7 @@ pbxhooks is running. Ctrl-C stops it.
   API            http://%s
   ingest (HTTP)  http://%s
   NATS           %s   (PBXs publish native events on pbx.events.<account_id>)
-  admin token    %s
+  admin token    %s   (API and ingest; give PBXs a token with scope "pbx", README)
 
   Create a hook (README, "Try it with curl"):
   curl -X PUT -H "X-Auth-Token: %s" -H "Content-Type: application/json" \

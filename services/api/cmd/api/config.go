@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
@@ -54,8 +55,8 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		AllowCIDRs:     e.Prefixes("DELIVERY_ALLOW_CIDRS"),
 	}
 	err := e.Err()
-	if cfg.AdminToken != "" && len(cfg.AdminToken) < httpapi.MinAdminTokenLength {
-		tokenErr := fmt.Errorf("PBXHOOKS_ADMIN_TOKEN: must be at least %d characters", httpapi.MinAdminTokenLength)
+	if _, tokenErr := credential.NewAdminToken(cfg.AdminToken); cfg.AdminToken != "" && tokenErr != nil {
+		tokenErr = fmt.Errorf("PBXHOOKS_ADMIN_TOKEN: %w", tokenErr)
 		if err == nil {
 			err = fmt.Errorf("invalid configuration: %w", tokenErr)
 		} else {

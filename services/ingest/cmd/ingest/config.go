@@ -7,6 +7,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
@@ -17,13 +18,25 @@ import (
 // limits multiply to.
 const maxRequestBytes = 64 << 20
 
+// DefaultTokenCacheTTL bounds how long a revoked token keeps working on
+// ingest, against a database round trip per request from a busy PBX.
+const DefaultTokenCacheTTL = 10 * time.Second
+
 // maxVarNameBytes bounds configured channel variable names.
 const maxVarNameBytes = 128
 
 // settings is ingest's configuration, read once from the environment.
 type settings struct {
-	Common         config.Common
-	HTTPAddr       string
+	Common   config.Common
+	HTTPAddr string
+	// DatabaseURL is where account tokens are verified; AdminToken is the
+	// deployment's admin token, which may feed every account.
+	DatabaseURL string
+	AdminToken  string
+	// TokenCacheTTL is how long a verified account token is trusted
+	// without asking PostgreSQL again: the longest a revoked token keeps
+	// feeding events.
+	TokenCacheTTL  time.Duration
 	MaxEventBytes  int
 	MaxBatchEvents int
 	Workers        int
@@ -54,6 +67,9 @@ func readSettings(e *config.Env) (settings, error) {
 	s := settings{
 		Common:         config.ReadCommon(e),
 		HTTPAddr:       e.Addr("INGEST_HTTP_ADDR", "127.0.0.1:8081"),
+		DatabaseURL:    config.ReadDatabaseURL(e),
+		AdminToken:     e.Required("PBXHOOKS_ADMIN_TOKEN", "the admin token, which may send events for every account"),
+		TokenCacheTTL:  e.Duration("INGEST_TOKEN_CACHE_TTL", DefaultTokenCacheTTL, 0, time.Minute),
 		MaxEventBytes:  e.Int("INGEST_MAX_EVENT_BYTES", 64<<10, 1<<10, 1<<20),
 		MaxBatchEvents: e.Int("INGEST_MAX_BATCH_EVENTS", 100, 1, 10_000),
 		Workers:        e.Int("INGEST_WORKERS", 16, 1, 1024),
@@ -80,6 +96,9 @@ func readSettings(e *config.Env) (settings, error) {
 	}
 	if err := e.Err(); err != nil {
 		return s, err
+	}
+	if _, err := credential.NewAdminToken(s.AdminToken); err != nil {
+		return s, fmt.Errorf("invalid configuration: PBXHOOKS_ADMIN_TOKEN: %w", err)
 	}
 	if s.AckWait <= s.PublishTimeout {
 		// A message must not be redelivered while its publish may still
