@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -61,6 +62,9 @@ type Options struct {
 	// DefaultFailureInterval).
 	FailureBurst    int
 	FailureInterval time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// address (ClientAddresses); none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultCacheSize bounds the verified tokens a cache keeps.
@@ -72,6 +76,7 @@ type Authenticator struct {
 	tokens   TokenStore
 	cache    *expirable.LRU[string, Principal]
 	throttle *FailureThrottle
+	clients  ClientAddresses
 	now      func() time.Time
 }
 
@@ -90,6 +95,7 @@ func NewAuthenticator(opts Options) (*Authenticator, error) {
 		admin:    opts.Admin,
 		tokens:   opts.Tokens,
 		throttle: NewFailureThrottle(opts.FailureBurst, opts.FailureInterval),
+		clients:  NewClientAddresses(opts.TrustedProxies),
 		now:      time.Now,
 	}
 	if opts.CacheTTL > 0 {
@@ -122,7 +128,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 		return Principal{}, &Refusal{Status: http.StatusUnauthorized,
 			Message: "missing credential: send " + HeaderAuthToken + ": <token> or " + HeaderAuthorization + ": Bearer <token>"}
 	}
-	address := ClientAddress(r.RemoteAddr)
+	address := a.clients.Of(r)
 	now := a.now()
 	if err != nil {
 		if refusal := a.throttled(address, now); refusal != nil {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -36,7 +37,10 @@ type settings struct {
 	// TokenCacheTTL is how long a verified account token is trusted
 	// without asking PostgreSQL again: the longest a revoked token keeps
 	// feeding events.
-	TokenCacheTTL  time.Duration
+	TokenCacheTTL time.Duration
+	// TrustedProxies may name the client in X-Forwarded-For, for the
+	// failed-authentication throttle.
+	TrustedProxies []netip.Prefix
 	MaxEventBytes  int
 	MaxBatchEvents int
 	Workers        int
@@ -70,6 +74,7 @@ func readSettings(e *config.Env) (settings, error) {
 		DatabaseURL:    config.ReadDatabaseURL(e),
 		AdminToken:     e.Required("PBXHOOKS_ADMIN_TOKEN", "the admin token, which may send events for every account"),
 		TokenCacheTTL:  e.Duration("INGEST_TOKEN_CACHE_TTL", DefaultTokenCacheTTL, 0, time.Minute),
+		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
 		MaxEventBytes:  e.Int("INGEST_MAX_EVENT_BYTES", 64<<10, 1<<10, 1<<20),
 		MaxBatchEvents: e.Int("INGEST_MAX_BATCH_EVENTS", 100, 1, 10_000),
 		Workers:        e.Int("INGEST_WORKERS", 16, 1, 1024),

@@ -92,6 +92,7 @@ func run() error {
 	}
 	auth, err := credential.NewAuthenticator(credential.Options{
 		Admin: admin, Tokens: credential.NewPostgresTokens(pool), CacheTTL: cfg.TokenCacheTTL,
+		TrustedProxies: cfg.TrustedProxies,
 	})
 	if err != nil {
 		return err
