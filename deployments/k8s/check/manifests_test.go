@@ -168,6 +168,17 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 				}
 			}
 		}},
+		{"IPv4-mapped except", CheckDelivererEgress, "refuses IPv4-mapped ranges", func(o *Objects) {
+			for _, np := range o.NetworkPolicies {
+				for _, r := range np.Spec.Egress {
+					for _, peer := range r.To {
+						if peer.IPBlock != nil && peer.IPBlock.CIDR == "::/0" && len(r.Ports) == 0 {
+							peer.IPBlock.Except = append(peer.IPBlock.Except, "::ffff:0:0/96")
+						}
+					}
+				}
+			}
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, err := Render(manifestsDir, v)
