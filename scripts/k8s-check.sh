@@ -8,8 +8,8 @@
 # "restricted" on the namespace: any warning fails the run).
 #
 # Needs: Go (kube-apiserver and kubectl are built from the Go module proxy
-# through deployments/k8s/apiserver, about 4 minutes and 2 GB the first
-# time, cached after), etcd (Debian's etcd-server, installed when missing),
+# through deployments/k8s/apiserver: about 12 CPU-minutes and 2 GB the
+# first time, cached after), etcd (Debian's etcd-server, installed when missing),
 # openssl. Everything listens on 127.0.0.1 on free ports, lives in a temp
 # dir, and is stopped on exit.
 set -euo pipefail
@@ -130,8 +130,8 @@ kubectl create namespace pbxhooks
 kubectl label namespace pbxhooks pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted
 
 # Controls: the dry run must refuse what the API server would (a field no
-# Service has; a port name over 15 characters), else an "ok" below would
-# mean nothing.
+# Service has; a container port name over 15 characters), else an "ok"
+# below would mean nothing.
 cat >"$tmp/control-field.yaml" <<'EOF'
 apiVersion: v1
 kind: Service
@@ -142,12 +142,18 @@ spec:
   sessionAffinityy: None
 EOF
 cat >"$tmp/control-port.yaml" <<'EOF'
-apiVersion: v1
-kind: Service
+apiVersion: apps/v1
+kind: Deployment
 metadata: {name: control, namespace: pbxhooks}
 spec:
-  selector: {app: control}
-  ports: [{name: http-and-metrics-port, port: 80}]
+  selector: {matchLabels: {app: control}}
+  template:
+    metadata: {labels: {app: control}}
+    spec:
+      containers:
+        - name: control
+          image: control:1
+          ports: [{name: http-and-metrics, containerPort: 80}]
 EOF
 for control in control-field control-port; do
 	if kubectl apply --server-side --dry-run=server --field-manager k8s-check -f "$tmp/$control.yaml" >"$tmp/$control.out" 2>&1; then

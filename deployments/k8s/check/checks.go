@@ -172,28 +172,32 @@ func containerPort(containers []corev1.Container, port intstr.IntOrString) (int3
 	return 0, false
 }
 
-// CheckPortNames: port names the API server would refuse (over 15
-// characters, not lower-case alphanumeric and dashes).
+// CheckPortNames: port names the API server would refuse: a container's
+// over 15 characters or not lower-case alphanumeric and dashes (IANA service
+// names, since probes and Services refer to them), a Service's not a DNS
+// label.
 func CheckPortNames(o *Objects) []error {
 	var errs []error
-	check := func(where, name string) {
-		if name == "" {
-			return
-		}
-		for _, msg := range validation.IsValidPortName(name) {
-			errs = append(errs, fmt.Errorf("%s: port name %q: %s", where, name, msg))
-		}
-	}
 	for _, w := range o.workloads() {
-		for _, c := range w.template.Spec.Containers {
+		for _, c := range slices.Concat(w.template.Spec.InitContainers, w.template.Spec.Containers) {
 			for _, p := range c.Ports {
-				check(w.kind+" "+w.name, p.Name)
+				if p.Name == "" {
+					continue
+				}
+				for _, msg := range validation.IsValidPortName(p.Name) {
+					errs = append(errs, fmt.Errorf("%s %s: container %s port name %q: %s", w.kind, w.name, c.Name, p.Name, msg))
+				}
 			}
 		}
 	}
 	for _, svc := range o.Services {
 		for _, p := range svc.Spec.Ports {
-			check("Service "+svc.Name, p.Name)
+			if p.Name == "" {
+				continue
+			}
+			for _, msg := range validation.IsDNS1123Label(p.Name) {
+				errs = append(errs, fmt.Errorf("Service %s: port name %q: %s", svc.Name, p.Name, msg))
+			}
 		}
 	}
 	return errs
