@@ -8,9 +8,11 @@ SERVICES := api ingest matcher deliverer
 # Every module of the workspace, for per-module commands.
 MODULES := pkg proto scripts $(addprefix services/,$(SERVICES))
 # Modules outside go.work, each built with GOWORK=off so their heavy
-# dependencies (kustomize, k8s.io/*) never reach the services' graph.
+# dependencies (kustomize, k8s.io/*, the Prometheus server) never reach the
+# services' graph.
 K8S_CHECK := deployments/k8s/check
-OUTSIDE_MODULES := $(K8S_CHECK) deployments/k8s/apiserver
+METRICS_CHECK := scripts/metricscheck
+OUTSIDE_MODULES := $(K8S_CHECK) deployments/k8s/apiserver $(METRICS_CHECK)
 TEST_TIMEOUT ?= 30m
 
 .PHONY: all build run test test-short lint fmt generate check-generated tools tidy clean k8s-check
@@ -30,6 +32,7 @@ run: build
 test: check-generated
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) work
 	cd $(K8S_CHECK) && GOWORK=off $(GO) test -race -count=1 ./...
+	cd $(METRICS_CHECK) && GOWORK=off $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 ## k8s-check: apply every manifest variant to a real kube-apiserver (with etcd, on 127.0.0.1)
 ## with server-side dry run; builds kube-apiserver and kubectl on first use (see README)
@@ -41,6 +44,7 @@ lint:
 	@unformatted=$$(gofmt -l $(MODULES) $(OUTSIDE_MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet work
 	cd $(K8S_CHECK) && GOWORK=off $(GO) vet ./...
+	cd $(METRICS_CHECK) && GOWORK=off $(GO) vet ./...
 
 fmt:
 	gofmt -w $(MODULES) $(OUTSIDE_MODULES)
@@ -68,7 +72,7 @@ clean:
 	rm -rf $(BIN)
 
 ## bench: the full benchmark (docs/BENCHMARKS.md): throughput, latency, cost, limit, isolation, 1,000,000-event backlog
-.PHONY: bench bench-short chaos chaos-short
+.PHONY: bench bench-short chaos chaos-short compose-check
 bench:
 	$(GO) run ./scripts/bench
 
@@ -83,3 +87,7 @@ chaos:
 ## chaos-short: the fault suite's short form, as `make test` runs it
 chaos-short:
 	$(GO) test -count=1 -timeout 10m -v ./scripts/chaos
+
+## compose-check: docker-compose.yml started for real (every image built here, no registry), the README's curl flow against it, then torn down; needs root or a running Docker engine
+compose-check:
+	$(GO) run ./scripts/composecheck

@@ -1,11 +1,13 @@
-// Package composecheck verifies docker-compose.yml without a Docker engine:
-// it loads the file with compose-go, the library Docker Compose itself uses,
-// and checks that it describes the same topology as `make run`.
-package composecheck
+// These tests verify docker-compose.yml without a Docker engine: they load
+// the file with compose-go, the library Docker Compose itself uses, and check
+// that it describes the same topology as `make run`. `make compose-check`
+// (this package's main) starts it for real.
+package main
 
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -92,6 +94,9 @@ func TestComposeDescribesThePipeline(t *testing.T) {
 				t.Errorf("%s lacks %s", svc, key)
 			}
 		}
+		if !s.ReadOnly {
+			t.Errorf("%s must run on a read-only root filesystem (read_only: true)", svc)
+		}
 		build := s.Build
 		if svc == "api" {
 			build = migrate.Build // api reuses the image the migrate job builds
@@ -100,6 +105,16 @@ func TestComposeDescribesThePipeline(t *testing.T) {
 			t.Errorf("%s must be built from the %s target: %+v", svc, svc, build)
 		} else if filepath.Clean(filepath.Join(build.Context, build.Dockerfile)) != filepath.Join(root, "deployments", "Dockerfile") {
 			t.Errorf("%s builds from %s, want deployments/Dockerfile", svc, filepath.Join(build.Context, build.Dockerfile))
+		}
+	}
+
+	if !migrate.ReadOnly {
+		t.Error("migrate must run on a read-only root filesystem (read_only: true)")
+	}
+	// The api refuses hook URLs the deliverer would refuse: both need the value.
+	for _, svc := range []string{"api", "deliverer"} {
+		if _, ok := project.Services[svc].Environment["DELIVERY_ALLOW_CIDRS"]; !ok {
+			t.Errorf("%s lacks DELIVERY_ALLOW_CIDRS", svc)
 		}
 	}
 
@@ -136,6 +151,59 @@ func TestDockerfileHasATargetPerServiceAndRunsAsNonRoot(t *testing.T) {
 	}
 	if !strings.Contains(text, "\nUSER 10001") {
 		t.Error("runtime images must run as a non-root user")
+	}
+}
+
+// The compose file's NATS is the minor version the tests run: the one
+// pkg/go.mod pins (and `make compose-check` builds its stand-in from).
+func TestComposeRunsThePinnedNATS(t *testing.T) {
+	project, root := loadProject(t)
+	raw, err := os.ReadFile(filepath.Join(root, "pkg", "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pinned := regexp.MustCompile(`(?m)^\s*github\.com/nats-io/nats-server/v2 v(\d+\.\d+)\.`).FindSubmatch(raw)
+	if pinned == nil {
+		t.Fatal("pkg/go.mod does not require github.com/nats-io/nats-server/v2")
+	}
+	image := project.Services["nats"].Image
+	if want := "nats:" + string(pinned[1]) + "-"; !strings.HasPrefix(image, want) {
+		t.Errorf("nats image %q, want %s<variant> as pkg/go.mod pins nats-server v%s", image, want, pinned[1])
+	}
+}
+
+func TestDockerfileBaseImagesAreBuildArguments(t *testing.T) {
+	_, root := loadProject(t)
+	for _, arg := range []string{"GO_IMAGE", "RUNTIME_IMAGE"} {
+		image, err := dockerfileArg(root, arg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if image == "" || strings.Contains(image, "standin") {
+			t.Errorf("ARG %s=%q: the default must be the registry image a user pulls", arg, image)
+		}
+	}
+	text, err := os.ReadFile(filepath.Join(root, "deployments", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, from := range []string{"FROM ${GO_IMAGE} AS build", "FROM ${RUNTIME_IMAGE} AS runtime"} {
+		if !strings.Contains(string(text), from) {
+			t.Errorf("Dockerfile lacks %q", from)
+		}
+	}
+}
+
+func TestPostgresMajor(t *testing.T) {
+	for image, want := range map[string]string{"postgres:17-alpine": "17", "postgres:17": "17", "postgres:16.4-bookworm": "16"} {
+		if got, err := postgresMajor(image); err != nil || got != want {
+			t.Errorf("postgresMajor(%q) = %q, %v; want %q", image, got, err, want)
+		}
+	}
+	for _, image := range []string{"postgres:latest", "mysql:8", "postgres"} {
+		if got, err := postgresMajor(image); err == nil {
+			t.Errorf("postgresMajor(%q) = %q, want an error", image, got)
+		}
 	}
 }
 

@@ -46,6 +46,10 @@ type Delivery struct {
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// event_occurred_at lets latency be measured from the PBX event.
 	EventOccurredAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=event_occurred_at,json=eventOccurredAt,proto3" json:"event_occurred_at,omitempty"`
+	// event_received_at is when ingest received the event (the Event's
+	// received_at), so the time from intake to the callback's 2xx is
+	// measured on our clocks, not the PBX's.
+	EventReceivedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=event_received_at,json=eventReceivedAt,proto3" json:"event_received_at,omitempty"`
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -157,11 +161,18 @@ func (x *Delivery) GetEventOccurredAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Delivery) GetEventReceivedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EventReceivedAt
+	}
+	return nil
+}
+
 var File_pbxhooks_v1_delivery_proto protoreflect.FileDescriptor
 
 const file_pbxhooks_v1_delivery_proto_rawDesc = "" +
 	"\n" +
-	"\x1apbxhooks/v1/delivery.proto\x12\vpbxhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x02\n" +
+	"\x1apbxhooks/v1/delivery.proto\x12\vpbxhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x03\n" +
 	"\bDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -176,7 +187,8 @@ const file_pbxhooks_v1_delivery_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12F\n" +
-	"\x11event_occurred_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0feventOccurredAtB;Z9github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1;pbxhooksv1b\x06proto3"
+	"\x11event_occurred_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0feventOccurredAt\x12F\n" +
+	"\x11event_received_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0feventReceivedAtB;Z9github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1;pbxhooksv1b\x06proto3"
 
 var (
 	file_pbxhooks_v1_delivery_proto_rawDescOnce sync.Once
@@ -198,11 +210,12 @@ var file_pbxhooks_v1_delivery_proto_goTypes = []any{
 var file_pbxhooks_v1_delivery_proto_depIdxs = []int32{
 	1, // 0: pbxhooks.v1.Delivery.created_at:type_name -> google.protobuf.Timestamp
 	1, // 1: pbxhooks.v1.Delivery.event_occurred_at:type_name -> google.protobuf.Timestamp
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	1, // 2: pbxhooks.v1.Delivery.event_received_at:type_name -> google.protobuf.Timestamp
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_pbxhooks_v1_delivery_proto_init() }

@@ -1,5 +1,6 @@
-// Command api serves the pbxhooks REST API, or with `api migrate` applies
-// the database migrations and exits.
+// Command api serves the pbxhooks REST API; `api migrate` applies the
+// database migrations and exits; `api nats-config` prints the nats-server
+// users and permissions of a production deployment (docs/SECURITY.md).
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
@@ -41,8 +43,10 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx)
 	case len(args) == 1 && args[0] == "migrate":
 		return migrate(ctx)
+	case len(args) >= 1 && args[0] == "nats-config":
+		return natsConfig(args[1:], os.Stdout)
 	default:
-		return errors.New("usage: api [migrate]")
+		return errors.New("usage: api [migrate | nats-config --secrets FILE [--account ID]...]")
 	}
 }
 
@@ -78,7 +82,7 @@ func serve(ctx context.Context) error {
 	// Flushed last, after every component that could still emit spans.
 	defer telemetry.FlushTracing(shutdownTracing, 5*time.Second, log)
 
-	nc, js, err := bus.Connect(cfg.NATSURL, service, log)
+	nc, js, err := bus.Connect(cfg.NATSURL, service, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -94,6 +98,10 @@ func serve(ctx context.Context) error {
 	}
 	defer pool.Close()
 
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		return err
+	}
 	api, err := httpapi.New(httpapi.Deps{
 		Pool:         pool,
 		NATS:         nc,
@@ -108,6 +116,8 @@ func serve(ctx context.Context) error {
 		RateBurst:             cfg.RateLimitBurst,
 		Media:                 httpapi.MediaDeps{LinkKeys: cfg.Media.Keys},
 		Destinations:          netguard.Guard{Allow: cfg.AllowCIDRs},
+		TrustedProxies:        cfg.TrustedProxies,
+		Metrics:               reg,
 	})
 	if err != nil {
 		return err

@@ -1,7 +1,9 @@
 // Package httpapi is the pbxhooks REST API: Kazoo-compatible webhook
 // management under /v1, served by Echo. Every response uses Kazoo's
-// envelope; every error, including Echo's own 404, 405 and 413, is
-// translated in one place (handleError) into Kazoo's error shape.
+// envelope; every error, including Echo's own 404, 405 and 413 and
+// http.ServeContent's 412 and 416, is translated in one place (handleError)
+// into Kazoo's error shape (httperror.Body). What net/http answers before
+// any handler runs (431, 400) gets the same shape from httperror.Listener.
 package httpapi
 
 import (
@@ -12,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"time"
@@ -21,15 +24,16 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/httperror"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 )
-
-// MinAdminTokenLength keeps the admin token out of brute-force reach.
-const MinAdminTokenLength = 16
 
 // Deps is what the API needs from the process.
 type Deps struct {
@@ -63,6 +67,21 @@ type Deps struct {
 	// localhost) in a range the deliverer would refuse to dial; its Allow
 	// list is DELIVERY_ALLOW_CIDRS, the same as the deliverer's.
 	Destinations netguard.Guard
+	// Tokens finds account tokens; by default the api_tokens table over
+	// Pool. The API keeps no cache of them: a revocation takes effect on
+	// the next request.
+	Tokens credential.TokenStore
+	// AuthFailureBurst and AuthFailureInterval shape the throttle on failed
+	// authentications per client address (credential.DefaultFailureBurst,
+	// credential.DefaultFailureInterval).
+	AuthFailureBurst    int
+	AuthFailureInterval time.Duration
+	// TrustedProxies are the peers (a load balancer, an ingress) whose
+	// X-Forwarded-For names the client address the throttle counts.
+	TrustedProxies []netip.Prefix
+	// Metrics is the process's registry: the API adds its request metrics
+	// and serves it at GET /metrics (a registry of its own when nil).
+	Metrics *prometheus.Registry
 }
 
 // Defaults of the optional Deps.
@@ -81,7 +100,7 @@ type Server struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	log     *slog.Logger
-	admin   adminToken
+	auth    *credential.Authenticator
 	maxBody int64
 	overlap time.Duration
 	// testWait and testPoll pace POST .../test's wait for its attempt.
@@ -90,6 +109,7 @@ type Server struct {
 	limiter  *tokenLimiter
 	media    MediaDeps
 	dests    netguard.Guard
+	metrics  *requestMetrics
 }
 
 // New builds the server and its routes.
@@ -101,16 +121,29 @@ func New(deps Deps) (*Server, error) {
 		return nil, errors.New("httpapi: Deps.NATS is required")
 	case deps.Logger == nil:
 		return nil, errors.New("httpapi: Deps.Logger is required")
-	case len(deps.AdminToken) < MinAdminTokenLength:
-		return nil, fmt.Errorf("httpapi: the admin token must be at least %d characters", MinAdminTokenLength)
 	case deps.MaxBodyBytes < 1:
 		return nil, errors.New("httpapi: Deps.MaxBodyBytes must be positive")
 	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0:
 		return nil, errors.New("httpapi: Deps durations and rates must not be negative")
 	}
+	admin, err := credential.NewAdminToken(deps.AdminToken)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	tokens := deps.Tokens
+	if tokens == nil {
+		tokens = credential.NewPostgresTokens(deps.Pool)
+	}
+	auth, err := credential.NewAuthenticator(credential.Options{
+		Admin: admin, Tokens: tokens,
+		FailureBurst: deps.AuthFailureBurst, FailureInterval: deps.AuthFailureInterval,
+		TrustedProxies: deps.TrustedProxies,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
 	js := deps.JetStream
 	if js == nil {
-		var err error
 		if js, err = jetstream.New(deps.NATS); err != nil {
 			return nil, fmt.Errorf("httpapi: JetStream context: %w", err)
 		}
@@ -122,7 +155,7 @@ func New(deps Deps) (*Server, error) {
 		nc:       deps.NATS,
 		js:       js,
 		log:      deps.Logger,
-		admin:    newAdminToken(deps.AdminToken),
+		auth:     auth,
 		maxBody:  deps.MaxBodyBytes,
 		overlap:  cmp.Or(deps.SecretRotationOverlap, DefaultSecretRotationOverlap),
 		testWait: cmp.Or(deps.TestWait, DefaultTestWait),
@@ -131,6 +164,15 @@ func New(deps Deps) (*Server, error) {
 		media:    deps.Media,
 		dests:    deps.Destinations,
 	}
+	reg := deps.Metrics
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newRequestMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	s.metrics = m
 	e := s.echo
 	e.HideBanner = true
 	e.HidePort = true
@@ -142,9 +184,11 @@ func New(deps Deps) (*Server, error) {
 	e.Server.MaxHeaderBytes = 64 << 10
 
 	e.Pre(middleware.RemoveTrailingSlash())
-	e.Use(assignRequestID, s.logRequests, recoverPanics, propagateTrace,
+	e.Use(assignRequestID, s.countRequests, s.logRequests, recoverPanics, propagateTrace,
 		middleware.BodyLimit(fmt.Sprintf("%dB", deps.MaxBodyBytes)))
 	s.routes()
+	e.GET("/metrics", echo.WrapHandler(metrics.Handler(reg)))
+	s.metrics.learnRoutes(e)
 	return s, nil
 }
 
@@ -241,7 +285,10 @@ func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.echo.Listener = ln
+	// net/http answers some requests itself, before any handler (headers
+	// over MaxHeaderBytes: 431; a malformed request: 400); the listener
+	// gives those answers the API's error envelope too.
+	s.echo.Listener = httperror.Listener(ln)
 	s.log.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.echo.Start(addr) }()

@@ -18,6 +18,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
@@ -108,7 +109,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.ShutdownTimeout, log)
 
-	nc, js, err := bus.Connect(cfg.NATSURL, serviceName, log)
+	nc, js, err := bus.Connect(cfg.NATSURL, serviceName, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -150,6 +151,16 @@ func run() error {
 		Log:              log,
 		MaxResponseBytes: cfg.MaxResponseBytes,
 	})
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		return err
+	}
+	lag := metrics.NewConsumerLag(js, 0,
+		metrics.Consumer{Stream: bus.StreamDeliveries, Durable: bus.ConsumerDeliverer},
+		metrics.Consumer{Stream: bus.StreamParked, Durable: bus.ConsumerDeliverer + "-parked", WholeStream: true})
+	if err := metrics.Register(reg, append(deliverer.Collectors(), lag)...); err != nil {
+		return err
+	}
 	// The longest handler is one request plus the attempt write; twice the
 	// request timeout leaves room for a slow database.
 	ackWait := 2*cfg.Timeout + 10*time.Second
@@ -164,12 +175,15 @@ func run() error {
 		return nil
 	})
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	checks.Add("consumer", processor.Ready)
 
 	writerDone := make(chan struct{})
 	go func() { writer.Run(); close(writerDone) }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, checks.Mux(), cfg.ShutdownTimeout) })
+	mux := checks.Mux()
+	mux.Handle("GET /metrics", metrics.Handler(reg))
+	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
 	g.Go(func() error { return maintenance.Run(gctx, attemptMaintenanceEvery) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	// In-flight deliveries, shared and parked, finish and record their

@@ -134,6 +134,9 @@ type Deps struct {
 	// Now is the clock for attempt timestamps, signatures and latency;
 	// time.Now when nil.
 	Now func() time.Time
+	// Metrics counts attempts and their outcomes; unregistered ones when
+	// nil. Collectors exposes them.
+	Metrics *Metrics
 }
 
 // Deliverer is the DELIVERIES handler.
@@ -157,6 +160,9 @@ func New(deps Deps) *Deliverer {
 	}
 	if deps.Gate == nil {
 		deps.Gate = endpoint.NewGate(endpoint.Config{Now: deps.Now})
+	}
+	if deps.Metrics == nil {
+		deps.Metrics = NewMetrics()
 	}
 	return &Deliverer{deps: deps}
 }
@@ -278,6 +284,7 @@ func (d *Deliverer) attempt(ctx context.Context, j *job, ticket *endpoint.Ticket
 
 	out := d.send(ctx, delivery, hook)
 	ticket.Done(out.endpointFailed)
+	d.deps.Metrics.observe(&out, delivery.GetEventReceivedAt(), d.deps.Now())
 	out.row.Attempt = int32(attempt)
 	out.row.RetriesLeft = max(delivery.GetRetries()-int32(attempt-1), 0)
 	if out.final {
@@ -340,8 +347,14 @@ func (d *Deliverer) trackHealth(ctx context.Context, log *slog.Logger, hook *hoo
 	case out.gone:
 		disabled, err = d.deps.Failures.Disable(ctx, hook, autodisable.ReasonGone)
 		out.row.RetriesLeft = 0
+		if disabled {
+			d.deps.Metrics.hooksDisabled.WithLabelValues(DisabledGone).Inc()
+		}
 	default:
 		disabled, err = d.deps.Failures.Failure(ctx, hook, out.row.CreatedAt)
+		if disabled {
+			d.deps.Metrics.hooksDisabled.WithLabelValues(DisabledFailures).Inc()
+		}
 	}
 	if err != nil {
 		log.WarnContext(ctx, "auto-disable bookkeeping failed", telemetry.KeyError, err)
@@ -408,6 +421,10 @@ type outcome struct {
 	// retryAfter is the receiver's Retry-After on 429 or 503, clamped; zero
 	// when absent.
 	retryAfter time.Duration
+	// class is the attempt's result for pbxhooks_delivery_attempts_total.
+	class string
+	// requestTime is from sending the request to the end of its response.
+	requestTime time.Duration
 }
 
 // send performs the request and describes the outcome.
@@ -428,15 +445,19 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery, hoo
 	if err != nil {
 		reason := cleanText(err.Error())
 		row.Result, row.Reason, row.ClientError = ResultFailure, reason, &reason
-		out.final = true
+		out.final, out.class = true, ClassInvalidRequest
 		return out
 	}
+	req, span := startClientSpan(req)
 	row.RequestHeaders = headersJSON(req.Header)
 
 	resp, err := d.deps.Client.Do(req)
 	if err != nil {
+		out.requestTime = d.deps.Now().Sub(started)
 		row.LatencyMs = latencyMs(started, d.deps.Now())
-		row.Result, row.Reason = ResultFailure, failureReason(err)
+		row.Result = ResultFailure
+		out.class, row.Reason = transportFailure(err)
+		endClientSpan(span, 0, out.class, err)
 		clientErr := cleanText(err.Error())
 		row.ClientError = &clientErr
 		var refused *netguard.RefusedError
@@ -444,12 +465,14 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery, hoo
 		return out
 	}
 	body, readErr := readBody(resp.Body, d.deps.MaxResponseBytes)
+	out.requestTime = d.deps.Now().Sub(started)
 	row.LatencyMs = latencyMs(started, d.deps.Now())
 	status := int32(resp.StatusCode)
 	row.ResponseStatus = &status
 	row.ResponseHeaders = headersJSON(resp.Header)
 	row.ResponseBody = &body
 	code := resp.StatusCode
+	out.class = statusClass(code)
 	switch {
 	case code >= 200 && code < 300:
 		row.Result, row.Reason = ResultSuccess, ""
@@ -475,7 +498,16 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery, hoo
 		clientErr := cleanText(readErr.Error())
 		row.ClientError = &clientErr
 		out.endpointFailed = true
+		out.class = ClassResponseBroken
 	}
+	errorType := ""
+	if code >= 400 {
+		errorType = strconv.Itoa(code)
+	}
+	if readErr != nil {
+		errorType = ClassResponseBroken
+	}
+	endClientSpan(span, code, errorType, readErr)
 	return out
 }
 
@@ -549,18 +581,38 @@ func newRequest(ctx context.Context, delivery *pbxhooksv1.Delivery, hook *hookst
 	return req, nil
 }
 
-// failureReason names a transport failure in words an operator acts on; the
-// raw error goes to client_error.
-func failureReason(err error) string {
+// transportFailure names a transport failure: its metric class, and the
+// reason in words an operator acts on (the raw error goes to client_error).
+func transportFailure(err error) (class, reason string) {
 	var refused *netguard.RefusedError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &refused):
-		return refused.Error()
+		return ClassRefused, refused.Error()
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return "timeout"
+		return ClassTimeout, "timeout"
 	default:
-		return "connection error"
+		return ClassConnection, "connection error"
+	}
+}
+
+// statusClass is the metric class of an answered request.
+func statusClass(code int) string {
+	switch {
+	case code >= 200 && code < 300:
+		return ClassSuccess
+	case code == http.StatusGone:
+		return ClassGone
+	case code == http.StatusTooManyRequests:
+		return ClassThrottled
+	case code >= 300 && code < 400:
+		return ClassRedirect
+	case code >= 400 && code < 500:
+		return ClassClientError
+	case code >= 500 && code < 600:
+		return ClassServerError
+	default:
+		return ClassOtherStatus
 	}
 }
 

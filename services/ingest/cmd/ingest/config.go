@@ -2,27 +2,45 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/httpapi"
 )
 
 // maxRequestBytes bounds one HTTP request, whatever the per-event and batch
 // limits multiply to.
 const maxRequestBytes = 64 << 20
 
+// DefaultTokenCacheTTL bounds how long a revoked token keeps working on
+// ingest, against a database round trip per request from a busy PBX.
+const DefaultTokenCacheTTL = 10 * time.Second
+
 // maxVarNameBytes bounds configured channel variable names.
 const maxVarNameBytes = 128
 
 // settings is ingest's configuration, read once from the environment.
 type settings struct {
-	Common         config.Common
-	HTTPAddr       string
+	Common   config.Common
+	HTTPAddr string
+	// DatabaseURL is where account tokens are verified; AdminToken is the
+	// deployment's admin token, which may feed every account.
+	DatabaseURL string
+	AdminToken  string
+	// TokenCacheTTL is how long a verified account token is trusted
+	// without asking PostgreSQL again: the longest a revoked token keeps
+	// feeding events.
+	TokenCacheTTL time.Duration
+	// TrustedProxies may name the client in X-Forwarded-For, for the
+	// failed-authentication throttle.
+	TrustedProxies []netip.Prefix
 	MaxEventBytes  int
 	MaxBatchEvents int
 	Workers        int
@@ -41,6 +59,11 @@ type settings struct {
 	// larger ones.
 	MediaTTL      time.Duration
 	MaxMediaBytes int64
+	// BodyIdleTimeout, MinBodyRate and MaxInflightBytes bound request
+	// bodies: see httpapi.Limits.
+	BodyIdleTimeout  time.Duration
+	MinBodyRate      int64
+	MaxInflightBytes int64
 }
 
 func readSettings(e *config.Env) (settings, error) {
@@ -48,6 +71,10 @@ func readSettings(e *config.Env) (settings, error) {
 	s := settings{
 		Common:         config.ReadCommon(e),
 		HTTPAddr:       e.Addr("INGEST_HTTP_ADDR", "127.0.0.1:8081"),
+		DatabaseURL:    config.ReadDatabaseURL(e),
+		AdminToken:     e.Required("PBXHOOKS_ADMIN_TOKEN", "the admin token, which may send events for every account"),
+		TokenCacheTTL:  e.Duration("INGEST_TOKEN_CACHE_TTL", DefaultTokenCacheTTL, 0, time.Minute),
+		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
 		MaxEventBytes:  e.Int("INGEST_MAX_EVENT_BYTES", 64<<10, 1<<10, 1<<20),
 		MaxBatchEvents: e.Int("INGEST_MAX_BATCH_EVENTS", 100, 1, 10_000),
 		Workers:        e.Int("INGEST_WORKERS", 16, 1, 1024),
@@ -59,6 +86,9 @@ func readSettings(e *config.Env) (settings, error) {
 		ARIDirectionVar:      e.String("INGEST_ARI_DIRECTION_VAR", ari.DefaultDirectionVar),
 		MediaTTL:             e.Duration("INGEST_MEDIA_TTL", bus.DefaultMediaTTL, time.Hour, 365*24*time.Hour),
 		MaxMediaBytes:        int64(e.Int("INGEST_MAX_MEDIA_BYTES", 100<<20, 1<<10, 4<<30)),
+		BodyIdleTimeout:      e.Duration("INGEST_BODY_IDLE_TIMEOUT", httpapi.DefaultBodyIdleTimeout, time.Second, 10*time.Minute),
+		MinBodyRate:          int64(e.Int("INGEST_MIN_BODY_RATE", httpapi.DefaultMinBodyRate, 1<<10, 1<<30)),
+		MaxInflightBytes:     int64(e.Int("INGEST_MAX_INFLIGHT_BYTES", httpapi.DefaultMaxInflightBytes, 1<<20, 64<<30)),
 	}
 	for name, v := range map[string]string{
 		"INGEST_FREESWITCH_ACCOUNT_VAR": s.FreeSWITCHAccountVar,
@@ -72,6 +102,9 @@ func readSettings(e *config.Env) (settings, error) {
 	if err := e.Err(); err != nil {
 		return s, err
 	}
+	if _, err := credential.NewAdminToken(s.AdminToken); err != nil {
+		return s, fmt.Errorf("invalid configuration: PBXHOOKS_ADMIN_TOKEN: %w", err)
+	}
 	if s.AckWait <= s.PublishTimeout {
 		// A message must not be redelivered while its publish may still
 		// be waiting for JetStream.
@@ -79,6 +112,10 @@ func readSettings(e *config.Env) (settings, error) {
 	}
 	if total := s.MaxEventBytes * s.MaxBatchEvents; total > maxRequestBytes {
 		return s, fmt.Errorf("invalid configuration: INGEST_MAX_EVENT_BYTES x INGEST_MAX_BATCH_EVENTS is %d bytes; at most %d", total, maxRequestBytes)
+	}
+	if total := int64(s.MaxEventBytes) * int64(s.MaxBatchEvents); s.MaxInflightBytes < total {
+		// A full batch could never be read.
+		return s, fmt.Errorf("invalid configuration: INGEST_MAX_INFLIGHT_BYTES (%d) must hold one full batch, INGEST_MAX_EVENT_BYTES x INGEST_MAX_BATCH_EVENTS (%d)", s.MaxInflightBytes, total)
 	}
 	return s, nil
 }

@@ -14,19 +14,27 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
+	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/httpapi"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
 const serviceName = "ingest"
+
+// maxDatabaseConns bounds ingest's PostgreSQL connections: it only looks up
+// account tokens, and caches them.
+const maxDatabaseConns = 4
 
 func main() {
 	if err := run(); err != nil {
@@ -53,7 +61,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.Common.ShutdownTimeout, log)
 
-	nc, js, err := bus.Connect(cfg.Common.NATSURL, serviceName, log)
+	nc, js, err := bus.Connect(cfg.Common.NATSURL, serviceName, cfg.Common.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -71,19 +79,51 @@ func run() error {
 		return err
 	}
 
+	// Account tokens are verified against PostgreSQL, a few connections
+	// suffice: the cache answers a busy PBX's repeated requests.
+	pool, err := store.Open(ctx, cfg.DatabaseURL, maxDatabaseConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	admin, err := credential.NewAdminToken(cfg.AdminToken)
+	if err != nil {
+		return fmt.Errorf("PBXHOOKS_ADMIN_TOKEN: %w", err)
+	}
+	auth, err := credential.NewAuthenticator(credential.Options{
+		Admin: admin, Tokens: credential.NewPostgresTokens(pool), CacheTTL: cfg.TokenCacheTTL,
+		TrustedProxies: cfg.TrustedProxies,
+	})
+	if err != nil {
+		return err
+	}
+
 	// Every PBX input format ingest understands.
 	adapters := []adapter.Adapter{
 		native.Adapter(),
 		freeswitch.Adapter(freeswitch.Options{AccountVar: cfg.FreeSWITCHAccountVar}),
 		ari.Adapter(ari.Options{AccountVar: cfg.ARIAccountVar, DirectionVar: cfg.ARIDirectionVar}),
 	}
-	pub := publish.New(js)
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		return err
+	}
+	counts := ingestmetrics.New()
+	lag := metrics.NewConsumerLag(js, 0, metrics.Consumer{Stream: bus.StreamPBX, Durable: bus.ConsumerIngest})
+	if err := metrics.Register(reg, append(counts.Collectors(), lag)...); err != nil {
+		return err
+	}
+	pub := publish.New(js, counts)
 	server, err := httpapi.New(httpapi.Deps{
-		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore,
+		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore, Auth: auth,
+		Metrics: counts, MetricsHandler: metrics.Handler(reg),
 		Limits: httpapi.Limits{
-			MaxEventBytes:  cfg.MaxEventBytes,
-			MaxBatchEvents: cfg.MaxBatchEvents,
-			PublishTimeout: cfg.PublishTimeout,
+			MaxEventBytes:    cfg.MaxEventBytes,
+			MaxBatchEvents:   cfg.MaxBatchEvents,
+			PublishTimeout:   cfg.PublishTimeout,
+			BodyIdleTimeout:  cfg.BodyIdleTimeout,
+			MinBodyRate:      cfg.MinBodyRate,
+			MaxInflightBytes: cfg.MaxInflightBytes,
 		},
 	})
 	if err != nil {
@@ -92,11 +132,12 @@ func run() error {
 	consumer, err := consume.New(consume.Deps{
 		JS: js, Publisher: pub, Log: log, Adapters: adapters,
 		Workers: cfg.Workers, MaxEventBytes: cfg.MaxEventBytes, PublishTimeout: cfg.PublishTimeout,
-		Media: mediaStore, AckWait: cfg.AckWait,
+		Media: mediaStore, AckWait: cfg.AckWait, Metrics: counts,
 	})
 	if err != nil {
 		return err
 	}
+	server.AddReadyCheck("consumer", consumer.Ready)
 
 	// Shutdown order: the HTTP intake stops first (in-flight requests finish
 	// and are answered), then the consumer drains, then NATS closes.

@@ -45,7 +45,7 @@ func mediaStore(t *testing.T, js jetstream.JetStream) *media.Store {
 func startConsumer(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	c, err := New(Deps{
-		JS: js, Publisher: publish.New(js), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		JS: js, Publisher: publish.New(js, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
 		Adapters: allAdapters, Workers: 4,
 		MaxEventBytes: maxEventBytes, PublishTimeout: 5 * time.Second,
 		Media: mediaStore(t, js),

@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,10 +15,16 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -34,6 +41,15 @@ type Limits struct {
 	// PublishTimeout bounds the wait for JetStream's acknowledgement before
 	// the caller is told 503 and to retry.
 	PublishTimeout time.Duration
+	// BodyIdleTimeout answers 408 to a body that sends nothing for that
+	// long; MinBodyRate (bytes per second) sets the whole body's deadline
+	// from its declared (or largest allowed) size. Zero means the default.
+	BodyIdleTimeout time.Duration
+	MinBodyRate     int64
+	// MaxInflightBytes bounds the request bytes held in memory at once,
+	// across requests; beyond, requests are answered 503 with Retry-After.
+	// Zero means the default.
+	MaxInflightBytes int64
 }
 
 // Deps are what the HTTP intake needs.
@@ -47,6 +63,13 @@ type Deps struct {
 	Limits   Limits
 	// Media stores uploaded files and checks media events' files.
 	Media *media.Store
+	// Auth authenticates every intake and upload request (auth.go).
+	Auth *credential.Authenticator
+	// Metrics counts rejected and ignored input (the Publisher counts the
+	// rest); nil counts nothing.
+	Metrics *ingestmetrics.Metrics
+	// MetricsHandler, when set, serves GET /metrics beside the probes.
+	MetricsHandler http.Handler
 }
 
 // Server serves the intake routes and probes.
@@ -56,21 +79,34 @@ type Server struct {
 	pub     *publish.Publisher
 	limits  Limits
 	media   *media.Store
-	handler http.Handler
+	auth    *credential.Authenticator
+	ready   *health.Checks
+	metrics *ingestmetrics.Metrics
+	// inflight bounds the request bytes held in memory across requests.
+	inflight *inflightBytes
+	handler  http.Handler
 }
 
 // New validates deps and builds the routes.
 func New(deps Deps) (*Server, error) {
-	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Media == nil {
-		return nil, errors.New("httpapi: Log, NC, JS, Publisher and Media are required")
+	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Media == nil || deps.Auth == nil {
+		return nil, errors.New("httpapi: Log, NC, JS, Publisher, Media and Auth are required")
 	}
 	l := deps.Limits
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media}
+	l.BodyIdleTimeout = cmp.Or(l.BodyIdleTimeout, DefaultBodyIdleTimeout)
+	l.MinBodyRate = cmp.Or(l.MinBodyRate, DefaultMinBodyRate)
+	l.MaxInflightBytes = cmp.Or(l.MaxInflightBytes, DefaultMaxInflightBytes)
+	if l.BodyIdleTimeout < 0 || l.MinBodyRate < 0 || l.MaxInflightBytes < 0 {
+		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
+	}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, auth: deps.Auth, metrics: deps.Metrics,
+		inflight: newInflightBytes(l.MaxInflightBytes)}
 
 	ready := &health.Checks{}
+	s.ready = ready
 	ready.Add("nats", func(context.Context) error {
 		if st := deps.NC.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("NATS connection is %s", st)
@@ -87,18 +123,25 @@ func New(deps Deps) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /healthz", health.LiveHandler())
 	mux.Handle("GET /readyz", ready.ReadyHandler())
+	if deps.MetricsHandler != nil {
+		mux.Handle("GET /metrics", deps.MetricsHandler)
+	}
 	for _, a := range deps.Adapters {
 		// No method in the pattern: other methods get a Kazoo-style 405
 		// from the handler instead of the mux's plain-text one.
-		mux.Handle(a.Path, s.route(http.MethodPost, s.intake(a)))
+		mux.Handle(a.Path, s.route(http.MethodPost, s.authorized(s.intake(a))))
 	}
-	mux.Handle(mediaPath, s.route(http.MethodPost, s.uploadMedia))
+	mux.Handle(mediaPath, s.route(http.MethodPost, s.authorized(s.uploadMedia)))
 	mux.Handle("/", s.route("", func(http.ResponseWriter, *http.Request) error {
 		return &apiError{status: http.StatusNotFound, message: "no such route"}
 	}))
 	s.handler = s.recoverPanics(mux)
 	return s, nil
 }
+
+// AddReadyCheck adds a /readyz check of another part of ingest (its PBX
+// consumer).
+func (s *Server) AddReadyCheck(name string, check health.Check) { s.ready.Add(name, check) }
 
 // Handler returns the routes, for tests and for Run.
 func (s *Server) Handler() http.Handler { return s.handler }
@@ -123,10 +166,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
-		// Bounded so a slow sender cannot hold a connection and its buffered
-		// batch forever.
+		// For routes that read no body; the intake routes move both
+		// deadlines by their body's size (see boundBody).
 		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30*time.Second + s.limits.PublishTimeout,
+		WriteTimeout: writeWindow(s.limits),
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -151,6 +194,14 @@ type handlerFunc func(http.ResponseWriter, *http.Request) error
 // route checks the method (when given) and renders a returned error.
 func (s *Server) route(method string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The whole request, its error answer included, runs in one span
+		// that continues the caller's traceparent, so every line it logs
+		// carries the trace.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, r.Method+" "+r.Pattern, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(r.Pattern)))
+		defer span.End()
+		r = r.WithContext(ctx)
 		if method != "" && r.Method != method {
 			w.Header().Set("Allow", method)
 			s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, message: "method not allowed; use " + method})

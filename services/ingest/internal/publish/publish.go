@@ -17,6 +17,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 )
 
 // ErrUnroutable marks an event whose fields do not make a valid EVENTS
@@ -28,11 +29,15 @@ var tracer = otel.Tracer("github.com/pbxhooks/pbxhooks/services/ingest/internal/
 
 // Publisher stores events on EVENTS.
 type Publisher struct {
-	js jetstream.JetStream
+	js      jetstream.JetStream
+	metrics *ingestmetrics.Metrics
 }
 
-// New returns a Publisher over js.
-func New(js jetstream.JetStream) *Publisher { return &Publisher{js: js} }
+// New returns a Publisher over js that counts each event's result in m
+// (stored, duplicate or failed); m may be nil.
+func New(js jetstream.JetStream, m *ingestmetrics.Metrics) *Publisher {
+	return &Publisher{js: js, metrics: m}
+}
 
 // Publish stores ev and returns only once JetStream has acknowledged it, so a
 // nil error means the event is durable. The Nats-Msg-Id is account/event id:
@@ -54,7 +59,7 @@ func (p *Publisher) Store(ctx context.Context, ev *pbxhooksv1.Event) (duplicate 
 	}
 	ctx, span := tracer.Start(ctx, "events publish",
 		trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
+		trace.WithAttributes(telemetry.MessagingSystemNATS, telemetry.MessagingOperationPublish,
 			attribute.String("messaging.destination.name", subject),
 			attribute.String("messaging.message.id", ev.GetId()),
 		))
@@ -71,9 +76,15 @@ func (p *Publisher) Store(ctx context.Context, ev *pbxhooksv1.Event) (duplicate 
 	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.StreamEvents))
 	if err != nil {
 		span.RecordError(err)
+		p.metrics.Event(ev.GetSource(), ingestmetrics.ResultFailed)
 		return false, fmt.Errorf("publish event %s on %s: %w", ev.GetId(), subject, err)
 	}
 	span.SetAttributes(attribute.Bool("messaging.nats.duplicate", ack.Duplicate))
+	if ack.Duplicate {
+		p.metrics.Event(ev.GetSource(), ingestmetrics.ResultDuplicate)
+	} else {
+		p.metrics.Event(ev.GetSource(), ingestmetrics.ResultStored)
+	}
 	return ack.Duplicate, nil
 }
 

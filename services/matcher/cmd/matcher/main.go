@@ -20,6 +20,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/fanout"
@@ -80,7 +81,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.ShutdownTimeout, log)
 
-	nc, _, err := bus.Connect(cfg.NATSURL, serviceName, log)
+	nc, _, err := bus.Connect(cfg.NATSURL, serviceName, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -110,9 +111,19 @@ func run() error {
 	accounts, hooks := cache.Size()
 	log.InfoContext(ctx, "hooks loaded", "accounts", accounts, "hooks", hooks)
 
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		return err
+	}
+	delivered := fanout.NewDeliveredCounter()
+	lag := metrics.NewConsumerLag(js, 0, metrics.Consumer{Stream: bus.StreamEvents, Durable: bus.ConsumerMatcher})
+	if err := metrics.Register(reg, delivered, lag); err != nil {
+		return err
+	}
 	fan := &fanout.Fanout{
 		JS: js, Hooks: cache, HookByID: queries, Log: log,
-		Render: &render.Renderer{Links: cfg.MediaLinks.Linker(nil)},
+		Render:    &render.Renderer{Links: cfg.MediaLinks.Linker(nil)},
+		Delivered: delivered,
 	}
 	processor := fan.Processor(cfg.Workers)
 
@@ -124,9 +135,12 @@ func run() error {
 		return nil
 	})
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	checks.Add("consumer", processor.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, checks.Mux(), cfg.ShutdownTimeout) })
+	mux := checks.Mux()
+	mux.Handle("GET /metrics", metrics.Handler(reg))
+	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
 	g.Go(func() error { return cache.Run(gctx) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	g.Go(func() error { return processor.Run(gctx) })

@@ -16,11 +16,17 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
@@ -64,7 +70,20 @@ type Fanout struct {
 	Now            func() time.Time
 	PublishTimeout time.Duration
 	PublishBatch   int
+	// Delivered counts the deliveries stored on DELIVERIES
+	// (pbxhooks_matcher_deliveries_total); nil counts nothing.
+	Delivered prometheus.Counter
 }
+
+// NewDeliveredCounter returns the counter for Fanout.Delivered.
+func NewDeliveredCounter() prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: metrics.Namespace, Name: "matcher_deliveries_total",
+		Help: "Deliveries the matcher stored on the DELIVERIES stream, one per matching hook of an event (a redelivered event's are counted again).",
+	})
+}
+
+var tracer = otel.Tracer("github.com/pbxhooks/pbxhooks/services/matcher/internal/fanout")
 
 // DeliveryID names the delivery of event eventID to hook hookID; it is the
 // Nats-Msg-Id and the webhook-id receivers dedupe on.
@@ -116,25 +135,78 @@ func (f *Fanout) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if len(matched) == 0 {
 		return nil
 	}
+	if err := f.dropForeignMedia(ctx, &ev); err != nil {
+		return err
+	}
 	out := make([]*nats.Msg, 0, len(matched))
+	// One producer span per delivery, its context carried by the message,
+	// so each callback's trace leads back through its own publish.
+	spans := make([]trace.Span, 0, len(matched))
+	defer func() {
+		for _, span := range spans {
+			span.End()
+		}
+	}()
 	for _, hook := range matched {
-		m, err := f.deliveryMsg(ctx, hook, &ev)
+		pubCtx, span := tracer.Start(ctx, "deliveries publish", trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(telemetry.MessagingSystemNATS, telemetry.MessagingOperationPublish))
+		m, err := f.deliveryMsg(pubCtx, hook, &ev)
 		if err != nil {
+			span.End()
 			// Only this hook's configuration can fix it (say, bad
 			// custom_data); the other hooks must still hear the event.
 			log.ErrorContext(ctx, "hook skipped: delivery cannot be built", telemetry.KeyHookID, hook.ID, telemetry.KeyError, err)
 			continue
 		}
+		span.SetAttributes(semconv.MessagingDestinationName(m.Subject), semconv.MessagingMessageID(m.Header.Get(bus.HeaderMsgID)))
+		spans = append(spans, span)
 		out = append(out, m)
 	}
 	for start := 0; start < len(out); start += f.publishBatch() {
 		end := min(start+f.publishBatch(), len(out))
 		if err := f.publishAll(ctx, out[start:end]); err != nil {
+			for _, span := range spans[start:end] {
+				span.SetStatus(codes.Error, err.Error())
+			}
 			return fmt.Errorf("fan out event %s: %w", ev.GetId(), err)
+		}
+		if f.Delivered != nil {
+			f.Delivered.Add(float64(end - start))
 		}
 	}
 	log.DebugContext(ctx, "event fanned out", "deliveries", len(out))
 	return nil
+}
+
+// dropForeignMedia removes the file reference of a media event whose file
+// the event's account does not own: another account's, one put into the
+// bucket without an owner, or one that is gone. Ingest already refuses such
+// events; this keeps the matcher from ever signing a download link to a
+// file that is not the account's, whoever published the event. The event
+// is still delivered (the call happened), without a link. A failed lookup
+// is retried.
+func (f *Fanout) dropForeignMedia(ctx context.Context, ev *pbxhooksv1.Event) error {
+	media := ev.GetMedia()
+	if ev.GetKind() != event.KindMedia || media.GetMediaId() == "" {
+		return nil
+	}
+	objects, err := f.JS.ObjectStore(ctx, bus.MediaBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		err = bus.ErrMediaNotFound
+	} else if err == nil {
+		_, err = bus.OwnedMedia(ctx, objects, media.GetMediaId(), ev.GetAccountId())
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bus.ErrMediaNotFound):
+		f.Log.WarnContext(ctx, "media event names no file of its account; delivered without a link",
+			telemetry.KeyEventID, ev.GetId(), telemetry.KeyAccountID, ev.GetAccountId(), "media_id", media.GetMediaId())
+		media.MediaId, media.ObjectName = "", ""
+		return nil
+	default:
+		return fmt.Errorf("check media of event %s: %w", ev.GetId(), err)
+	}
 }
 
 // testHook loads the one hook a test event is for. The hook must belong to
@@ -182,6 +254,7 @@ func (f *Fanout) deliveryMsg(ctx context.Context, hook *store.Hook, ev *pbxhooks
 		Retries:         max(hook.Retries, 0),
 		CreatedAt:       timestamppb.New(f.now()),
 		EventOccurredAt: ev.GetOccurredAt(),
+		EventReceivedAt: ev.GetReceivedAt(),
 	}
 	data, err := proto.Marshal(delivery)
 	if err != nil {
