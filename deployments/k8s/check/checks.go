@@ -225,7 +225,14 @@ func (o *Objects) env(c corev1.Container) (map[string]string, []error) {
 			errs = append(errs, fmt.Errorf("container %s: envFrom other than a ConfigMap; name Secret keys one by one", c.Name))
 		}
 	}
+	seen := map[string]bool{}
 	for _, e := range c.Env {
+		if seen[e.Name] {
+			// The API server refuses a server-side apply that names one
+			// variable twice.
+			errs = append(errs, fmt.Errorf("container %s: %s is set twice", c.Name, e.Name))
+		}
+		seen[e.Name] = true
 		switch {
 		case e.ValueFrom == nil:
 			vars[e.Name] = e.Value
