@@ -177,3 +177,12 @@ func (p *Processor) watch(ctx context.Context, cons jetstream.Consumer, iter jet
 		}
 	}
 }
+
+// Ensure makes the durable consumer, or updates an existing one to the
+// spec, without consuming: Run does the same at its start. Calling it
+// first lets a caller order the updates of consumers whose filters must
+// not overlap on a work-queue stream.
+func (p *Processor) Ensure(ctx context.Context) error {
+	_, err := p.openConsumer(ctx, &resumePoint{})
+	return err
+}

@@ -113,15 +113,17 @@ func NewAuthenticator(opts Options) (*Authenticator, error) {
 // is throttled) or, when the token store fails, an outage error to answer
 // 5xx without charging the client.
 //
-// Order of work, cheapest first: parse the headers; the admin token (a
-// constant-time digest comparison); the cache of recently verified tokens;
-// only then the database, and only if the client address is not
-// throttled. So a throttled address costs no database lookup, while
-// credentials known good without one (the admin token, a token verified
-// within CacheTTL) still pass: a PBX sharing a NAT address with a
-// misconfigured or hostile neighbour keeps working. Every failure is
-// charged to the address; a missing credential is not (it costs nothing
-// and guesses nothing).
+// Order of work, cheapest first: parse the headers; the cache of recently
+// verified account tokens; then, only if the client address is not
+// throttled, the admin token (a constant-time digest comparison) and the
+// database. So a throttled address costs no database lookup, while an
+// account token verified within CacheTTL still passes: a PBX sharing a NAT
+// address with a misconfigured or hostile neighbour keeps working. The
+// cache is no guessing oracle (account tokens are 32 random bytes); the
+// admin token, which the operator chose and may be weaker, is refused like
+// any other from a throttled address, so it cannot be guessed there at
+// full speed. Every failure is charged to the address; a missing
+// credential is not (it costs nothing and guesses nothing).
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Principal, error) {
 	token, err := FromHeader(r.Header)
 	if errors.Is(err, ErrMissing) {
@@ -137,9 +139,6 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 		a.throttle.Fail(address, now)
 		return Principal{}, &Refusal{Status: http.StatusUnauthorized, Message: err.Error()}
 	}
-	if a.admin.Matches(token) {
-		return Principal{Admin: true}, nil
-	}
 	digest := Hash(token)
 	if a.cache != nil {
 		if p, ok := a.cache.Get(string(digest)); ok {
@@ -148,6 +147,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 	}
 	if refusal := a.throttled(address, now); refusal != nil {
 		return Principal{}, refusal
+	}
+	if a.admin.Matches(token) {
+		return Principal{Admin: true}, nil
 	}
 	p, err := a.tokens.ActiveToken(ctx, digest)
 	if errors.Is(err, ErrUnknownToken) {
