@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -61,6 +62,9 @@ type Options struct {
 	// DefaultFailureInterval).
 	FailureBurst    int
 	FailureInterval time.Duration
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// address (ClientAddresses); none by default.
+	TrustedProxies []netip.Prefix
 }
 
 // DefaultCacheSize bounds the verified tokens a cache keeps.
@@ -72,6 +76,7 @@ type Authenticator struct {
 	tokens   TokenStore
 	cache    *expirable.LRU[string, Principal]
 	throttle *FailureThrottle
+	clients  ClientAddresses
 	now      func() time.Time
 }
 
@@ -90,6 +95,7 @@ func NewAuthenticator(opts Options) (*Authenticator, error) {
 		admin:    opts.Admin,
 		tokens:   opts.Tokens,
 		throttle: NewFailureThrottle(opts.FailureBurst, opts.FailureInterval),
+		clients:  NewClientAddresses(opts.TrustedProxies),
 		now:      time.Now,
 	}
 	if opts.CacheTTL > 0 {
@@ -107,22 +113,24 @@ func NewAuthenticator(opts Options) (*Authenticator, error) {
 // is throttled) or, when the token store fails, an outage error to answer
 // 5xx without charging the client.
 //
-// Order of work, cheapest first: parse the headers; the admin token (a
-// constant-time digest comparison); the cache of recently verified tokens;
-// only then the database, and only if the client address is not
-// throttled. So a throttled address costs no database lookup, while
-// credentials known good without one (the admin token, a token verified
-// within CacheTTL) still pass: a PBX sharing a NAT address with a
-// misconfigured or hostile neighbour keeps working. Every failure is
-// charged to the address; a missing credential is not (it costs nothing
-// and guesses nothing).
+// Order of work, cheapest first: parse the headers; the cache of recently
+// verified account tokens; then, only if the client address is not
+// throttled, the admin token (a constant-time digest comparison) and the
+// database. So a throttled address costs no database lookup, while an
+// account token verified within CacheTTL still passes: a PBX sharing a NAT
+// address with a misconfigured or hostile neighbour keeps working. The
+// cache is no guessing oracle (account tokens are 32 random bytes); the
+// admin token, which the operator chose and may be weaker, is refused like
+// any other from a throttled address, so it cannot be guessed there at
+// full speed. Every failure is charged to the address; a missing
+// credential is not (it costs nothing and guesses nothing).
 func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Principal, error) {
 	token, err := FromHeader(r.Header)
 	if errors.Is(err, ErrMissing) {
 		return Principal{}, &Refusal{Status: http.StatusUnauthorized,
 			Message: "missing credential: send " + HeaderAuthToken + ": <token> or " + HeaderAuthorization + ": Bearer <token>"}
 	}
-	address := ClientAddress(r.RemoteAddr)
+	address := a.clients.Of(r)
 	now := a.now()
 	if err != nil {
 		if refusal := a.throttled(address, now); refusal != nil {
@@ -130,9 +138,6 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 		}
 		a.throttle.Fail(address, now)
 		return Principal{}, &Refusal{Status: http.StatusUnauthorized, Message: err.Error()}
-	}
-	if a.admin.Matches(token) {
-		return Principal{Admin: true}, nil
 	}
 	digest := Hash(token)
 	if a.cache != nil {
@@ -142,6 +147,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 	}
 	if refusal := a.throttled(address, now); refusal != nil {
 		return Principal{}, refusal
+	}
+	if a.admin.Matches(token) {
+		return Principal{Admin: true}, nil
 	}
 	p, err := a.tokens.ActiveToken(ctx, digest)
 	if errors.Is(err, ErrUnknownToken) {

@@ -1,7 +1,9 @@
 package credential
 
 import (
+	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
@@ -88,21 +90,87 @@ func (t *FailureThrottle) Fail(address string, now time.Time) {
 	bucket.ReserveN(now, 1)
 }
 
-// ClientAddress is the key the throttle counts a request under: the peer's
-// IP address (from http.Request.RemoteAddr), or for IPv6 its /64, since one
-// host usually holds a whole /64 and could otherwise rotate addresses
-// freely. X-Forwarded-For is not read: any client can write it. Behind a
-// reverse proxy every client therefore shares the proxy's address.
-// Anything unparsable (a Unix socket peer) is counted as "unknown".
+// HeaderForwardedFor is the header a reverse proxy appends the address of
+// its own client to.
+const HeaderForwardedFor = "X-Forwarded-For"
+
+// maxForwardedHops bounds the X-Forwarded-For entries examined.
+const maxForwardedHops = 16
+
+// ClientAddresses says which client address a request is counted under.
+// With no trusted proxies it is the TCP peer: X-Forwarded-For is ignored,
+// since any client can write it. When the peer is a trusted proxy, the
+// client is the rightmost X-Forwarded-For entry that is not itself a
+// trusted proxy: each proxy appends the address it saw, so entries right
+// of that one were written by proxies the operator runs, and entries left
+// of it by the client, who may have forged them.
+type ClientAddresses struct {
+	trusted []netip.Prefix
+}
+
+// NewClientAddresses trusts X-Forwarded-For from peers within trusted
+// (e.g. the ingress controller's pod range); nil trusts no one.
+func NewClientAddresses(trusted []netip.Prefix) ClientAddresses {
+	return ClientAddresses{trusted: trusted}
+}
+
+// Of is the key r is counted under (see ClientAddress for its form). A
+// trusted peer whose X-Forwarded-For is missing, repeated, unparsable,
+// longer than 16 entries or all trusted is counted as itself.
+func (c ClientAddresses) Of(r *http.Request) string {
+	peer := peerAddr(r.RemoteAddr)
+	if !peer.IsValid() || !c.isTrusted(peer) {
+		return ClientAddress(r.RemoteAddr)
+	}
+	values := r.Header.Values(HeaderForwardedFor)
+	if len(values) != 1 {
+		return ClientAddress(r.RemoteAddr)
+	}
+	hops := strings.Split(values[0], ",")
+	if len(hops) > maxForwardedHops {
+		return ClientAddress(r.RemoteAddr)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return ClientAddress(r.RemoteAddr)
+		}
+		if !c.isTrusted(addr.Unmap()) {
+			return ClientAddress(addr.String())
+		}
+	}
+	return ClientAddress(r.RemoteAddr)
+}
+
+func (c ClientAddresses) isTrusted(addr netip.Addr) bool {
+	for _, p := range c.trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+func peerAddr(remoteAddr string) netip.Addr {
+	if ap, err := netip.ParseAddrPort(remoteAddr); err == nil {
+		return ap.Addr().Unmap()
+	}
+	if a, err := netip.ParseAddr(remoteAddr); err == nil {
+		return a.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// ClientAddress is the key the throttle counts an address under: the IP
+// address of remoteAddr (host:port or a bare address), or for IPv6 its
+// /64, since one host usually holds a whole /64 and could otherwise rotate
+// addresses freely. Anything unparsable (a Unix socket peer) is counted as
+// "unknown".
 func ClientAddress(remoteAddr string) string {
-	addrPort, err := netip.ParseAddrPort(remoteAddr)
-	var addr netip.Addr
-	if err == nil {
-		addr = addrPort.Addr()
-	} else if addr, err = netip.ParseAddr(remoteAddr); err != nil {
+	addr := peerAddr(remoteAddr)
+	if !addr.IsValid() {
 		return "unknown"
 	}
-	addr = addr.Unmap()
 	if addr.Is4() {
 		return addr.String()
 	}

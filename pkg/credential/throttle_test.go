@@ -1,6 +1,10 @@
 package credential
 
 import (
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -68,6 +72,67 @@ func FuzzClientAddress(f *testing.F) {
 		key := ClientAddress(remote)
 		if key == "" || len(key) > len("ffff:ffff:ffff:ffff::/64") {
 			t.Fatalf("ClientAddress(%q) = %q", remote, key)
+		}
+	})
+}
+
+func TestClientAddressesTrustOnlyConfiguredProxies(t *testing.T) {
+	t.Parallel()
+	proxies := NewClientAddresses([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")})
+	tests := []struct {
+		name, remote string
+		xff          []string
+		want         string
+	}{
+		{"direct client, forged header ignored", "192.0.2.7:5060", []string{"198.51.100.1"}, "192.0.2.7"},
+		{"proxy names its client", "10.1.2.3:40000", []string{"198.51.100.1"}, "198.51.100.1"},
+		{"client-forged entries left of the real one", "10.1.2.3:40000", []string{"6.6.6.6, 198.51.100.1"}, "198.51.100.1"},
+		{"a chain of trusted proxies", "10.1.2.3:40000", []string{"198.51.100.1, 10.9.9.9"}, "198.51.100.1"},
+		{"IPv6 client through a proxy", "[fd00::5]:80", []string{"2001:db8:1:2::9"}, "2001:db8:1:2::/64"},
+		{"proxy without the header", "10.1.2.3:40000", nil, "10.1.2.3"},
+		{"header sent twice", "10.1.2.3:40000", []string{"198.51.100.1", "198.51.100.2"}, "10.1.2.3"},
+		{"unparsable entry", "10.1.2.3:40000", []string{"198.51.100.1, nonsense"}, "10.1.2.3"},
+		{"all hops trusted", "10.1.2.3:40000", []string{"10.0.0.9"}, "10.1.2.3"},
+		{"too many hops", "10.1.2.3:40000", []string{strings.Repeat("198.51.100.1,", 20) + "198.51.100.2"}, "10.1.2.3"},
+	}
+	for _, tt := range tests {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = tt.remote
+		for _, v := range tt.xff {
+			r.Header.Add(HeaderForwardedFor, v)
+		}
+		if got := proxies.Of(r); got != tt.want {
+			t.Errorf("%s: Of = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	r.RemoteAddr = "10.1.2.3:40000"
+	r.Header.Set(HeaderForwardedFor, "198.51.100.1")
+	if got := NewClientAddresses(nil).Of(r); got != "10.1.2.3" {
+		t.Errorf("no trusted proxies: Of = %q, want the peer", got)
+	}
+}
+
+// FuzzClientAddresses: whatever X-Forwarded-For says, the key is a short
+// address or "unknown", and an untrusted peer is always counted as itself.
+func FuzzClientAddresses(f *testing.F) {
+	f.Add("10.1.2.3:40000", "198.51.100.1")
+	f.Add("10.1.2.3:40000", "6.6.6.6, 198.51.100.1, 10.0.0.1")
+	f.Add("192.0.2.7:1", "198.51.100.1")
+	f.Add("[fd00::1]:1", "2001:db8::1%eth0")
+	proxies := NewClientAddresses([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("fd00::/8")})
+	f.Fuzz(func(t *testing.T, remote, xff string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.RemoteAddr = remote
+		r.Header.Set(HeaderForwardedFor, xff)
+		key := proxies.Of(r)
+		if key == "" || len(key) > len("ffff:ffff:ffff:ffff::/64") {
+			t.Fatalf("Of(%q, %q) = %q", remote, xff, key)
+		}
+		if peer := peerAddr(remote); !peer.IsValid() || !proxies.isTrusted(peer) {
+			if key != ClientAddress(remote) {
+				t.Fatalf("untrusted peer %q counted as %q", remote, key)
+			}
 		}
 	})
 }

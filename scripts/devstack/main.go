@@ -81,6 +81,7 @@ func run(binDir, dataDir string, log *slog.Logger) error {
 		}
 		defer srv.Shutdown()
 		natsURL = srv.ClientURL()
+		log.Warn("the embedded NATS has no authentication: any local process may publish and read anything; production uses `api nats-config` (docs/SECURITY.md)", "url", natsURL)
 	}
 
 	databaseURL := os.Getenv("DATABASE_URL")

@@ -34,6 +34,9 @@ type serveConfig struct {
 	// AllowCIDRs are the blocked ranges hook URLs may still name
 	// (DELIVERY_ALLOW_CIDRS, the deliverer's own allow list).
 	AllowCIDRs []netip.Prefix
+	// TrustedProxies may name the client in X-Forwarded-For
+	// (AUTH_TRUSTED_PROXY_CIDRS), for the failed-authentication throttle.
+	TrustedProxies []netip.Prefix
 }
 
 // readServeConfig reads and validates the serving configuration, reporting
@@ -53,6 +56,7 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		RateLimitBurst: e.Int("API_RATE_LIMIT_BURST", httpapi.DefaultRateBurst, 1, 1_000_000),
 		Media:          medialink.ReadConfig(e),
 		AllowCIDRs:     e.Prefixes("DELIVERY_ALLOW_CIDRS"),
+		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
 	}
 	err := e.Err()
 	if _, tokenErr := credential.NewAdminToken(cfg.AdminToken); cfg.AdminToken != "" && tokenErr != nil {

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"time"
@@ -75,6 +76,9 @@ type Deps struct {
 	// credential.DefaultFailureInterval).
 	AuthFailureBurst    int
 	AuthFailureInterval time.Duration
+	// TrustedProxies are the peers (a load balancer, an ingress) whose
+	// X-Forwarded-For names the client address the throttle counts.
+	TrustedProxies []netip.Prefix
 	// Metrics is the process's registry: the API adds its request metrics
 	// and serves it at GET /metrics (a registry of its own when nil).
 	Metrics *prometheus.Registry
@@ -133,6 +137,7 @@ func New(deps Deps) (*Server, error) {
 	auth, err := credential.NewAuthenticator(credential.Options{
 		Admin: admin, Tokens: tokens,
 		FailureBurst: deps.AuthFailureBurst, FailureInterval: deps.AuthFailureInterval,
+		TrustedProxies: deps.TrustedProxies,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)

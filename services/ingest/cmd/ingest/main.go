@@ -92,7 +92,12 @@ func run() error {
 	}
 	auth, err := credential.NewAuthenticator(credential.Options{
 		Admin: admin, Tokens: credential.NewPostgresTokens(pool), CacheTTL: cfg.TokenCacheTTL,
+		TrustedProxies: cfg.TrustedProxies,
 	})
+	if err != nil {
+		return err
+	}
+	ariChannels, err := bus.EnsureARIChannelBucket(ctx, js, cfg.Common.StreamReplicas)
 	if err != nil {
 		return err
 	}
@@ -100,15 +105,20 @@ func run() error {
 	// Every PBX input format ingest understands.
 	adapters := []adapter.Adapter{
 		native.Adapter(),
-		freeswitch.Adapter(freeswitch.Options{AccountVar: cfg.FreeSWITCHAccountVar}),
-		ari.Adapter(ari.Options{AccountVar: cfg.ARIAccountVar, DirectionVar: cfg.ARIDirectionVar}),
+		freeswitch.Adapter(freeswitch.Options{AccountVar: cfg.FreeSWITCHAccountVar, ChannelVars: cfg.FreeSWITCHChannelVars}),
+		ari.Adapter(ari.Options{
+			AccountVar: cfg.ARIAccountVar, DirectionVar: cfg.ARIDirectionVar, LinkedIDVar: cfg.ARILinkedIDVar,
+			Channels: ari.KVChannels{KV: ariChannels},
+		}),
 	}
 	reg, err := metrics.NewRegistry()
 	if err != nil {
 		return err
 	}
 	counts := ingestmetrics.New()
-	lag := metrics.NewConsumerLag(js, 0, metrics.Consumer{Stream: bus.StreamPBX, Durable: bus.ConsumerIngest})
+	lag := metrics.NewConsumerLag(js, 0,
+		metrics.Consumer{Stream: bus.StreamPBX, Durable: bus.ConsumerIngest},
+		metrics.Consumer{Stream: bus.StreamPBX, Durable: bus.ConsumerIngestOrdered})
 	if err := metrics.Register(reg, append(counts.Collectors(), lag)...); err != nil {
 		return err
 	}

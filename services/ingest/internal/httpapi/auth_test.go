@@ -7,6 +7,7 @@ import (
 	"mime/multipart"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -180,7 +181,8 @@ func (c *countingTokens) ActiveToken(ctx context.Context, digest []byte) (creden
 // The finding: 3,000 wrong tokens were 3,000 x 401, each a hash and a
 // database lookup. Now an address gets its burst of lookups, then 429s
 // that cost none; another address is unaffected; and a PBX token verified
-// before (in the cache) keeps working from the throttled address.
+// before (in the cache) keeps working from the throttled address, while
+// the admin token does not.
 func TestWrongTokensAreThrottledPerAddressBeforeTheDatabase(t *testing.T) {
 	t.Parallel()
 	_, nc, js := testenv.JetStream(t)
@@ -219,8 +221,8 @@ func TestWrongTokensAreThrottledPerAddressBeforeTheDatabase(t *testing.T) {
 	if a := send(t, attacker, url, "application/json", native, "X-Auth-Token", good); a.status != http.StatusAccepted {
 		t.Fatalf("cached good token from the throttled address: %d %v, want 202", a.status, a.body)
 	}
-	if a := send(t, attacker, url, "application/json", native, "X-Auth-Token", testAdminToken); a.status != http.StatusAccepted {
-		t.Fatalf("admin token from the throttled address: %d %v, want 202", a.status, a.body)
+	if a := send(t, attacker, url, "application/json", native, "X-Auth-Token", testAdminToken); a.status != http.StatusTooManyRequests {
+		t.Fatalf("admin token from the throttled address: %d %v, want 429 (it could be guessed there)", a.status, a.body)
 	}
 	// A third token the throttled address never used would need a lookup.
 	third := issueToken(t, pool, "acme", credential.ScopePBX)
@@ -230,5 +232,39 @@ func TestWrongTokensAreThrottledPerAddressBeforeTheDatabase(t *testing.T) {
 	}
 	if tokens.lookups.Load() != before {
 		t.Fatal("a throttled address cost a database lookup")
+	}
+}
+
+// Behind a trusted proxy (AUTH_TRUSTED_PROXY_CIDRS) the throttle counts the
+// client X-Forwarded-For names, so one client's wrong tokens do not
+// throttle every PBX behind the same load balancer; from an untrusted peer
+// the header is ignored.
+func TestThrottleCountsTheClientATrustedProxyNames(t *testing.T) {
+	t.Parallel()
+	_, nc, js := testenv.JetStream(t)
+	srv, pool := newAuthServer(t, nc, js, testLimits, credential.Options{
+		FailureBurst: 3, FailureInterval: time.Hour, TrustedProxies: []netip.Prefix{netip.MustParsePrefix("127.0.0.2/32")},
+	})
+	good := issueToken(t, pool, "acme", credential.ScopePBX)
+	proxy, direct := clientFrom("127.0.0.2"), clientFrom("127.0.0.1")
+	url := srv.URL + "/v1/accounts/acme/events"
+	native := []byte(`{"event":"channel_create","call_id":"c1"}`)
+
+	statuses := map[int]int{}
+	for range 10 {
+		statuses[send(t, proxy, url, "application/json", native, "X-Auth-Token", "pbxt_guess", "X-Forwarded-For", "198.51.100.1").status]++
+	}
+	if statuses[http.StatusUnauthorized] != 3 || statuses[http.StatusTooManyRequests] != 7 {
+		t.Fatalf("one client behind the proxy: %v; want 3 x 401, 7 x 429", statuses)
+	}
+	if a := send(t, proxy, url, "application/json", native, "X-Auth-Token", good, "X-Forwarded-For", "198.51.100.2"); a.status != http.StatusAccepted {
+		t.Fatalf("another client behind the same proxy: %d %v, want 202", a.status, a.body)
+	}
+	// A direct client cannot pick its key by writing the header.
+	for range 3 {
+		send(t, direct, url, "application/json", native, "X-Auth-Token", "pbxt_guess", "X-Forwarded-For", "203.0.113.9")
+	}
+	if a := send(t, direct, url, "application/json", native, "X-Auth-Token", "pbxt_guess", "X-Forwarded-For", "203.0.113.10"); a.status != http.StatusTooManyRequests {
+		t.Fatalf("untrusted peer with a new X-Forwarded-For each time: %d, want 429", a.status)
 	}
 }
