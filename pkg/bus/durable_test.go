@@ -166,7 +166,7 @@ func TestProcessorMakesADeletedWorkQueueConsumerAgain(t *testing.T) {
 	for i := range 3 {
 		send(fmt.Sprintf("before %d", i))
 	}
-	eventually(t, "the first messages to be handled and removed", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the first messages to be handled and removed", func() (bool, string) {
 		s, err := js.Stream(t.Context(), bus.StreamDeliveries)
 		if err != nil {
 			return false, err.Error()
@@ -184,10 +184,10 @@ func TestProcessorMakesADeletedWorkQueueConsumerAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	send("after")
-	eventually(t, "the message published after the deletion to be handled", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the message published after the deletion to be handled", func() (bool, string) {
 		return rec.count("after") == 1, fmt.Sprint(p.Ready(t.Context()))
 	})
-	eventually(t, "the processor to report ready", ready(t, p))
+	testenv.Eventually(t, 10*time.Second, "the processor to report ready", ready(t, p))
 	if n := len(rec.deliveries()); n != 4 {
 		t.Errorf("%d messages handled, want 4", n)
 	}
