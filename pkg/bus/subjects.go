@@ -75,6 +75,15 @@ func PBXFreeSWITCHSubject(accountID string) (string, error) {
 	return "pbx.freeswitch." + accountID, nil
 }
 
+// PBXARISubject is pbx.ari.<account_id or "any">: where an Asterisk
+// connector publishes the raw ARI WebSocket events.
+func PBXARISubject(accountID string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	return "pbx.ari." + accountID, nil
+}
+
 // CallEventSubject is events.<account_id>.call.<call_type>.<status>:
 // account first so consumers and permissions can be scoped per tenant, then
 // kind, then the Spoke call type and status so a subscriber can filter on

@@ -34,8 +34,16 @@ func TestSettings(t *testing.T) {
 	if s, err := readSettings(env(map[string]string{"CONNECTOR_ACCOUNT_ID": "any"})); err != nil || s.AccountID != "any" {
 		t.Errorf("any: %v %v", s.AccountID, err)
 	}
+	ari, err := readSettings(env(map[string]string{"CONNECTOR_PBX": "asterisk-ari", "CONNECTOR_ADDR": "http://pbx:8088", "CONNECTOR_USER": "pbxhooks"}))
+	if err != nil || ari.ARIApp != "pbxhooks" || ari.User != "pbxhooks" {
+		t.Errorf("asterisk-ari: %+v %v", ari, err)
+	}
+	if _, err := readSettings(env(map[string]string{"CONNECTOR_PBX": "asterisk-ari", "CONNECTOR_USER": "u"})); err == nil || !strings.Contains(err.Error(), "CONNECTOR_ADDR") {
+		t.Errorf("asterisk-ari with host:port: %v, want CONNECTOR_ADDR refused", err)
+	}
 	for name, over := range map[string]map[string]string{
-		"CONNECTOR_PBX":             {"CONNECTOR_PBX": "asterisk-ari"},
+		"CONNECTOR_PBX":             {"CONNECTOR_PBX": "asterisk-ami"},
+		"CONNECTOR_USER":            {"CONNECTOR_PBX": "asterisk-ari", "CONNECTOR_ADDR": "http://pbx:8088"},
 		"CONNECTOR_ACCOUNT_ID":      {"CONNECTOR_ACCOUNT_ID": "a.b"},
 		"CONNECTOR_ADDR":            {"CONNECTOR_ADDR": ""},
 		"CONNECTOR_SPOOL_DIR":       {"CONNECTOR_SPOOL_DIR": ""},

@@ -1,4 +1,5 @@
-// Command connector attaches to one PBX (FreeSWITCH's event socket) and
+// Command connector attaches to one PBX (FreeSWITCH's event socket or
+// Asterisk's ARI WebSocket) and
 // forwards its call events, raw and in the order the PBX emitted them, to
 // the PBX stream for ingest, through a bounded on-disk spool; see
 // docs/CONNECTORS.md.
@@ -20,6 +21,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/ariconn"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/connmetrics"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/fsconn"
@@ -70,24 +72,31 @@ func run() error {
 		Spool: sp, JS: js, Log: log,
 		Published: m.Published.Inc, Failures: m.PublishFailures.Inc,
 	}
-	subject, err := bus.PBXFreeSWITCHSubject(cfg.AccountID)
+	lnk := &link.Link{
+		Spool: sp, Log: log,
+		Metrics: link.Metrics{
+			Spooled:       m.Spooled.Inc,
+			SpoolFull:     m.SpoolFull.Inc,
+			Reconstructed: func(lifecycle string) { m.Reconstructed.WithLabelValues(lifecycle).Inc() },
+		},
+	}
+	var pbx interface{ Run(context.Context) error }
+	switch cfg.PBX {
+	case pbxARI:
+		lnk.Subject, err = bus.PBXARISubject(cfg.AccountID)
+		pbx = &ariconn.Connector{
+			Link: lnk, BaseURL: cfg.Addr, User: cfg.User, Password: cfg.Password, App: cfg.ARIApp, StateDir: cfg.SpoolDir,
+		}
+	default:
+		lnk.Subject, err = bus.PBXFreeSWITCHSubject(cfg.AccountID)
+		pbx = &fsconn.Connector{Link: lnk, Addr: cfg.Addr, Password: cfg.Password, StateDir: cfg.SpoolDir}
+	}
 	if err != nil {
 		return err
 	}
-	pbx := &fsconn.Connector{
-		Link: &link.Link{
-			Subject: subject, Spool: sp, Log: log,
-			Metrics: link.Metrics{
-				Spooled:       m.Spooled.Inc,
-				SpoolFull:     m.SpoolFull.Inc,
-				Reconstructed: func(lifecycle string) { m.Reconstructed.WithLabelValues(lifecycle).Inc() },
-			},
-		},
-		Addr: cfg.Addr, Password: cfg.Password, StateDir: cfg.SpoolDir,
-	}
 
 	checks := &health.Checks{}
-	checks.Add("pbx", pbx.Ready)
+	checks.Add("pbx", lnk.Ready)
 	checks.Add("nats", fwd.Ready)
 	checks.Add("spool", func(context.Context) error {
 		if sp.Bytes() >= sp.MaxBytes() {
@@ -102,7 +111,7 @@ func run() error {
 	g.Go(func() error { return fwd.Run(gctx) })
 	g.Go(func() error { return pbx.Run(gctx) })
 	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
-	log.InfoContext(ctx, "connector started", "pbx", cfg.PBX, "addr", cfg.Addr, telemetry.KeySubject, subject)
+	log.InfoContext(ctx, "connector started", "pbx", cfg.PBX, "addr", cfg.Addr, telemetry.KeySubject, lnk.Subject)
 	return g.Wait()
 }
 

@@ -227,6 +227,10 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 	if typ == "Dial" && in.Caller != nil {
 		ev.OtherLegCallId = in.Caller.ID
 	}
+	if ch.ChannelVars[event.ReconstructedVar] == "true" {
+		// Made up by the connector after a gap in the WebSocket.
+		ev.CustomChannelVars = map[string]string{event.ReconstructedVar: "true"}
+	}
 	ev.CallType = event.CallTypeForDirection(ev.Direction)
 	call := status.Call{Lifecycle: lifecycle, CallType: ev.CallType}
 	if lifecycle == event.LifecycleChannelDestroy {

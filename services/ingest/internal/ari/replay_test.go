@@ -149,3 +149,15 @@ func TestEnteredBridgeIsChannelBridge(t *testing.T) {
 		t.Errorf("got %s/%s for %s, want channel_bridge/answered", ev.GetLifecycle(), ev.GetStatus(), ev.GetCallId())
 	}
 }
+
+func TestReconstructedMarkIsKept(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"account_id": "acct1", event.ReconstructedVar: "true"}
+	ev, err := Adapter(Options{}).Parse(ariBody("ChannelDestroyed", ariChannel("c9", "Up", vars, ""), map[string]any{"cause": 0, "cause_txt": ""}), "acct1", receivedAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.GetCustomChannelVars()[event.ReconstructedVar] != "true" || ev.GetStatus() != event.StatusEnded {
+		t.Errorf("reconstructed destroy: vars %v status %s", ev.GetCustomChannelVars(), ev.GetStatus())
+	}
+}
