@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -28,4 +29,38 @@ func EnsureMediaBucket(ctx context.Context, js jetstream.JetStream, ttl time.Dur
 		return nil, fmt.Errorf("ensure object store %s: %w", MediaBucket, err)
 	}
 	return obs, nil
+}
+
+// Object metadata keys of a media object. Only ingest writes the media
+// bucket (the NATS permissions give no one else write access), and it
+// records the account that uploaded the file: that account owns the object.
+const (
+	// MediaMetaAccountID names the owning account.
+	MediaMetaAccountID = "account_id"
+	// MediaMetaContentType is the content type the uploader declared.
+	MediaMetaContentType = "content_type"
+)
+
+// ErrMediaNotFound is the one answer to a media id that an account may not
+// use: no such object, a deleted one, or one another account owns (or no
+// account does). Callers must not tell these apart in what they show a
+// tenant, so that no account learns whether, or how large, another
+// account's file is.
+var ErrMediaNotFound = errors.New("media not found")
+
+// OwnedMedia returns the info of media object mediaID when accountID owns
+// it, ErrMediaNotFound when it does not (see there), and any other error
+// when the store could not be asked (retryable).
+func OwnedMedia(ctx context.Context, obs jetstream.ObjectStore, mediaID, accountID string) (*jetstream.ObjectInfo, error) {
+	info, err := obs.GetInfo(ctx, mediaID)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil, ErrMediaNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up media %.80q: %w", mediaID, err)
+	}
+	if info.Deleted || accountID == "" || info.Metadata[MediaMetaAccountID] != accountID {
+		return nil, ErrMediaNotFound
+	}
+	return info, nil
 }

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -98,6 +99,15 @@ type Processor struct {
 	// RetryDelay gives the delay before redelivery number n (1-based) of a
 	// message whose handler failed without saying when to retry.
 	RetryDelay func(numDelivered uint64) time.Duration
+	// RecreateFor bounds how long Run keeps trying to make a lost consumer
+	// again before it fails (DefaultRecreateFor).
+	RecreateFor time.Duration
+	// CheckEvery is how often Run checks that its consumer still exists and
+	// notes its ack floor (DefaultConsumerCheck).
+	CheckEvery time.Duration
+
+	// status is what Ready reports; nil until Run starts.
+	status atomic.Pointer[consumerStatus]
 }
 
 // DefaultRetryDelay backs off from one second to one minute.
@@ -107,53 +117,104 @@ func DefaultRetryDelay(n uint64) time.Duration {
 }
 
 // Run consumes until ctx is cancelled, then stops fetching, lets in-flight
-// handlers finish and returns. Messages not yet acked are redelivered by
+// handlers finish and returns nil. Messages not yet acked are redelivered by
 // JetStream to another replica or after restart.
+//
+// Only a cancelled ctx is a clean stop. When the consumer goes away under a
+// running Run (an operator deleted it or its stream, or its iterator closed
+// for another reason), Run makes it again, resuming after the last ack floor
+// it saw (see resumePoint), and Ready reports the loss until it consumes
+// again. When the consumer cannot be made again within RecreateFor, Run
+// returns the error, so the service exits non-zero and its supervisor
+// restarts it. A failure to make the consumer at start is returned at once.
 func (p *Processor) Run(ctx context.Context) error {
-	cons, err := p.JS.CreateOrUpdateConsumer(ctx, p.Spec.Stream, jetstream.ConsumerConfig{
-		Durable:        p.Spec.Durable,
-		AckPolicy:      jetstream.AckExplicitPolicy,
-		AckWait:        p.Spec.AckWait,
-		MaxAckPending:  p.Spec.MaxAckPending,
-		FilterSubjects: p.Spec.FilterSubjects,
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-		MaxDeliver:     -1,
-	})
+	defer p.setStatus(errStopped)
+	from := &resumePoint{}
+	cons, err := p.openConsumer(ctx, from)
 	if err != nil {
-		return fmt.Errorf("create consumer %s on %s: %w", p.Spec.Durable, p.Spec.Stream, err)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
 	}
 	workers := max(p.Workers, 1)
-	// The batch matches the workers so a stopped replica holds few messages.
-	iter, err := cons.Messages(jetstream.PullMaxMessages(workers * 2))
-	if err != nil {
-		return fmt.Errorf("consume %s: %w", p.Spec.Durable, err)
-	}
-	go func() {
-		<-ctx.Done()
-		iter.Drain()
-	}()
-
 	// Handlers run on a context that outlives ctx's cancellation so a drain
 	// lets in-flight work finish and ack instead of failing it.
 	handlerCtx := context.WithoutCancel(ctx)
 	sem := make(chan struct{}, workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for {
-		msg, err := iter.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil
-			}
-			p.Log.WarnContext(ctx, "fetch failed", telemetry.KeyError, err)
-			continue
-		}
+	dispatch := func(msg jetstream.Msg) {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			p.Process(handlerCtx, msg, p.Handler)
 		}()
+	}
+	for {
+		lost := p.consume(ctx, cons, from, workers, dispatch)
+		if lost == nil {
+			return nil
+		}
+		p.setStatus(lost)
+		p.Log.ErrorContext(ctx, "consumer lost; making it again", telemetry.KeyConsumer, p.Spec.Durable,
+			"resume_at", from.seq.Load(), telemetry.KeyError, lost)
+		if cons, err = p.reopen(ctx, from); err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		p.Log.InfoContext(ctx, "consumer made again", telemetry.KeyConsumer, p.Spec.Durable)
+	}
+}
+
+// consume runs the consumer's messages through dispatch until ctx ends (nil)
+// or the consumer is lost (the reason). Meanwhile it keeps from up to date
+// with the consumer's ack floor.
+func (p *Processor) consume(ctx context.Context, cons jetstream.Consumer, from *resumePoint, workers int, dispatch func(jetstream.Msg)) error {
+	// The batch matches the workers so a stopped replica holds few messages.
+	iter, err := cons.Messages(jetstream.PullMaxMessages(workers * 2))
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", p.Spec.Durable, err)
+	}
+	defer iter.Stop()
+	stopDrain := context.AfterFunc(ctx, iter.Drain)
+	defer stopDrain()
+	p.setStatus(nil)
+
+	// The watch notes the ack floor in from and stops iter when it finds
+	// the consumer gone (gone says why): a deletion whose notice never
+	// reached the iterator would otherwise leave it waiting forever.
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	var watching sync.WaitGroup
+	var gone atomic.Pointer[error]
+	watching.Go(func() { p.watch(watchCtx, cons, iter, from, &gone) })
+	defer func() { stopWatch(); watching.Wait() }()
+
+	for {
+		msg, err := iter.Next()
+		if err == nil {
+			dispatch(msg)
+			continue
+		}
+		if ctx.Err() != nil && errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			return nil
+		}
+		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
+			errors.Is(err, jetstream.ErrBadRequest) {
+			if ctx.Err() != nil {
+				return nil
+			}
+			stopWatch()
+			watching.Wait()
+			if why := gone.Load(); why != nil {
+				err = *why
+			}
+			return fmt.Errorf("consumer %s stopped: %w", p.Spec.Durable, err)
+		}
+		p.Log.WarnContext(ctx, "fetch failed", telemetry.KeyConsumer, p.Spec.Durable, telemetry.KeyError, err)
 	}
 }
 

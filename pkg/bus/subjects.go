@@ -161,6 +161,9 @@ const HooksChangedAll = "hooks.changed.*"
 // when the deliverer disables a hook after repeated failures.
 func HooksDisabledSubject(accountID string) string { return "hooks.disabled." + accountID }
 
+// HooksDisabledAll matches every account's auto-disable notices.
+const HooksDisabledAll = "hooks.disabled.*"
+
 // ValidateToken checks that s is usable as one subject token: the same
 // alphabet as account ids, so ids minted by us always pass.
 func ValidateToken(s string) error {
@@ -199,3 +202,20 @@ const (
 	ConsumerMatcher   = "matcher"
 	ConsumerDeliverer = "deliverer"
 )
+
+// Inbox prefixes. A request's reply (a JetStream PubAck, an API answer)
+// comes back on an inbox subject; a production NATS lets each user subscribe
+// only under its own prefix (see pkg/natsauth), so no client can read
+// another's replies. The second token keeps the two kinds of principal
+// apart whatever their names.
+const inboxRoot = "_INBOX"
+
+// ServiceInboxPrefix is _INBOX.svc.<service>: where a pbxhooks service
+// (bus.Connect with the service's name) receives its replies.
+func ServiceInboxPrefix(service string) string { return inboxRoot + ".svc." + service }
+
+// PBXInboxPrefix is _INBOX.pbx.<account_id>: the inbox prefix a PBX
+// connector of that account must set (nats.go: nats.CustomInboxPrefix) to
+// receive the PubAcks of its JetStream publishes under the generated NATS
+// permissions.
+func PBXInboxPrefix(accountID string) string { return inboxRoot + ".pbx." + accountID }

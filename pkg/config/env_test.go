@@ -262,6 +262,36 @@ func TestFromOS(t *testing.T) {
 	}
 }
 
+func TestNATSCredentials(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"NATS_URL": "nats://127.0.0.1:4222"}
+	with := func(extra map[string]string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	e := config.FromMap(with(map[string]string{"NATS_USER": "svc-api", "NATS_PASSWORD": "secret-password-0123"}))
+	if c := config.ReadCommon(e); e.Err() != nil || c.NATSCredentials.User != "svc-api" || c.NATSCredentials.Password != "secret-password-0123" {
+		t.Fatalf("user and password: %+v, %v", c.NATSCredentials, e.Err())
+	}
+	for name, env := range map[string]map[string]string{
+		"user without password": {"NATS_USER": "svc-api"},
+		"password without user": {"NATS_PASSWORD": "secret-password-0123"},
+		"creds and user":        {"NATS_USER": "svc-api", "NATS_PASSWORD": "x", "NATS_CREDS": "/etc/nats/api.creds"},
+	} {
+		e := config.FromMap(with(env))
+		config.ReadCommon(e)
+		if e.Err() == nil || !strings.Contains(e.Err().Error(), "NATS_") {
+			t.Errorf("%s: error %v, want one naming the variable", name, e.Err())
+		}
+	}
+}
+
 func TestExpectRefusesUnlistedVariables(t *testing.T) {
 	t.Parallel()
 	e := config.FromMap(map[string]string{"MATCHER_WORKERS": "4", "NOT_LISTED": "x"})

@@ -19,6 +19,10 @@ type Options struct {
 	StoreDir string
 	// ServerName identifies the server in logs and cluster metadata.
 	ServerName string
+	// ConfigFile, when set, is a nats-server configuration read first (for
+	// example one including the `api nats-config` users); the options above
+	// override its listen address and store.
+	ConfigFile string
 }
 
 // Server is a running embedded NATS server.
@@ -34,16 +38,20 @@ func Start(opts Options) (*Server, error) {
 	if opts.ServerName == "" {
 		opts.ServerName = "pbxhooks-embedded"
 	}
-	srv, err := server.NewServer(&server.Options{
-		ServerName: opts.ServerName,
-		Host:       opts.Host,
-		Port:       opts.Port,
-		JetStream:  true,
-		StoreDir:   opts.StoreDir,
-		NoSigs:     true,
-		// Deliveries carry rendered payloads; leave room above the default.
-		MaxPayload: 8 << 20,
-	})
+	sopts := &server.Options{}
+	if opts.ConfigFile != "" {
+		var err error
+		if sopts, err = server.ProcessConfigFile(opts.ConfigFile); err != nil {
+			return nil, fmt.Errorf("read NATS configuration: %w", err)
+		}
+	}
+	sopts.ServerName = opts.ServerName
+	sopts.Host, sopts.Port = opts.Host, opts.Port
+	sopts.JetStream, sopts.StoreDir = true, opts.StoreDir
+	sopts.NoSigs = true
+	// Deliveries carry rendered payloads; leave room above the default.
+	sopts.MaxPayload = 8 << 20
+	srv, err := server.NewServer(sopts)
 	if err != nil {
 		return nil, fmt.Errorf("configure embedded NATS: %w", err)
 	}

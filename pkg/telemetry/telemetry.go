@@ -27,16 +27,22 @@ const (
 	KeySubject    = "subject"
 	KeyError      = "error"
 	KeyService    = "service"
+	KeyConsumer   = "consumer"
+	// KeyTraceID and KeySpanID are the W3C ids (hex) of the span a line
+	// was logged in; see TraceHandler.
+	KeyTraceID = "trace_id"
+	KeySpanID  = "span_id"
 )
 
 // NewLogger returns a JSON slog logger at the given level ("debug", "info",
-// "warn", "error").
+// "warn", "error"). Lines logged inside a span (with the ...Context
+// methods) carry its trace_id and span_id.
 func NewLogger(w io.Writer, service, level string) (*slog.Logger, error) {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(level)); err != nil {
 		return nil, fmt.Errorf("log level %q: %w", level, err)
 	}
-	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})
+	h := TraceHandler{slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})}
 	return slog.New(h).With(KeyService, service), nil
 }
 

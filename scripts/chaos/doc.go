@@ -8,7 +8,8 @@
 // rows.
 //
 // `go test ./scripts/chaos` (part of `make test`) runs the short form: a
-// SIGKILL of the deliverer, of the matcher and of ingest. The long form
+// SIGKILL of the deliverer, of the matcher and of ingest, and each
+// service's consumer (then its input stream) deleted under it. The long form
 // (`make chaos`, build tag chaoslong) adds two deliverer replicas with one
 // killed, nats-server and PostgreSQL restarts, a three-node NATS cluster
 // losing a node, and endpoints that fail, hang, reset, crawl or answer

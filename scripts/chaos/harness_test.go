@@ -399,3 +399,17 @@ func (s *scenario) killMidLoad(svc string, replica, events int) {
 
 // okBehaviours are the endpoints every delivery must reach.
 var okBehaviours = []pbxsim.Behaviour{pbxsim.OK}
+
+// requireRunning fails when a service process died during the scenario.
+func requireRunning(t *testing.T, s *scenario) {
+	t.Helper()
+	for svc, procs := range s.tb.Stack.Processes {
+		for i, p := range procs {
+			select {
+			case <-p.Done():
+				t.Errorf("%s replica %d exited: %v", svc, i, p.Err())
+			default:
+			}
+		}
+	}
+}

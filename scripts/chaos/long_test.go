@@ -166,17 +166,3 @@ func TestHostileEndpointsDoNotStopHealthyDeliveries(t *testing.T) {
 	t.Logf("failing endpoints: %d deliveries, %d without an attempt row yet (deferred by the breaker)", len(failing), withoutRow)
 	requireRunning(t, s)
 }
-
-// requireRunning fails when a service process died during the scenario.
-func requireRunning(t *testing.T, s *scenario) {
-	t.Helper()
-	for svc, procs := range s.tb.Stack.Processes {
-		for i, p := range procs {
-			select {
-			case <-p.Done():
-				t.Errorf("%s replica %d exited: %v", svc, i, p.Err())
-			default:
-			}
-		}
-	}
-}

@@ -32,13 +32,21 @@ type Options struct {
 	Env []string
 	// ServiceEnv is extra environment for one service, by name.
 	ServiceEnv map[string][]string
+	// NATSURL is a NATS server to run against (say, one configured by
+	// pkg/natsauth, with a user per service in ServiceEnv); empty starts an
+	// open in-process server. With it, Stack.JS is nil: the test connects
+	// as the user it needs.
+	NATSURL string
+	// LogTee, when set, also receives every service log line.
+	LogTee io.Writer
 }
 
 // Stack is the running services; they are stopped when the test ends, and
 // a service that does not stop cleanly fails the test.
 type Stack struct {
 	Cfg stack.Config
-	// JS is a PBX-side JetStream connection to the services' NATS.
+	// JS is a PBX-side JetStream connection to the services' NATS (nil
+	// when Options.NATSURL was given).
 	JS jetstream.JetStream
 }
 
@@ -62,15 +70,20 @@ func Start(t *testing.T, opts Options) *Stack {
 	if err := stack.Build(t.Context(), root, binDir); err != nil {
 		t.Fatal(err)
 	}
-	natsServer := testenv.NATS(t)
-	_, js := natsServer.Connect(t)
+	natsURL := opts.NATSURL
+	var js jetstream.JetStream
+	if natsURL == "" {
+		natsServer := testenv.NATS(t)
+		_, js = natsServer.Connect(t)
+		natsURL = natsServer.URL
+	}
 	linkKeys, err := medialink.NewKeySpec("e2e")
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg := stack.Config{
-		BinDir: binDir, NATSURL: natsServer.URL, DatabaseURL: testenv.PostgresURL(t), MediaLinkKeys: linkKeys,
-		AdminToken: AdminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t},
+		BinDir: binDir, NATSURL: natsURL, DatabaseURL: testenv.PostgresURL(t), MediaLinkKeys: linkKeys,
+		AdminToken: AdminToken, AllowCIDRs: "127.0.0.0/8", Out: testWriter{t, opts.LogTee},
 		Env: append([]string{"LOG_LEVEL=debug"}, opts.Env...), ServiceEnv: opts.ServiceEnv,
 	}
 	for _, addr := range []*string{&cfg.APIAddr, &cfg.IngestAddr, &cfg.MatcherAddr, &cfg.DelivererAddr} {
@@ -78,6 +91,8 @@ func Start(t *testing.T, opts Options) *Stack {
 			t.Fatal(err)
 		}
 	}
+	// Media links point at this stack's API.
+	cfg.Env = append(cfg.Env, "PUBLIC_BASE_URL=http://"+cfg.APIAddr)
 	if err := stack.Migrate(t.Context(), cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -180,10 +195,17 @@ func WaitFor[T any](t *testing.T, limit time.Duration, what string, check func()
 	}
 }
 
-// testWriter sends service logs to the test log, shown on failure or -v.
-type testWriter struct{ t *testing.T }
+// testWriter sends service logs to the test log, shown on failure or -v,
+// and to tee when set.
+type testWriter struct {
+	t   *testing.T
+	tee io.Writer
+}
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Logf("%s", bytes.TrimRight(b, "\n"))
+	if w.tee != nil {
+		_, _ = w.tee.Write(b)
+	}
 	return len(b), nil
 }

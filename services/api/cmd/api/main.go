@@ -1,5 +1,6 @@
-// Command api serves the pbxhooks REST API, or with `api migrate` applies
-// the database migrations and exits.
+// Command api serves the pbxhooks REST API; `api migrate` applies the
+// database migrations and exits; `api nats-config` prints the nats-server
+// users and permissions of a production deployment (docs/SECURITY.md).
 package main
 
 import (
@@ -42,8 +43,10 @@ func run(ctx context.Context, args []string) error {
 		return serve(ctx)
 	case len(args) == 1 && args[0] == "migrate":
 		return migrate(ctx)
+	case len(args) >= 1 && args[0] == "nats-config":
+		return natsConfig(args[1:], os.Stdout)
 	default:
-		return errors.New("usage: api [migrate]")
+		return errors.New("usage: api [migrate | nats-config --secrets FILE [--account ID]...]")
 	}
 }
 
@@ -79,7 +82,7 @@ func serve(ctx context.Context) error {
 	// Flushed last, after every component that could still emit spans.
 	defer telemetry.FlushTracing(shutdownTracing, 5*time.Second, log)
 
-	nc, js, err := bus.Connect(cfg.NATSURL, service, log)
+	nc, js, err := bus.Connect(cfg.NATSURL, service, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}

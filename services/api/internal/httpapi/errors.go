@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/validation"
@@ -35,15 +36,6 @@ func (e *Error) Error() string {
 }
 
 func (e *Error) Unwrap() error { return e.Err }
-
-// errorBody is Kazoo's error envelope.
-type errorBody struct {
-	Status    string `json:"status"`
-	Error     string `json:"error"`
-	Message   string `json:"message"`
-	Data      any    `json:"data"`
-	RequestID string `json:"request_id,omitempty"`
-}
 
 func errBadRequest(message string, data validation.Violations) *Error {
 	return &Error{Status: http.StatusBadRequest, Message: message, Data: data}
@@ -86,19 +78,18 @@ func (s *Server) handleError(err error, c echo.Context) {
 			telemetry.KeyError, err.Error(), "request_id", requestID(c),
 			"method", c.Request().Method, "path", c.Request().URL.Path)
 	}
-	body := errorBody{
-		Status:    "error",
-		Error:     strconv.Itoa(apiErr.Status),
-		Message:   apiErr.Message,
-		Data:      map[string]any{},
-		RequestID: requestID(c),
-	}
+	var data any
 	if !apiErr.Data.Empty() {
-		body.Data = apiErr.Data
+		data = apiErr.Data
 	}
+	body := httperror.New(apiErr.Status, apiErr.Message, data)
+	body.RequestID = requestID(c)
 	if apiErr.RetryAfter > 0 {
 		c.Response().Header().Set("Retry-After", strconv.Itoa(int(apiErr.RetryAfter.Round(time.Second)/time.Second)))
 	}
+	// A handler may have set the type of what it meant to send (media);
+	// the error is JSON whatever that was.
+	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
 	var writeErr error
 	if c.Request().Method == http.MethodHead {
 		writeErr = c.NoContent(apiErr.Status)

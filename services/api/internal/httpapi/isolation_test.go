@@ -17,6 +17,7 @@ var publicRoutes = map[string]string{
 	"GET /openapi.json":        "the API's description",
 	"GET /v1/webhooks":         "static catalogue of hook types",
 	"GET /v1/media/{media_id}": "signed link is the credential",
+	"GET /metrics":             "Prometheus metrics, as every service serves them",
 }
 
 // walkBodies are request bodies that would succeed if the caller were

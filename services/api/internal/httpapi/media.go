@@ -28,21 +28,16 @@ type MediaDeps struct {
 	Now func() time.Time
 }
 
-// Object metadata and header names the media object may carry, as ingest
-// stores them.
-const (
-	mediaMetaContentType = "content_type"
-	mediaMetaAccountID   = "account_id"
-)
-
 // errMediaLinkRefused is the one answer to every link that does not verify:
 // expired, altered, forged or issued for something else. The client learns
 // nothing about which.
 var errMediaLinkRefused = &Error{Status: http.StatusForbidden, Message: "this media link is invalid or has expired"}
 
 // downloadMedia streams one media object. It needs no API token: the signed
-// link is the credential. 403 for a link that does not verify, 404 for an
-// object that is gone, Range requests honoured.
+// link is the credential. 403 for a link that does not verify; 404 for an
+// object that is gone or that the link's account does not own (another
+// account's, or nobody's), the same 404 in every case so a link reveals
+// nothing about files that are not its account's; Range requests honoured.
 func (s *Server) downloadMedia(c echo.Context) error {
 	mediaID := c.Param("media_id")
 	now := time.Now
@@ -62,20 +57,12 @@ func (s *Server) downloadMedia(c echo.Context) error {
 	if err != nil {
 		return errInternal(fmt.Errorf("open object store %s: %w", bus.MediaBucket, err))
 	}
-	info, err := objects.GetInfo(ctx, mediaID)
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
+	info, err := bus.OwnedMedia(ctx, objects, mediaID, accountID)
+	if errors.Is(err, bus.ErrMediaNotFound) {
 		return errNotFound("media not found")
 	}
 	if err != nil {
-		return errInternal(fmt.Errorf("media %s info: %w", mediaID, err))
-	}
-	if info.Deleted {
-		return errNotFound("media not found")
-	}
-	// The link binds an account; an object recorded as another account's is
-	// not this link's to hand out.
-	if owner := info.Metadata[mediaMetaAccountID]; owner != "" && owner != accountID {
-		return errMediaLinkRefused
+		return errInternal(err)
 	}
 
 	h := c.Response().Header()
@@ -89,17 +76,41 @@ func (s *Server) downloadMedia(c echo.Context) error {
 	if info.Digest != "" {
 		h.Set("ETag", strconv.Quote(info.Digest))
 	}
-	body := &objectReadSeeker{ctx: ctx, store: objects, name: mediaID, size: int64(info.Size)}
+	size := int64(info.Size)
+	req := c.Request()
+	ranges, err := parseMediaRanges(req.Header.Get("Range"), size)
+	if err != nil {
+		h.Set("Content-Range", fmt.Sprintf("bytes */%d", size))
+		return &Error{Status: http.StatusRequestedRangeNotSatisfiable, Message: fmt.Sprintf("%s (the media is %d bytes)", err, size)}
+	}
+	if ranges == nil {
+		req.Header.Del("Range")
+	} else {
+		req.Header.Set("Range", rangeHeader(ranges))
+	}
+	body := &objectReadSeeker{ctx: ctx, store: objects, name: mediaID, size: size}
 	defer body.Close()
-	http.ServeContent(c.Response(), c.Request(), "", info.ModTime, body)
+	caught := &errorStatusCatcher{ResponseWriter: c.Response()}
+	http.ServeContent(caught, req, "", info.ModTime, body)
+	if caught.status != 0 {
+		return &Error{Status: caught.status, Message: mediaConditionMessage(caught.status)}
+	}
 	return nil
+}
+
+// mediaConditionMessage explains an error http.ServeContent chose.
+func mediaConditionMessage(status int) string {
+	if status == http.StatusPreconditionFailed {
+		return "the media does not match If-Match or If-Unmodified-Since"
+	}
+	return http.StatusText(status)
 }
 
 // mediaContentType is the object's recorded content type when it is audio
 // or video, else application/octet-stream: a PBX must not be able to make
 // us serve text/html.
 func mediaContentType(info *jetstream.ObjectInfo) string {
-	candidates := []string{info.Headers.Get(echo.HeaderContentType), info.Metadata[mediaMetaContentType]}
+	candidates := []string{info.Headers.Get(echo.HeaderContentType), info.Metadata[bus.MediaMetaContentType]}
 	for _, raw := range candidates {
 		mediaType, params, err := mime.ParseMediaType(raw)
 		if err != nil {
@@ -114,9 +125,10 @@ func mediaContentType(info *jetstream.ObjectInfo) string {
 
 // objectReadSeeker lets http.ServeContent serve Range requests from an
 // Object Store object, whose reader only reads forward. Seek only records
-// the offset; the next Read (re)opens the object and skips to it. Serving a
-// single range therefore reads the object from its start up to the range's
-// end, which is fine for recordings of a few megabytes.
+// the offset; the next Read skips forward to it, or reopens the object when
+// it lies behind. parseMediaRanges hands ServeContent sorted, disjoint
+// ranges, so one request reads the object at most once, from its start up
+// to the last range's end, which is fine for recordings of a few megabytes.
 type objectReadSeeker struct {
 	ctx    context.Context
 	store  jetstream.ObjectStore
@@ -150,7 +162,7 @@ func (o *objectReadSeeker) Read(p []byte) (int, error) {
 	if o.offset >= o.size {
 		return 0, io.EOF
 	}
-	if o.r != nil && o.pos != o.offset {
+	if o.r != nil && o.pos > o.offset {
 		o.Close()
 	}
 	if o.r == nil {
@@ -159,7 +171,9 @@ func (o *objectReadSeeker) Read(p []byte) (int, error) {
 			return 0, fmt.Errorf("read media %s: %w", o.name, err)
 		}
 		o.r, o.pos = r, 0
-		if _, err := io.CopyN(io.Discard, r, o.offset); err != nil {
+	}
+	if o.pos < o.offset {
+		if _, err := io.CopyN(io.Discard, o.r, o.offset-o.pos); err != nil {
 			return 0, fmt.Errorf("skip to byte %d of media %s: %w", o.offset, o.name, err)
 		}
 		o.pos = o.offset

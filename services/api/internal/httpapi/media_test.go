@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -215,10 +216,6 @@ func TestMediaLinkRefusesAlteredAndForeignLinks(t *testing.T) {
 			t.Errorf("%s: status %d, want 403 (%s)", name, got.status, got.body)
 		}
 	}
-	// A link signed for acct1 naming an object ingest recorded as acct2's.
-	if got := get(t, f.link(t, "vm-b", "acct1")); got.status != http.StatusForbidden {
-		t.Errorf("link for an object of another account: status %d, want 403", got.status)
-	}
 	if got := get(t, link); got.status != http.StatusOK || string(got.body) != "voicemail one" {
 		t.Fatalf("the genuine link stopped working: %d %s", got.status, got.body)
 	}
@@ -288,4 +285,51 @@ func TestMediaLinkRotatedKeys(t *testing.T) {
 	if got := get(t, retired.link(t, "vm-1", "acct1")); got.status != http.StatusForbidden {
 		t.Fatalf("link signed with a retired key: status %d, want 403", got.status)
 	}
+}
+
+// TestMediaLinkServesOnlyTheOwnersObject is the reported leak at the
+// download: a genuine link for account A naming account B's recording, or
+// a file a PBX put into the bucket over NATS (owned by no account), served
+// the file. Now both answer exactly what a missing object answers, so the
+// link's holder learns neither that the file exists nor its size.
+func TestMediaLinkServesOnlyTheOwnersObject(t *testing.T) {
+	t.Parallel()
+	f := newMediaFixture(t)
+	f.put(t, "vm-b", "acct2", "audio/mpeg", []byte("account two's voicemail"))
+	if _, err := f.objects.PutBytes(t.Context(), "pbx-put", []byte("put over NATS, nobody's")); err != nil {
+		t.Fatal(err)
+	}
+	missing := get(t, f.link(t, "never-stored", "acct1"))
+	if missing.status != http.StatusNotFound {
+		t.Fatalf("missing object: status %d, want 404", missing.status)
+	}
+	for name, link := range map[string]string{
+		"acct1's link to acct2's object":  f.link(t, "vm-b", "acct1"),
+		"acct1's link to nobody's object": f.link(t, "pbx-put", "acct1"),
+		"acct2's link to nobody's object": f.link(t, "pbx-put", "acct2"),
+	} {
+		got := get(t, link)
+		if got.status != missing.status || !bytes.Equal(withoutRequestID(t, got.body), withoutRequestID(t, missing.body)) ||
+			got.header.Get("Content-Length") != missing.header.Get("Content-Length") || got.header.Get("ETag") != "" {
+			t.Errorf("%s: %d %v %s; want exactly the missing object's %d %s", name, got.status, got.header, got.body, missing.status, missing.body)
+		}
+	}
+	if got := get(t, f.link(t, "vm-b", "acct2")); got.status != http.StatusOK || string(got.body) != "account two's voicemail" {
+		t.Fatalf("the owner's link: %d %s", got.status, got.body)
+	}
+}
+
+// withoutRequestID is an error body without its per-request id.
+func withoutRequestID(t *testing.T, body []byte) []byte {
+	t.Helper()
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return body
+	}
+	delete(doc, "request_id")
+	out, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

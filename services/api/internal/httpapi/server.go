@@ -1,7 +1,9 @@
 // Package httpapi is the pbxhooks REST API: Kazoo-compatible webhook
 // management under /v1, served by Echo. Every response uses Kazoo's
-// envelope; every error, including Echo's own 404, 405 and 413, is
-// translated in one place (handleError) into Kazoo's error shape.
+// envelope; every error, including Echo's own 404, 405 and 413 and
+// http.ServeContent's 412 and 416, is translated in one place (handleError)
+// into Kazoo's error shape (httperror.Body). What net/http answers before
+// any handler runs (431, 400) gets the same shape from httperror.Listener.
 package httpapi
 
 import (
@@ -25,6 +27,7 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
@@ -258,7 +261,10 @@ func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) erro
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	s.echo.Listener = ln
+	// net/http answers some requests itself, before any handler (headers
+	// over MaxHeaderBytes: 431; a malformed request: 400); the listener
+	// gives those answers the API's error envelope too.
+	s.echo.Listener = httperror.Listener(ln)
 	s.log.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.echo.Start(addr) }()

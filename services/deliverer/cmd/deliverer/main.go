@@ -109,7 +109,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.ShutdownTimeout, log)
 
-	nc, js, err := bus.Connect(cfg.NATSURL, serviceName, log)
+	nc, js, err := bus.Connect(cfg.NATSURL, serviceName, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -175,6 +175,7 @@ func run() error {
 		return nil
 	})
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	checks.Add("consumer", processor.Ready)
 
 	writerDone := make(chan struct{})
 	go func() { writer.Run(); close(writerDone) }()

@@ -408,3 +408,57 @@ func TestHostnameResolvingToLoopbackIsRefused(t *testing.T) {
 		t.Fatalf("attempt = result %s reason %q status %v", a.Result, a.Reason, a.ResponseStatus)
 	}
 }
+
+// An endpoint's parked consumer deleted while its backlog drains (by an
+// operator, or by the server after parkedConsumerIdle) is made again by the
+// next scan: no slot of the lane waits forever for a wake-up that never
+// comes, and the rest of the backlog is delivered.
+func TestParkedBacklogDrainsAfterItsConsumerIsDeleted(t *testing.T) {
+	t.Parallel()
+	const n = 40
+	var healthy atomic.Bool
+	recv := newReceiverFunc(t, func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+		w.WriteHeader(http.StatusNoContent)
+	})
+	h := startDeliverer(t, options{
+		allow:    loopbackAllowed,
+		gate:     endpoint.Config{MaxInFlight: 4, Failures: 2, Cooldown: 300 * time.Millisecond},
+		schedule: deliver.RetrySchedule{Then: 100 * time.Millisecond},
+		rule:     autodisable.Rule{Count: 1000, Expiry: time.Minute},
+	})
+	hook := h.newHook(t, recv.srv.URL, 50)
+	all := newDeliveries(hook, n)
+	publishAsync(t, h.js, all)
+	eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
+		p := streamMsgs(t, h.js, bus.StreamParked)
+		return p >= n/2, fmt.Sprintf("%d parked", p)
+	})
+	healthy.Store(true)
+	succeeded := func() int {
+		ok := 0
+		for _, d := range all {
+			rows := h.attemptsOf(t, d)
+			if len(rows) > 0 && rows[len(rows)-1].Result == "success" {
+				ok++
+			}
+		}
+		return ok
+	}
+	eventually(t, 20*time.Second, "the backlog to start draining", func() (bool, string) {
+		ok := succeeded()
+		return ok >= 4, fmt.Sprintf("%d of %d succeeded", ok, n)
+	})
+	key := endpoint.Key(recv.srv.URL)
+	if err := h.js.DeleteConsumer(t.Context(), bus.StreamParked, bus.ParkedConsumer(key)); err != nil {
+		t.Fatalf("delete the parked consumer: %v", err)
+	}
+	eventually(t, 30*time.Second, "every delivery to succeed", func() (bool, string) {
+		ok := succeeded()
+		return ok == n, fmt.Sprintf("%d of %d succeeded; %d parked", ok, n, streamMsgs(t, h.js, bus.StreamParked))
+	})
+}

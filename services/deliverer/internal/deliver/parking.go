@@ -378,8 +378,15 @@ func (lot *parkingLot) poll(ctx context.Context, l *lane, cons jetstream.Consume
 	}
 	info, err := cons.Info(ctx)
 	if err != nil {
-		// Gone (removed while idle) or unreachable: a later scan or park
-		// starts the lane again if anything is left.
+		// Gone (deleted, or removed while idle) or unreachable: the whole
+		// lane stops, siblings waiting to be roused included, so a later
+		// scan or park starts it again, with a consumer made again, if
+		// anything is left.
+		if ctx.Err() == nil {
+			lot.d.deps.Log.WarnContext(ctx, "parked backlog unreachable; the next scan reopens it",
+				"endpoint", l.key, telemetry.KeyError, err)
+		}
+		lot.forget(l)
 		return false
 	}
 	if info.NumPending > 0 || info.NumAckPending > 0 {

@@ -40,6 +40,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -79,8 +80,9 @@ const (
 	stuckAfter = 20 * time.Millisecond
 	// fastBusyDelay is the first hand-back delay for a fast endpoint.
 	fastBusyDelay = 100 * time.Millisecond
-	// maxRememberedEndpoints bounds the idle endpoints whose request times
-	// are kept; past it idle healthy endpoints are forgotten.
+	// maxRememberedEndpoints bounds the endpoints whose request times are
+	// kept; past it the longest-idle endpoints are forgotten, a tenth at a
+	// time (see forgetIdlest).
 	maxRememberedEndpoints = 10_000
 )
 
@@ -110,6 +112,8 @@ type Gate struct {
 
 	mu        sync.Mutex
 	endpoints map[string]*state
+	// forgetAt is the endpoint count at which forgetIdlest next runs.
+	forgetAt int
 }
 
 type state struct {
@@ -124,6 +128,9 @@ type state struct {
 	lastDone time.Time
 	// created is when the gate first admitted a request to it.
 	created time.Time
+	// lastSeen is when a delivery for it last asked the gate or a request
+	// to it last ended: the idlest endpoints are forgotten first.
+	lastSeen time.Time
 	// freed is closed when a slot frees, waking AdmitWaiting's waiters.
 	freed   chan struct{}
 	waiters int
@@ -210,7 +217,7 @@ func NewGate(cfg Config) *Gate {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Float64
 	}
-	return &Gate{cfg: cfg, endpoints: map[string]*state{}}
+	return &Gate{cfg: cfg, endpoints: map[string]*state{}, forgetAt: maxRememberedEndpoints}
 }
 
 // Key names the endpoint of rawURL: lowercased scheme and host plus the
@@ -268,7 +275,9 @@ type Admission struct {
 // slot, and only while the endpoint stays fast or on probation. Otherwise
 // it is turned away, Troubled when the endpoint is failing or slow.
 func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) Admission {
-	var deadline time.Time
+	// slotWait ends SlotWait after the first wait for a slot began; nil
+	// until then.
+	var slotWait context.Context
 	for {
 		g.mu.Lock()
 		now := g.cfg.Now()
@@ -280,19 +289,20 @@ func (g *Gate) AdmitWaiting(ctx context.Context, key string, turnedAway int) Adm
 			return Admission{Wait: wait, Troubled: true}
 		}
 		ticket, wait, ok := g.admitLocked(key, turnedAway, limit)
-		wall := time.Now()
 		worthWaiting := s.fast(now, limit) || s.onProbation(now)
-		if ok || !worthWaiting || (!deadline.IsZero() && !wall.Before(deadline)) {
+		if ok || !worthWaiting || (slotWait != nil && slotWait.Err() != nil) {
 			troubled := !ok && s.troubled(now, limit)
 			g.mu.Unlock()
 			return Admission{Ticket: ticket, Wait: wait, Troubled: troubled}
 		}
-		if deadline.IsZero() {
-			deadline = wall.Add(g.cfg.SlotWait)
+		if slotWait == nil {
+			var cancel context.CancelFunc
+			slotWait, cancel = context.WithTimeout(ctx, g.cfg.SlotWait)
+			defer cancel()
 		}
 		freed := s.awaitFree()
 		g.mu.Unlock()
-		g.waitForSlot(ctx, s, freed, time.Until(deadline))
+		g.waitForSlot(slotWait, s, freed, nil)
 		if ctx.Err() != nil {
 			return Admission{Wait: wait}
 		}
@@ -316,7 +326,9 @@ func (g *Gate) Acquire(ctx context.Context, key string) (*Ticket, error) {
 		s := g.endpoints[key]
 		freed := s.awaitFree()
 		g.mu.Unlock()
-		g.waitForSlot(ctx, s, freed, wait)
+		timer := time.NewTimer(wait)
+		g.waitForSlot(ctx, s, freed, timer.C)
+		timer.Stop()
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
@@ -326,14 +338,13 @@ func (g *Gate) Acquire(ctx context.Context, key string) (*Ticket, error) {
 // MaxInFlight is the per-endpoint cap.
 func (g *Gate) MaxInFlight() int { return g.cfg.MaxInFlight }
 
-// waitForSlot sleeps until freed is closed, for at most d or until ctx
-// ends, then unregisters the waiter awaitFree registered.
-func (g *Gate) waitForSlot(ctx context.Context, s *state, freed <-chan struct{}, d time.Duration) {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
+// waitForSlot sleeps until freed is closed, timeout fires (nil: never) or
+// ctx ends, then unregisters the waiter awaitFree registered. The wait is
+// real time whatever Config.Now says: only a real timer ends a real wait.
+func (g *Gate) waitForSlot(ctx context.Context, s *state, freed <-chan struct{}, timeout <-chan time.Time) {
 	select {
 	case <-freed:
-	case <-timer.C:
+	case <-timeout:
 	case <-ctx.Done():
 	}
 	g.mu.Lock()
@@ -351,14 +362,49 @@ func (s *state) awaitFree() <-chan struct{} {
 	return s.freed
 }
 
-// stateLocked returns the endpoint's state, made at first sight.
+// stateLocked returns the endpoint's state, made at first sight, and notes
+// that it was asked for.
 func (g *Gate) stateLocked(key string, now time.Time) *state {
 	s := g.endpoints[key]
 	if s == nil {
+		if len(g.endpoints) >= g.forgetAt {
+			g.forgetIdlest(now)
+		}
 		s = &state{created: now}
 		g.endpoints[key] = s
 	}
+	s.lastSeen = now
 	return s
+}
+
+// forgetIdlest bounds the table: it forgets the endpoints idle the longest
+// until a tenth of maxRememberedEndpoints is free, so it runs once per that
+// many new endpoints, not once per request. An endpoint with requests in
+// flight or waiting, or with its breaker open, is never forgotten: its
+// state is what protects the others from it. A forgotten endpoint seen
+// again starts on probation.
+func (g *Gate) forgetIdlest(now time.Time) {
+	type idle struct {
+		key      string
+		lastSeen time.Time
+	}
+	var candidates []idle
+	for key, s := range g.endpoints {
+		if s.inFlight == 0 && s.waiters == 0 && (s.openUntil.IsZero() || !now.Before(s.openUntil)) {
+			candidates = append(candidates, idle{key, s.lastSeen})
+		}
+	}
+	keep := maxRememberedEndpoints - maxRememberedEndpoints/10
+	excess := min(len(g.endpoints)-keep, len(candidates))
+	if excess > 0 {
+		slices.SortFunc(candidates, func(a, b idle) int { return a.lastSeen.Compare(b.lastSeen) })
+		for _, c := range candidates[:excess] {
+			delete(g.endpoints, c.key)
+		}
+	}
+	// When too few could be forgotten, wait for another tenth of new
+	// endpoints before looking again.
+	g.forgetAt = max(len(g.endpoints), keep) + maxRememberedEndpoints/10
 }
 
 // admitLocked admits a request when the breaker allows and fewer than
@@ -402,7 +448,6 @@ func (t *Ticket) Release() {
 		s.probing = false
 	}
 	s.wakeWaiters()
-	g.forgetIfIdle(t.key, s)
 }
 
 // Done releases the slot and feeds the breaker: endpointFailed says the
@@ -418,6 +463,7 @@ func (t *Ticket) Done(endpointFailed bool) {
 		s.probing = false
 	}
 	s.lastDone = now
+	s.lastSeen = now
 	if took := now.Sub(t.started); s.latency == 0 {
 		s.latency = max(took, time.Microsecond)
 	} else {
@@ -435,16 +481,6 @@ func (t *Ticket) Done(endpointFailed bool) {
 		if t.probe || (s.openUntil.IsZero() && s.failures >= g.cfg.Failures) {
 			s.openUntil = now.Add(g.cfg.Cooldown)
 		}
-	}
-	g.forgetIfIdle(t.key, s)
-}
-
-// forgetIfIdle drops a healthy idle endpoint once many are remembered, so
-// the map stays bounded while recently used endpoints keep their request
-// times.
-func (g *Gate) forgetIfIdle(key string, s *state) {
-	if s.inFlight == 0 && s.waiters == 0 && s.failures == 0 && s.openUntil.IsZero() && len(g.endpoints) > maxRememberedEndpoints {
-		delete(g.endpoints, key)
 	}
 }
 

@@ -3,6 +3,7 @@ package endpoint
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 )
@@ -406,5 +407,61 @@ func waitForWaiters(t *testing.T, g *Gate, key string, n int) {
 			t.Fatalf("never saw %d waiters on %s", n, key)
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestFullTableForgetsTheIdlestEndpoints: once the gate remembers
+// maxRememberedEndpoints endpoints, a new one makes it forget those idle
+// the longest, not the endpoint whose request just finished: a busy
+// endpoint keeps its request times (it stays fast instead of falling back
+// to probation), one whose breaker is open keeps its breaker, and stale
+// ones do not stay forever.
+func TestFullTableForgetsTheIdlestEndpoints(t *testing.T) {
+	t.Parallel()
+	c := &clock{now: time.Unix(1000, 0)}
+	g := newTestGate(c)
+	serve := func(key string, failed bool) {
+		ticket, _, ok := g.Admit(key, 0)
+		if !ok {
+			t.Fatalf("%s turned away", key)
+		}
+		c.advance(time.Millisecond)
+		ticket.Done(failed)
+	}
+	// An endpoint whose breaker opens first and stays open throughout.
+	g.cfg.Cooldown = time.Hour
+	for range g.cfg.Failures {
+		serve("failing-long", true)
+	}
+	const stale = maxRememberedEndpoints + maxRememberedEndpoints/2
+	for i := range stale {
+		serve(fmt.Sprintf("stale-%d", i), false)
+		// A busy endpoint answers between the others all along.
+		if i%100 == 0 {
+			serve("busy", false)
+		}
+	}
+	// A request to a new endpoint is in flight when the busy endpoint's
+	// next one finishes.
+	pending, _, _ := g.Admit("new", 0)
+	serve("busy", false)
+	pending.Done(false)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if n := len(g.endpoints); n > maxRememberedEndpoints {
+		t.Errorf("gate remembers %d endpoints, want at most %d", n, maxRememberedEndpoints)
+	}
+	if s := g.endpoints["busy"]; s == nil || s.latency == 0 {
+		t.Errorf("the busy endpoint was forgotten (state %+v): it would be back on probation", s)
+	}
+	if s := g.endpoints["failing-long"]; s == nil || s.openUntil.IsZero() {
+		t.Errorf("the endpoint with an open breaker was forgotten (state %+v)", s)
+	}
+	if _, ok := g.endpoints["stale-0"]; ok {
+		t.Error("the endpoint idle the longest is still remembered")
+	}
+	if _, ok := g.endpoints[fmt.Sprintf("stale-%d", stale-1)]; !ok {
+		t.Error("the endpoint used last was forgotten")
 	}
 }

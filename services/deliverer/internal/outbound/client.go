@@ -6,6 +6,7 @@
 package outbound
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -47,9 +48,12 @@ func NewClient(cfg Config) *http.Client {
 			return guard.checkDialAddress(address)
 		},
 	}
+	dial := func(ctx context.Context, network, address string) (net.Conn, error) {
+		return dialNumericHostsAsAddresses(ctx, dialer, network, address)
+	}
 	transport := &http.Transport{
 		Proxy:                  nil,
-		DialContext:            dialer.DialContext,
+		DialContext:            dial,
 		ForceAttemptHTTP2:      true,
 		MaxIdleConns:           1024,
 		MaxIdleConnsPerHost:    max(cfg.MaxIdleConnsPerHost, 2),
@@ -66,6 +70,27 @@ func NewClient(cfg Config) *http.Client {
 			return http.ErrUseLastResponse
 		},
 	}
+}
+
+// dialNumericHostsAsAddresses reads the host as the API does
+// (netguard.ParseHost): an address in any spelling resolvers accept
+// ("0x7f.1", "2130706433") is dialled as that address, with no DNS lookup,
+// and a host that ends in a number but is no address is refused unlooked-up.
+// Names go to the dialer's resolver. Either way Control checks every
+// address that is dialled.
+func dialNumericHostsAsAddresses(ctx context.Context, dialer *net.Dialer, network, address string) (net.Conn, error) {
+	host, port, err := net.SplitHostPort(address)
+	if err != nil {
+		return nil, fmt.Errorf("refused: cannot read destination %q: %w", address, err)
+	}
+	h, err := netguard.ParseHost(host)
+	if err != nil {
+		return nil, fmt.Errorf("refused: %w", err)
+	}
+	if h.Addr.IsValid() {
+		address = net.JoinHostPort(h.Addr.String(), port)
+	}
+	return dialer.DialContext(ctx, network, address)
 }
 
 // dialGuard applies the shared address policy to what the dialer resolved.

@@ -107,3 +107,37 @@ func TestCheckDialAddressRefusesUnparsable(t *testing.T) {
 		t.Fatalf("public IPv6 dial address refused: %v", err)
 	}
 }
+
+// TestNumericHostsAreReadNotLookedUp: a host spelled as an address in a way
+// resolvers accept ("0x7f.1", "2130706433") is dialled as that address, with
+// no DNS lookup, and checked like any other; one that ends in a number but
+// is no address is refused without a lookup. (The API refuses both at
+// creation; this covers hooks stored before it did.)
+func TestNumericHostsAreReadNotLookedUp(t *testing.T) {
+	t.Parallel()
+	srv, hits := newReceiver(t, func(w http.ResponseWriter, _ *http.Request) {})
+	_, port, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"0x7f.1", "2130706433", "0177.0.0.1", "127.1"} {
+		_, err := testClient().Get("http://" + host + ":" + port + "/")
+		var refused *netguard.RefusedError
+		if !errors.As(err, &refused) || refused.IP != netip.MustParseAddr("127.0.0.1") {
+			t.Errorf("GET http://%s: err = %v, want a RefusedError for 127.0.0.1", host, err)
+		}
+		resp, err := testClient("127.0.0.0/8").Get("http://" + host + ":" + port + "/")
+		if err != nil {
+			t.Errorf("GET http://%s with loopback allowed: %v", host, err)
+			continue
+		}
+		resp.Body.Close()
+	}
+	if hits.Load() != 4 {
+		t.Fatalf("receiver hit %d times, want 4 (once per allowed spelling)", hits.Load())
+	}
+	_, err = testClient("127.0.0.0/8").Get("http://127.0.0.256:" + port + "/")
+	if !errors.Is(err, netguard.ErrInvalidHost) {
+		t.Fatalf("GET http://127.0.0.256: err = %v, want ErrInvalidHost", err)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/httpapi"
 )
 
 // maxRequestBytes bounds one HTTP request, whatever the per-event and batch
@@ -41,6 +42,11 @@ type settings struct {
 	// larger ones.
 	MediaTTL      time.Duration
 	MaxMediaBytes int64
+	// BodyIdleTimeout, MinBodyRate and MaxInflightBytes bound request
+	// bodies: see httpapi.Limits.
+	BodyIdleTimeout  time.Duration
+	MinBodyRate      int64
+	MaxInflightBytes int64
 }
 
 func readSettings(e *config.Env) (settings, error) {
@@ -59,6 +65,9 @@ func readSettings(e *config.Env) (settings, error) {
 		ARIDirectionVar:      e.String("INGEST_ARI_DIRECTION_VAR", ari.DefaultDirectionVar),
 		MediaTTL:             e.Duration("INGEST_MEDIA_TTL", bus.DefaultMediaTTL, time.Hour, 365*24*time.Hour),
 		MaxMediaBytes:        int64(e.Int("INGEST_MAX_MEDIA_BYTES", 100<<20, 1<<10, 4<<30)),
+		BodyIdleTimeout:      e.Duration("INGEST_BODY_IDLE_TIMEOUT", httpapi.DefaultBodyIdleTimeout, time.Second, 10*time.Minute),
+		MinBodyRate:          int64(e.Int("INGEST_MIN_BODY_RATE", httpapi.DefaultMinBodyRate, 1<<10, 1<<30)),
+		MaxInflightBytes:     int64(e.Int("INGEST_MAX_INFLIGHT_BYTES", httpapi.DefaultMaxInflightBytes, 1<<20, 64<<30)),
 	}
 	for name, v := range map[string]string{
 		"INGEST_FREESWITCH_ACCOUNT_VAR": s.FreeSWITCHAccountVar,
@@ -79,6 +88,10 @@ func readSettings(e *config.Env) (settings, error) {
 	}
 	if total := s.MaxEventBytes * s.MaxBatchEvents; total > maxRequestBytes {
 		return s, fmt.Errorf("invalid configuration: INGEST_MAX_EVENT_BYTES x INGEST_MAX_BATCH_EVENTS is %d bytes; at most %d", total, maxRequestBytes)
+	}
+	if total := int64(s.MaxEventBytes) * int64(s.MaxBatchEvents); s.MaxInflightBytes < total {
+		// A full batch could never be read.
+		return s, fmt.Errorf("invalid configuration: INGEST_MAX_INFLIGHT_BYTES (%d) must hold one full batch, INGEST_MAX_EVENT_BYTES x INGEST_MAX_BATCH_EVENTS (%d)", s.MaxInflightBytes, total)
 	}
 	return s, nil
 }

@@ -20,6 +20,9 @@ func TestReadSettingsDefaults(t *testing.T) {
 	if s.FreeSWITCHAccountVar != "variable_account_id" || s.ARIAccountVar != "account_id" || s.ARIDirectionVar != "direction" || s.MediaTTL != 168*time.Hour || s.MaxMediaBytes != 100<<20 {
 		t.Errorf("defaults %+v", s)
 	}
+	if s.BodyIdleTimeout != 20*time.Second || s.MinBodyRate != 64<<10 || s.MaxInflightBytes != 32<<20 {
+		t.Errorf("body limits %v %d %d", s.BodyIdleTimeout, s.MinBodyRate, s.MaxInflightBytes)
+	}
 }
 
 func TestReadSettingsNamesBadVariables(t *testing.T) {
@@ -35,6 +38,9 @@ func TestReadSettingsNamesBadVariables(t *testing.T) {
 		"INGEST_MAX_MEDIA_BYTES":        {"INGEST_MAX_MEDIA_BYTES": "big"},
 		"INGEST_ARI_ACCOUNT_VAR":        {"INGEST_ARI_ACCOUNT_VAR": "account id"},
 		"INGEST_FREESWITCH_ACCOUNT_VAR": {"INGEST_FREESWITCH_ACCOUNT_VAR": "variable_\"x"},
+		"INGEST_BODY_IDLE_TIMEOUT":      {"INGEST_BODY_IDLE_TIMEOUT": "0s"},
+		"INGEST_MIN_BODY_RATE":          {"INGEST_MIN_BODY_RATE": "10"},
+		"INGEST_MAX_INFLIGHT_BYTES":     {"INGEST_MAX_EVENT_BYTES": "1048576", "INGEST_MAX_BATCH_EVENTS": "60", "INGEST_MAX_INFLIGHT_BYTES": "33554432"},
 	}
 	for name, env := range tests {
 		t.Run(name, func(t *testing.T) {

@@ -55,7 +55,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.Common.ShutdownTimeout, log)
 
-	nc, js, err := bus.Connect(cfg.Common.NATSURL, serviceName, log)
+	nc, js, err := bus.Connect(cfg.Common.NATSURL, serviceName, cfg.Common.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -93,9 +93,12 @@ func run() error {
 		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore,
 		Metrics: counts, MetricsHandler: metrics.Handler(reg),
 		Limits: httpapi.Limits{
-			MaxEventBytes:  cfg.MaxEventBytes,
-			MaxBatchEvents: cfg.MaxBatchEvents,
-			PublishTimeout: cfg.PublishTimeout,
+			MaxEventBytes:    cfg.MaxEventBytes,
+			MaxBatchEvents:   cfg.MaxBatchEvents,
+			PublishTimeout:   cfg.PublishTimeout,
+			BodyIdleTimeout:  cfg.BodyIdleTimeout,
+			MinBodyRate:      cfg.MinBodyRate,
+			MaxInflightBytes: cfg.MaxInflightBytes,
 		},
 	})
 	if err != nil {
@@ -109,6 +112,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	server.AddReadyCheck("consumer", consumer.Ready)
 
 	// Shutdown order: the HTTP intake stops first (in-flight requests finish
 	// and are answered), then the consumer drains, then NATS closes.

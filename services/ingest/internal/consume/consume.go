@@ -55,6 +55,7 @@ type Deps struct {
 // Consumer is the ingest durable consumer on the PBX stream.
 type Consumer struct {
 	deps Deps
+	proc *bus.Processor
 }
 
 // New validates deps and returns a Consumer.
@@ -68,34 +69,37 @@ func New(deps Deps) (*Consumer, error) {
 	if deps.MaxEventBytes <= 0 || deps.PublishTimeout <= 0 {
 		return nil, errors.New("consume: MaxEventBytes and PublishTimeout must be positive")
 	}
-	return &Consumer{deps: deps}, nil
-}
-
-// Run consumes until ctx is cancelled, then lets in-flight messages finish
-// (each is acked, retried or dead-lettered) and returns.
-func (c *Consumer) Run(ctx context.Context) error {
-	filters := make([]string, len(c.deps.Adapters))
-	for i, a := range c.deps.Adapters {
+	c := &Consumer{deps: deps}
+	filters := make([]string, len(deps.Adapters))
+	for i, a := range deps.Adapters {
 		filters[i] = a.Subject
 	}
-	workers := max(c.deps.Workers, 1)
-	p := &bus.Processor{
-		JS: c.deps.JS,
+	workers := max(deps.Workers, 1)
+	c.proc = &bus.Processor{
+		JS: deps.JS,
 		Spec: bus.ConsumerSpec{
 			Stream:         bus.StreamPBX,
 			Durable:        bus.ConsumerIngest,
 			FilterSubjects: filters,
-			AckWait:        cmp.Or(c.deps.AckWait, DefaultAckWait),
+			AckWait:        cmp.Or(deps.AckWait, DefaultAckWait),
 			MaxAckPending:  workers * 4,
 		},
 		Handler: c.handle,
-		Log:     c.deps.Log,
+		Log:     deps.Log,
 		Workers: workers,
 		// No DeadLetterSubject: handle copies rejected input itself, because
 		// only it knows the account of an event sent on a shared subject.
 	}
-	return p.Run(ctx)
+	return c, nil
 }
+
+// Run consumes until ctx is cancelled, then lets in-flight messages finish
+// (each is acked, retried or dead-lettered) and returns. A consumer lost
+// meanwhile is made again (see bus.Processor.Run).
+func (c *Consumer) Run(ctx context.Context) error { return c.proc.Run(ctx) }
+
+// Ready reports whether the consumer is consuming, for /readyz.
+func (c *Consumer) Ready(ctx context.Context) error { return c.proc.Ready(ctx) }
 
 // handle parses one PBX message and stores its event. Input that cannot be
 // parsed is copied to the dead-letter stream and returned as bus.Permanent

@@ -1,6 +1,7 @@
 package consume
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -271,11 +272,18 @@ func TestNATSMediaEventNamesAStoredObject(t *testing.T) {
 		t.Fatal(err)
 	}
 	file := []byte(strings.Repeat("recording", 1000))
-	if _, err := obs.PutBytes(t.Context(), "rec-obj-1", file); err != nil {
+	// Stored for acct3, as ingest's upload stores it.
+	owned := jetstream.ObjectMeta{Name: "rec-obj-1", Metadata: map[string]string{bus.MediaMetaAccountID: "acct3"}}
+	if _, err := obs.Put(t.Context(), owned, bytes.NewReader(file)); err != nil {
+		t.Fatal(err)
+	}
+	// Put straight into the bucket: nobody's, so no event may name it.
+	if _, err := obs.PutBytes(t.Context(), "rec-nobody", file); err != nil {
 		t.Fatal(err)
 	}
 	pbxPublish(t, js, "pbx.events.acct3", `{"event":"call_recording","id":"rec-1","media_id":"rec-obj-1","call_id":"c1","content_type":"audio/mpeg"}`)
 	pbxPublish(t, js, "pbx.events.acct3", `{"event":"voicemail","id":"vm-missing","media_id":"not-there","call_id":"c2"}`)
+	pbxPublish(t, js, "pbx.events.acct3", `{"event":"voicemail","id":"vm-nobody","media_id":"rec-nobody","call_id":"c3"}`)
 	startConsumer(t, js)
 
 	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
@@ -292,7 +300,7 @@ func TestNATSMediaEventNamesAStoredObject(t *testing.T) {
 		ev.GetMedia().GetSha256() != hex.EncodeToString(sum[:]) || ev.GetMedia().GetObjectName() != "rec-obj-1" {
 		t.Errorf("stored %s %v", m.Subject, ev.GetMedia())
 	}
-	waitFor(t, "the dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	waitFor(t, "the dead letters", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	if d.Subject != "pbx.deadletter.acct3" || !strings.Contains(d.Header.Get(bus.HeaderDeadLetterReason), "names no file") {
 		t.Errorf("dead letter on %s: %q", d.Subject, d.Header.Get(bus.HeaderDeadLetterReason))

@@ -238,3 +238,284 @@ func TestUploadIsStoredInFullChunks(t *testing.T) {
 		t.Errorf("stored %d bytes in %d chunks, want %d bytes in 2 chunks", info.Size, info.Chunks, size)
 	}
 }
+
+// leaksAddress reports whether a message names a network address or error.
+func leaksAddress(message string) bool {
+	return strings.Contains(message, "127.0.0.1") || strings.Contains(message, "tcp") || strings.Contains(message, "i/o")
+}
+
+// An upload that stops sending is answered 408 once the idle timeout
+// passes, in the envelope and without the connection's addresses, and its
+// chunks are purged.
+func TestStalledUploadIs408(t *testing.T) {
+	t.Parallel()
+	_, nc, js := testenv.JetStream(t)
+	limits := testLimits
+	limits.BodyIdleTimeout = 500 * time.Millisecond
+	base := serveIntake(t, newIntake(t, nc, js, limits))
+
+	pw, done := startUpload(t, t.Context(), base, -1)
+	defer pw.Close()
+	go func() {
+		_, _ = io.WriteString(pw, uploadHead)
+		_, _ = pw.Write(bytes.Repeat([]byte{1}, 150<<10)) // one chunk stored, then silence
+	}()
+	var a answerOrError
+	select {
+	case a = <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stalled upload was not answered")
+	}
+	if a.err != nil {
+		t.Fatalf("stalled upload: %v", a.err)
+	}
+	body := checkEnvelope(t, a.resp, a.raw, http.StatusRequestTimeout)
+	if msg, _ := body["message"].(string); leaksAddress(msg) || !strings.Contains(msg, "500ms") {
+		t.Errorf("message %q: want the idle timeout and no network detail", msg)
+	}
+	if !waitFor(t, 10*time.Second, func() bool { return mediaStreamBytes(t, js) == 0 }) {
+		t.Errorf("after the stalled upload the media bucket holds %d bytes", mediaStreamBytes(t, js))
+	}
+}
+
+// sendSteadily writes n pieces of piece, one every interval, as a slow
+// link delivers a body.
+func sendSteadily(pw *io.PipeWriter, piece []byte, n int, interval time.Duration) {
+	for range n {
+		if _, err := pw.Write(piece); err != nil {
+			return
+		}
+		time.Sleep(interval)
+	}
+}
+
+// A slow but steady upload that takes longer than the server's fixed
+// read timeout (30 s) is stored: only silence, or a rate under the minimum,
+// ends a body.
+func TestSlowSteadyUploadSucceeds(t *testing.T) {
+	t.Parallel()
+	_, nc, js := testenv.JetStream(t)
+	limits := testLimits
+	limits.BodyIdleTimeout = 5 * time.Second
+	limits.MinBodyRate = 2 << 10
+	base := serveIntake(t, newIntake(t, nc, js, limits))
+
+	const pieces, pieceBytes = 100, 1500 // 150,000 bytes over about 33 s
+	size := int64(len(uploadHead) + pieces*pieceBytes + len(uploadTail))
+	pw, done := startUpload(t, t.Context(), base, size)
+	go func() {
+		_, _ = io.WriteString(pw, uploadHead)
+		sendSteadily(pw, bytes.Repeat([]byte{2}, pieceBytes), pieces, 330*time.Millisecond)
+		_, _ = io.WriteString(pw, uploadTail)
+		_ = pw.Close()
+	}()
+	a := <-done
+	if a.err != nil || a.resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("slow upload: %v %v %s", a.err, a.resp, a.raw)
+	}
+	var body uploadedBody
+	if err := json.Unmarshal(a.raw, &body); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info, err := obs.GetInfo(t.Context(), body.Data.MediaID); err != nil || info.Size != pieces*pieceBytes {
+		t.Errorf("stored object %+v: %v", info, err)
+	}
+}
+
+// A body that keeps arriving, but slower than the minimum rate for its
+// declared size, is answered 408 at its deadline.
+func TestBodyPastItsDeadlineIs408(t *testing.T) {
+	t.Parallel()
+	_, nc, js := testenv.JetStream(t)
+	limits := Limits{MaxEventBytes: 64 << 10, MaxBatchEvents: 10, PublishTimeout: 5 * time.Second,
+		BodyIdleTimeout: 2 * time.Second, MinBodyRate: 50_000}
+	base := serveIntake(t, newIntake(t, nc, js, limits))
+
+	const size = 200_000 // a 6 s deadline (2 s + 200,000 B / 50,000 B/s); sent at 20,000 B/s
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, base+"/v1/accounts/acct1/events", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = size
+	go func() {
+		_, _ = io.WriteString(pw, "[")
+		sendSteadily(pw, bytes.Repeat([]byte(" "), 1000), size/1000, 50*time.Millisecond)
+	}()
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	body := checkEnvelope(t, resp, raw, http.StatusRequestTimeout)
+	if msg, _ := body["message"].(string); leaksAddress(msg) || !strings.Contains(msg, "did not arrive within 6s") {
+		t.Errorf("message %q: want the body's deadline and no network detail", msg)
+	}
+}
+
+// paddedBatch is a batch of n valid events padded with whitespace to size
+// bytes.
+func paddedBatch(prefix string, n, size int) []byte {
+	var b bytes.Buffer
+	b.WriteString("[")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		fmt.Fprintf(&b, `{"event":"channel_create","id":"%s-%d","call_id":"c1","direction":"inbound","from":"100","to":"200"}`, prefix, i)
+	}
+	b.WriteString(strings.Repeat(" ", size-b.Len()-1))
+	b.WriteString("]")
+	return b.Bytes()
+}
+
+// postBatch sends body, declared or (declared false) chunked.
+func postBatch(ctx context.Context, baseURL string, body io.Reader, length int64) answerOrError {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+"/v1/accounts/acct1/events", body)
+	if err != nil {
+		return answerOrError{err: err}
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.ContentLength = length
+	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
+	if err != nil {
+		return answerOrError{err: err}
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return answerOrError{resp: resp, raw: raw}
+}
+
+// While batches in flight hold what ingest may hold, another large one is
+// refused 503 with Retry-After; a request that fits is still served, and so
+// is the refused one once the others are done.
+func TestInflightBytesAreBounded(t *testing.T) {
+	t.Parallel()
+	_, nc, js := testenv.JetStream(t)
+	const batchBytes = 600_000
+	limits := Limits{MaxEventBytes: 64 << 10, MaxBatchEvents: 10, PublishTimeout: 5 * time.Second,
+		MaxInflightBytes: 3*(batchBytes+1) + 8<<10}
+	s := newIntake(t, nc, js, limits)
+	base := serveIntake(t, s)
+
+	// Three batches send all but their last byte and wait.
+	var writers []*io.PipeWriter
+	var answers []chan answerOrError
+	for i := range 3 {
+		body := paddedBatch(fmt.Sprintf("held%d", i), 5, batchBytes)
+		pr, pw := io.Pipe()
+		done := make(chan answerOrError, 1)
+		go func() { done <- postBatch(t.Context(), base, pr, batchBytes) }()
+		go func() { _, _ = pw.Write(body[:len(body)-1]) }()
+		writers, answers = append(writers, pw), append(answers, done)
+	}
+	defer func() {
+		for _, pw := range writers {
+			_ = pw.Close()
+		}
+	}()
+	if !waitFor(t, 10*time.Second, func() bool { return s.inflight.held.Load() == 3*(batchBytes+1) }) {
+		t.Fatalf("ingest holds %d bytes, want the three batches' %d", s.inflight.held.Load(), 3*(batchBytes+1))
+	}
+
+	fourth := paddedBatch("fourth", 5, batchBytes)
+	a := postBatch(t.Context(), base, bytes.NewReader(fourth), batchBytes)
+	if a.err != nil {
+		t.Fatal(a.err)
+	}
+	checkEnvelope(t, a.resp, a.raw, http.StatusServiceUnavailable)
+	if ra := a.resp.Header.Get("Retry-After"); ra != "2" {
+		t.Errorf("Retry-After %q, want 2", ra)
+	}
+	small := `{"event":"channel_create","id":"small-1","call_id":"c2","direction":"inbound","from":"1","to":"2"}`
+	if a := postBatch(t.Context(), base, strings.NewReader(small), int64(len(small))); a.err != nil || a.resp.StatusCode != http.StatusAccepted {
+		t.Errorf("a small event while full batches are held: %v %v %s, want 202", a.err, a.resp, a.raw)
+	}
+
+	for i, pw := range writers {
+		_, _ = pw.Write([]byte("]"))
+		if a := <-answers[i]; a.err != nil || a.resp.StatusCode != http.StatusAccepted {
+			t.Errorf("held batch %d: %v %v %s", i, a.err, a.resp, a.raw)
+		}
+	}
+	if !waitFor(t, 10*time.Second, func() bool { return s.inflight.held.Load() == 0 }) {
+		t.Fatalf("ingest still holds %d bytes after every request was answered", s.inflight.held.Load())
+	}
+	if a := postBatch(t.Context(), base, bytes.NewReader(fourth), batchBytes); a.err != nil || a.resp.StatusCode != http.StatusAccepted {
+		t.Errorf("the refused batch, resent: %v %v %s", a.err, a.resp, a.raw)
+	}
+}
+
+// Many large batches at once, declared and chunked: each is stored or
+// refused 503 with Retry-After, what ingest holds never exceeds its bound,
+// and it all returns once they are answered.
+func TestConcurrentLargeBatchesStayWithinBound(t *testing.T) {
+	t.Parallel()
+	_, nc, js := testenv.JetStream(t)
+	const batchBytes, batches = 600_000, 20
+	limits := Limits{MaxEventBytes: 64 << 10, MaxBatchEvents: 10, PublishTimeout: 5 * time.Second,
+		MaxInflightBytes: 3 * (batchBytes + 1)}
+	s := newIntake(t, nc, js, limits)
+	base := serveIntake(t, s)
+
+	stop := make(chan struct{})
+	peak := make(chan int64, 1)
+	go func() {
+		var most int64
+		for {
+			most = max(most, s.inflight.held.Load())
+			select {
+			case <-stop:
+				peak <- most
+				return
+			default:
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	results := make(chan answerOrError, batches)
+	for i := range batches {
+		body := paddedBatch(fmt.Sprintf("many%d", i), 5, batchBytes)
+		var r io.Reader = bytes.NewReader(body)
+		length := int64(batchBytes)
+		if i%2 == 1 {
+			r, length = io.MultiReader(r), -1 // no declared length: chunked
+		}
+		go func() { results <- postBatch(t.Context(), base, r, length) }()
+	}
+	stored := 0
+	for range batches {
+		a := <-results
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		switch a.resp.StatusCode {
+		case http.StatusAccepted:
+			stored++
+		case http.StatusServiceUnavailable:
+			checkEnvelope(t, a.resp, a.raw, http.StatusServiceUnavailable)
+			if a.resp.Header.Get("Retry-After") == "" {
+				t.Errorf("503 without Retry-After: %s", a.raw)
+			}
+		default:
+			t.Errorf("answer %d %s, want 202 or 503", a.resp.StatusCode, a.raw)
+		}
+	}
+	close(stop)
+	if most := <-peak; most > limits.MaxInflightBytes {
+		t.Errorf("ingest held %d bytes at once, over its bound of %d", most, limits.MaxInflightBytes)
+	}
+	if stored == 0 {
+		t.Error("no batch was stored")
+	}
+	if held := s.inflight.held.Load(); held != 0 {
+		t.Errorf("ingest still holds %d bytes", held)
+	}
+}

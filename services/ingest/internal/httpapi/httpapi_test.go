@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 var testLimits = Limits{MaxEventBytes: 1024, MaxBatchEvents: 3, PublishTimeout: 5 * time.Second}
 
 // newIntake builds the intake with media files up to testMaxMediaBytes.
-func newIntake(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *Server {
+func newIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits Limits) *Server {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	s, err := New(Deps{

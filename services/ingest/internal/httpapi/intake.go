@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"mime"
 	"net/http"
 	"strings"
@@ -15,8 +14,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
-	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
@@ -77,11 +74,8 @@ type rejectedItem struct {
 // invalid events are reported per item and copied to the dead-letter stream.
 func (s *Server) intake(a adapter.Adapter) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
-		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-		ctx, span := tracer.Start(ctx, "POST "+a.Path, trace.WithSpanKind(trace.SpanKindServer),
-			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(a.Path)))
-		defer span.End()
-		r = r.WithContext(ctx)
+		ctx := r.Context()
+		span := trace.SpanFromContext(ctx)
 
 		accountID := r.PathValue("account_id")
 		if err := event.ValidateAccountID(accountID); err != nil {
@@ -91,7 +85,9 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 		if !isJSON(r.Header.Get("Content-Type")) {
 			return &apiError{status: http.StatusUnsupportedMediaType, message: "Content-Type must be application/json"}
 		}
-		body, err := s.readBody(w, r)
+		held := s.inflight.reserve()
+		defer held.release()
+		body, err := s.readBody(w, r, held)
 		if err != nil {
 			return err
 		}
@@ -107,7 +103,7 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 		}
 		receivedAt := time.Now()
 		for i := range items {
-			s.parse(a, &items[i], accountID, receivedAt)
+			s.parse(ctx, a, &items[i], accountID, receivedAt)
 		}
 		if err := s.attachMedia(ctx, items); err != nil {
 			return err
@@ -143,20 +139,31 @@ func isJSON(contentType string) bool {
 	return mt == "application/json" || strings.HasPrefix(mt, "application/") && strings.HasSuffix(mt, "+json")
 }
 
-// readBody reads at most one full batch; a larger body is refused 413
-// without being read to its end.
-func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody reads at most one full batch, paid for from held; a larger body
+// is refused 413 without being read to its end, a slow one 408, and one
+// that does not fit in what ingest may hold 503.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, held *reservation) ([]byte, error) {
 	limit := int64(s.limits.MaxEventBytes) * int64(s.limits.MaxBatchEvents)
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return nil, &apiError{status: http.StatusRequestEntityTooLarge,
-				message: fmt.Sprintf("request body exceeds %d bytes (%d events of at most %d bytes)", limit, s.limits.MaxBatchEvents, s.limits.MaxEventBytes)}
-		}
-		return nil, errBadRequest("could not read the request body", nil)
+	tooLarge := &apiError{status: http.StatusRequestEntityTooLarge,
+		message: fmt.Sprintf("request body exceeds %d bytes (%d events of at most %d bytes)", limit, s.limits.MaxBatchEvents, s.limits.MaxEventBytes)}
+	if r.ContentLength > limit {
+		return nil, tooLarge
 	}
-	return body, nil
+	body := s.boundBody(w, r, limit)
+	data, err := readAll(body, r.ContentLength, limit, held)
+	if err == nil {
+		return data, nil
+	}
+	failure := body.failure()
+	switch {
+	case failure == nil:
+		// Not the body's failure: readAll's own answer (503, 413).
+		return nil, err
+	case failure.status == http.StatusRequestEntityTooLarge:
+		return nil, tooLarge
+	default:
+		return nil, failure
+	}
 }
 
 // split returns the events of body: the body itself when it is one object,
@@ -189,7 +196,7 @@ func (s *Server) split(body []byte) (items []item, isBatch bool, err error) {
 	return items, true, nil
 }
 
-func (s *Server) parse(a adapter.Adapter, it *item, accountID string, receivedAt time.Time) {
+func (s *Server) parse(ctx context.Context, a adapter.Adapter, it *item, accountID string, receivedAt time.Time) {
 	if len(it.raw) > s.limits.MaxEventBytes {
 		it.invalid = adapter.Invalid(adapter.BodyField, adapter.RuleMaxLength,
 			fmt.Sprintf("the event exceeds %d bytes", s.limits.MaxEventBytes))
@@ -197,7 +204,7 @@ func (s *Server) parse(a adapter.Adapter, it *item, accountID string, receivedAt
 	}
 	ev, err := a.Parse(it.raw, accountID, receivedAt)
 	if errors.Is(err, adapter.ErrIgnored) {
-		s.log.Debug("input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
+		s.log.DebugContext(ctx, "input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
 		it.ignored = true
 		s.metrics.Event(a.Name, ingestmetrics.ResultIgnored)
 		return

@@ -12,9 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -35,6 +33,10 @@ const (
 	maxParts      = 32
 	// formAllowance is what the form may add to the file's size.
 	formAllowance = 64 << 10
+	// uploadHeldBytes is what one upload holds in memory while it streams:
+	// the store's chunk and the form's fields. It is paid for from the
+	// in-flight bytes like a batch's body.
+	uploadHeldBytes = media.ChunkBytes + maxParts*maxFieldBytes
 )
 
 // mediaFields are the form fields of an upload besides the file.
@@ -61,10 +63,8 @@ type uploadedData struct {
 // nothing of it is kept; a form that fails validation is refused 400, its
 // file deleted and its fields dead-lettered.
 func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) error {
-	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := tracer.Start(ctx, "POST "+mediaPath, trace.WithSpanKind(trace.SpanKindServer))
-	defer span.End()
-	r = r.WithContext(ctx)
+	ctx := r.Context()
+	span := trace.SpanFromContext(ctx)
 
 	accountID := r.PathValue("account_id")
 	if err := event.ValidateAccountID(accountID); err != nil || accountID == adapter.AnyAccount {
@@ -75,8 +75,13 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) error {
 	if err != nil || mt != "multipart/form-data" || params["boundary"] == "" {
 		return &apiError{status: http.StatusUnsupportedMediaType, message: "Content-Type must be multipart/form-data"}
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, s.media.MaxBytes()+formAllowance)
-	form, err := s.readUpload(ctx, multipart.NewReader(r.Body, params["boundary"]))
+	held := s.inflight.reserve()
+	defer held.release()
+	if err := held.growTo(uploadHeldBytes); err != nil {
+		return err
+	}
+	formBody := s.boundBody(w, r, s.media.MaxBytes()+formAllowance)
+	form, err := s.readUpload(ctx, multipart.NewReader(formBody, params["boundary"]), formBody)
 	if err != nil {
 		return err
 	}
@@ -124,9 +129,9 @@ type upload struct {
 	partFilename, partContentType string
 }
 
-// readUpload reads every part, streaming the file into the media bucket.
-// On any error no object remains.
-func (s *Server) readUpload(ctx context.Context, mr *multipart.Reader) (form upload, err error) {
+// readUpload reads every part of body, streaming the file into the media
+// bucket. On any error no object remains.
+func (s *Server) readUpload(ctx context.Context, mr *multipart.Reader, body *requestBody) (form upload, err error) {
 	form.fields = map[string]string{}
 	defer func() {
 		if err != nil {
@@ -143,7 +148,7 @@ func (s *Server) readUpload(ctx context.Context, mr *multipart.Reader) (form upl
 			break
 		}
 		if err != nil {
-			return form, uploadReadError(err)
+			return form, formError(body, err)
 		}
 		if parts >= maxParts {
 			return form, errBadRequest(fmt.Sprintf("the form has more than %d parts", maxParts), nil)
@@ -156,15 +161,15 @@ func (s *Server) readUpload(ctx context.Context, mr *multipart.Reader) (form upl
 			}
 			form.partFilename = adapter.Clip(strings.ToValidUTF8(part.FileName(), "\uFFFD"), maxFieldBytes)
 			form.partContentType = adapter.Clip(strings.ToValidUTF8(part.Header.Get("Content-Type"), "\uFFFD"), maxFieldBytes)
-			body := &recordingReader{r: part}
-			form.stored, err = s.media.Put(ctx, body, form.partFilename, form.partContentType)
+			file := &recordingReader{r: part}
+			form.stored, err = s.media.Put(ctx, file, form.partFilename, form.partContentType)
 			if err != nil {
-				return form, s.putError(ctx, body, err)
+				return form, s.putError(ctx, body, file, err)
 			}
 		case known[name]:
 			v, err := io.ReadAll(io.LimitReader(part, maxFieldBytes+1))
 			if err != nil {
-				return form, uploadReadError(err)
+				return form, formError(body, err)
 			}
 			if len(v) > maxFieldBytes {
 				return form, errBadRequest(name+" must be at most 512 bytes", fieldErrors{}.with(name, adapter.RuleMaxLength, name+" must be at most 512 bytes"))
@@ -180,24 +185,27 @@ func (s *Server) readUpload(ctx context.Context, mr *multipart.Reader) (form upl
 	return form, nil
 }
 
-// putError tells the sender's fault (too large, broken body) from ours.
-func (s *Server) putError(ctx context.Context, body *recordingReader, err error) error {
-	var tooLarge *http.MaxBytesError
+// putError tells the sender's fault (too large, too slow, broken body or
+// form) from ours.
+func (s *Server) putError(ctx context.Context, body *requestBody, file *recordingReader, err error) error {
+	failure := body.failure()
 	switch {
-	case errors.Is(err, media.ErrTooLarge), errors.As(body.err, &tooLarge):
+	case errors.Is(err, media.ErrTooLarge), failure != nil && failure.status == http.StatusRequestEntityTooLarge:
 		return &apiError{status: http.StatusRequestEntityTooLarge, message: fmt.Sprintf("the file exceeds %d bytes", s.media.MaxBytes())}
-	case body.err != nil:
-		return uploadReadError(body.err)
+	case file.err != nil:
+		return formError(body, file.err)
 	default:
 		s.log.WarnContext(ctx, "media not stored", telemetry.KeyError, err)
 		return &apiError{status: http.StatusServiceUnavailable, retryAfter: retryAfter, message: "the media store did not accept the file; resend the upload"}
 	}
 }
 
-func uploadReadError(err error) error {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return &apiError{status: http.StatusRequestEntityTooLarge, message: "the upload is too large"}
+// formError answers a form that could not be read: for the body's own
+// failure (408, 413, broken off), or else for the form's syntax, which
+// multipart names.
+func formError(body *requestBody, err error) error {
+	if failure := body.failure(); failure != nil {
+		return failure
 	}
 	return errBadRequest("the multipart body could not be read: "+err.Error(), nil)
 }
@@ -266,8 +274,9 @@ func uploadEvent(accountID string, form upload, receivedAt time.Time) (*pbxhooks
 	}, nil
 }
 
-// recordingReader remembers the sender's read error, which the object
-// store's Put does not return unwrapped.
+// recordingReader remembers the file part's read error (a broken body, or
+// a form that ends inside the file), which the object store's Put does not
+// return unwrapped.
 type recordingReader struct {
 	r   io.Reader
 	err error

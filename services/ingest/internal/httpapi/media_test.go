@@ -24,7 +24,7 @@ import (
 
 const testMaxMediaBytes = 256 << 10
 
-func mediaStore(t *testing.T, js jetstream.JetStream, maxBytes int64) *media.Store {
+func mediaStore(t testing.TB, js jetstream.JetStream, maxBytes int64) *media.Store {
 	t.Helper()
 	obs, err := bus.EnsureMediaBucket(t.Context(), js, time.Hour, 1)
 	if err != nil {
@@ -91,7 +91,7 @@ func postRaw(t *testing.T, srv *httptest.Server, path, contentType string, body 
 	return a
 }
 
-func objectNames(t *testing.T, js jetstream.JetStream) []string {
+func objectNames(t testing.TB, js jetstream.JetStream) []string {
 	t.Helper()
 	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
 	if err != nil {
@@ -247,7 +247,8 @@ func TestNativeMediaEventMustNameAStoredFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := obs.PutBytes(t.Context(), "pbx-put-1", []byte("hello")); err != nil {
+	owned := jetstream.ObjectMeta{Name: "pbx-put-1", Metadata: map[string]string{bus.MediaMetaAccountID: "acct1"}}
+	if _, err := obs.Put(t.Context(), owned, strings.NewReader("hello")); err != nil {
 		t.Fatal(err)
 	}
 	a := post(t, srv, "acct1", "application/json", `{"event":"voicemail","id":"vm-1","media_id":"pbx-put-1","call_id":"c1"}`)

@@ -3,6 +3,7 @@
 package httpapi
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
@@ -35,6 +40,15 @@ type Limits struct {
 	// PublishTimeout bounds the wait for JetStream's acknowledgement before
 	// the caller is told 503 and to retry.
 	PublishTimeout time.Duration
+	// BodyIdleTimeout answers 408 to a body that sends nothing for that
+	// long; MinBodyRate (bytes per second) sets the whole body's deadline
+	// from its declared (or largest allowed) size. Zero means the default.
+	BodyIdleTimeout time.Duration
+	MinBodyRate     int64
+	// MaxInflightBytes bounds the request bytes held in memory at once,
+	// across requests; beyond, requests are answered 503 with Retry-After.
+	// Zero means the default.
+	MaxInflightBytes int64
 }
 
 // Deps are what the HTTP intake needs.
@@ -62,8 +76,11 @@ type Server struct {
 	pub     *publish.Publisher
 	limits  Limits
 	media   *media.Store
+	ready   *health.Checks
 	metrics *ingestmetrics.Metrics
-	handler http.Handler
+	// inflight bounds the request bytes held in memory across requests.
+	inflight *inflightBytes
+	handler  http.Handler
 }
 
 // New validates deps and builds the routes.
@@ -75,9 +92,17 @@ func New(deps Deps) (*Server, error) {
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, metrics: deps.Metrics}
+	l.BodyIdleTimeout = cmp.Or(l.BodyIdleTimeout, DefaultBodyIdleTimeout)
+	l.MinBodyRate = cmp.Or(l.MinBodyRate, DefaultMinBodyRate)
+	l.MaxInflightBytes = cmp.Or(l.MaxInflightBytes, DefaultMaxInflightBytes)
+	if l.BodyIdleTimeout < 0 || l.MinBodyRate < 0 || l.MaxInflightBytes < 0 {
+		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
+	}
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, metrics: deps.Metrics,
+		inflight: newInflightBytes(l.MaxInflightBytes)}
 
 	ready := &health.Checks{}
+	s.ready = ready
 	ready.Add("nats", func(context.Context) error {
 		if st := deps.NC.Status(); st != nats.CONNECTED {
 			return fmt.Errorf("NATS connection is %s", st)
@@ -110,6 +135,10 @@ func New(deps Deps) (*Server, error) {
 	return s, nil
 }
 
+// AddReadyCheck adds a /readyz check of another part of ingest (its PBX
+// consumer).
+func (s *Server) AddReadyCheck(name string, check health.Check) { s.ready.Add(name, check) }
+
 // Handler returns the routes, for tests and for Run.
 func (s *Server) Handler() http.Handler { return s.handler }
 
@@ -133,10 +162,10 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
-		// Bounded so a slow sender cannot hold a connection and its buffered
-		// batch forever.
+		// For routes that read no body; the intake routes move both
+		// deadlines by their body's size (see boundBody).
 		ReadTimeout:  30 * time.Second,
-		WriteTimeout: 30*time.Second + s.limits.PublishTimeout,
+		WriteTimeout: writeWindow(s.limits),
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
@@ -161,6 +190,14 @@ type handlerFunc func(http.ResponseWriter, *http.Request) error
 // route checks the method (when given) and renders a returned error.
 func (s *Server) route(method string, h handlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// The whole request, its error answer included, runs in one span
+		// that continues the caller's traceparent, so every line it logs
+		// carries the trace.
+		ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx, span := tracer.Start(ctx, r.Method+" "+r.Pattern, trace.WithSpanKind(trace.SpanKindServer),
+			trace.WithAttributes(semconv.HTTPRequestMethodKey.String(r.Method), semconv.HTTPRoute(r.Pattern)))
+		defer span.End()
+		r = r.WithContext(ctx)
 		if method != "" && r.Method != method {
 			w.Header().Set("Allow", method)
 			s.writeError(w, r, &apiError{status: http.StatusMethodNotAllowed, message: "method not allowed; use " + method})

@@ -15,10 +15,15 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 )
+
+// ChunkBytes is the size of the chunks Put stores a file in, and the
+// buffer one Put holds.
+const ChunkBytes = 128 << 10
 
 // ErrTooLarge is returned by Put for a file over the store's limit; nothing
 // of it is kept.
@@ -64,7 +69,7 @@ func (s *Store) Put(ctx context.Context, r io.Reader, filename, contentType stri
 		return Stored{}, err
 	}
 	counted := &countingReader{r: r, limit: s.maxBytes, sum: sha256.New()}
-	meta := jetstream.ObjectMeta{Name: id, Description: filename}
+	meta := jetstream.ObjectMeta{Name: id, Description: filename, Opts: &jetstream.ObjectMetaOptions{ChunkSize: ChunkBytes}}
 	if contentType != "" {
 		meta.Headers = map[string][]string{"Content-Type": {contentType}}
 	}
@@ -84,13 +89,15 @@ func (s *Store) Put(ctx context.Context, r io.Reader, filename, contentType stri
 }
 
 // Describe records on a stored object what the download side serves and
-// checks: its filename, content type and owning account. The form's fields
+// checks: its filename, content type and owning account (the account the
+// upload was made for: only it may name the object in an event, get a link
+// to it or download it; see bus.OwnedMedia). The form's fields
 // may follow the file part, so this runs once the whole form is read.
 func (s *Store) Describe(ctx context.Context, mediaID, accountID, filename, contentType string) error {
 	meta := jetstream.ObjectMeta{
 		Name:        mediaID,
 		Description: filename,
-		Metadata:    map[string]string{MetadataAccountID: accountID, MetadataContentType: contentType},
+		Metadata:    map[string]string{bus.MediaMetaAccountID: accountID, bus.MediaMetaContentType: contentType},
 	}
 	if contentType != "" {
 		meta.Headers = map[string][]string{"Content-Type": {contentType}}
@@ -100,12 +107,6 @@ func (s *Store) Describe(ctx context.Context, mediaID, accountID, filename, cont
 	}
 	return nil
 }
-
-// Object metadata keys the API's download route reads.
-const (
-	MetadataAccountID   = "account_id"
-	MetadataContentType = "content_type"
-)
 
 // Delete removes an object; a missing one is not an error.
 func (s *Store) Delete(ctx context.Context, mediaID string) error {
@@ -126,12 +127,16 @@ func NewMediaID() (string, error) {
 	return hex.EncodeToString(b[:]), nil
 }
 
-// Attach checks that the media event ev names a stored file and fills in
-// what the store knows: object name, size and SHA-256 (and the content type
-// when the event has none). Input that names no file, or a file that is not
-// there, or whose size or digest disagree with the event's, is a
-// *adapter.ValidationError; a failed lookup is returned as is (retryable).
-// Events of other kinds are left alone.
+// Attach checks that the media event ev names a file its account stored
+// and fills in what the store knows: object name, size and SHA-256 (and the
+// content type when the event has none). Input that names no file, or a
+// file that is not there or is not the event's account's, or whose size or
+// digest disagree with the event's, is a *adapter.ValidationError; a file
+// of another account (or of none, put into the bucket directly) gets
+// exactly the answer of a missing one, and its size and digest are never
+// compared, so an account learns nothing about files that are not its own.
+// A failed lookup is returned as is (retryable). Events of other kinds are
+// left alone.
 func (s *Store) Attach(ctx context.Context, ev *pbxhooksv1.Event) error {
 	if ev.GetKind() != event.KindMedia {
 		return nil
@@ -140,12 +145,12 @@ func (s *Store) Attach(ctx context.Context, ev *pbxhooksv1.Event) error {
 	if m == nil || m.GetMediaId() == "" {
 		return adapter.Invalid("media_id", adapter.RuleRequired, "media_id is required: put the file into the Object Store bucket first, or upload it with POST /v1/accounts/{account_id}/media")
 	}
-	info, err := s.obs.GetInfo(ctx, m.GetMediaId())
-	if errors.Is(err, jetstream.ErrObjectNotFound) {
+	info, err := bus.OwnedMedia(ctx, s.obs, m.GetMediaId(), ev.GetAccountId())
+	if errors.Is(err, bus.ErrMediaNotFound) {
 		return adapter.Invalid("media_id", adapter.RuleEnum, fmt.Sprintf("media_id %q names no file in the media bucket", clip(m.GetMediaId())))
 	}
 	if err != nil {
-		return fmt.Errorf("look up media %s: %w", m.GetMediaId(), err)
+		return err
 	}
 	digest, err := jetstream.DecodeObjectDigest(info.Digest)
 	if err != nil || len(digest) != sha256.Size {

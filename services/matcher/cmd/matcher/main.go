@@ -81,7 +81,7 @@ func run() error {
 	}
 	defer telemetry.FlushTracing(shutdownTracing, cfg.ShutdownTimeout, log)
 
-	nc, _, err := bus.Connect(cfg.NATSURL, serviceName, log)
+	nc, _, err := bus.Connect(cfg.NATSURL, serviceName, cfg.NATSCredentials, log)
 	if err != nil {
 		return err
 	}
@@ -135,6 +135,7 @@ func run() error {
 		return nil
 	})
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
+	checks.Add("consumer", processor.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
 	mux := checks.Mux()

@@ -135,6 +135,9 @@ func (f *Fanout) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if len(matched) == 0 {
 		return nil
 	}
+	if err := f.dropForeignMedia(ctx, &ev); err != nil {
+		return err
+	}
 	out := make([]*nats.Msg, 0, len(matched))
 	// One producer span per delivery, its context carried by the message,
 	// so each callback's trace leads back through its own publish.
@@ -173,6 +176,37 @@ func (f *Fanout) Handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	log.DebugContext(ctx, "event fanned out", "deliveries", len(out))
 	return nil
+}
+
+// dropForeignMedia removes the file reference of a media event whose file
+// the event's account does not own: another account's, one put into the
+// bucket without an owner, or one that is gone. Ingest already refuses such
+// events; this keeps the matcher from ever signing a download link to a
+// file that is not the account's, whoever published the event. The event
+// is still delivered (the call happened), without a link. A failed lookup
+// is retried.
+func (f *Fanout) dropForeignMedia(ctx context.Context, ev *pbxhooksv1.Event) error {
+	media := ev.GetMedia()
+	if ev.GetKind() != event.KindMedia || media.GetMediaId() == "" {
+		return nil
+	}
+	objects, err := f.JS.ObjectStore(ctx, bus.MediaBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		err = bus.ErrMediaNotFound
+	} else if err == nil {
+		_, err = bus.OwnedMedia(ctx, objects, media.GetMediaId(), ev.GetAccountId())
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, bus.ErrMediaNotFound):
+		f.Log.WarnContext(ctx, "media event names no file of its account; delivered without a link",
+			telemetry.KeyEventID, ev.GetId(), telemetry.KeyAccountID, ev.GetAccountId(), "media_id", media.GetMediaId())
+		media.MediaId, media.ObjectName = "", ""
+		return nil
+	default:
+		return fmt.Errorf("check media of event %s: %w", ev.GetId(), err)
+	}
 }
 
 // testHook loads the one hook a test event is for. The hook must belong to

@@ -124,6 +124,7 @@ func TestMediaEventCarriesAVerifiableLink(t *testing.T) {
 		createHook(t, q, acct, match.HookAll, nil)
 	})
 	mediaID := newID("vm")
+	p.putMedia(t, mediaID, acct)
 	ev := &pbxhooksv1.Event{
 		Id: newID("ev"), AccountId: acct, Kind: event.KindMedia, Source: "native",
 		OccurredAt: timestamppb.New(time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)),

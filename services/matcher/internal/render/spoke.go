@@ -23,20 +23,22 @@ func SpokeCallPayload(ev *pbxhooksv1.Event) map[string]any {
 
 // SpokeMediaPayload returns what Spoke's media webhooks send: the call's
 // details, type = media type, the file's name and content type, and in
-// attachments a signed download link valid for the linker's TTL.
+// attachments a signed download link valid for the linker's TTL. An event
+// without a media id (the matcher drops the id of a file the account does
+// not own) gets no attachments.
 func SpokeMediaPayload(ev *pbxhooksv1.Event, links *medialink.Linker) (map[string]any, error) {
 	media := ev.GetMedia()
+	p := spokeCommon(ev)
+	putString(p, "type", media.GetType())
+	putString(p, "filename", media.GetFilename())
+	putString(p, "content_type", media.GetContentType())
 	if media.GetMediaId() == "" {
-		return nil, fmt.Errorf("media event %s has no media id", ev.GetId())
+		return p, nil
 	}
 	link, err := links.Link(media.GetMediaId(), ev.GetAccountId())
 	if err != nil {
 		return nil, fmt.Errorf("media link: %w", err)
 	}
-	p := spokeCommon(ev)
-	putString(p, "type", media.GetType())
-	putString(p, "filename", media.GetFilename())
-	putString(p, "content_type", media.GetContentType())
 	p["attachments"] = link
 	return p, nil
 }
