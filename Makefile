@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := $(CURDIR)/bin
-SERVICES := api ingest matcher deliverer
+SERVICES := api ingest matcher deliverer connector
 # Every module of the workspace, for per-module commands.
 MODULES := pkg proto scripts $(addprefix services/,$(SERVICES))
 # Modules outside go.work, each built with GOWORK=off so their heavy

@@ -8,8 +8,8 @@
 # "restricted" on the namespace: any warning fails the run).
 #
 # Needs: Go (kube-apiserver and kubectl are built from the Go module proxy
-# through deployments/k8s/apiserver, about 4 minutes and 2 GB the first
-# time, cached after), etcd (Debian's etcd-server, installed when missing),
+# through deployments/k8s/apiserver: about 12 CPU-minutes and 2 GB the
+# first time, cached after), etcd (Debian's etcd-server, installed when missing),
 # openssl. Everything listens on 127.0.0.1 on free ports, lives in a temp
 # dir, and is stopped on exit.
 set -euo pipefail
@@ -36,14 +36,23 @@ fi
 
 tmp=$(mktemp -d)
 pids=()
+# cleanup stops the servers newest first (kube-apiserver before the etcd it
+# needs to shut down), each given 15 s before SIGKILL, then removes the dir.
 cleanup() {
-	for pid in "${pids[@]}"; do
-		kill "$pid" 2>/dev/null || true
+	for ((i = ${#pids[@]} - 1; i >= 0; i--)); do
+		pid=${pids[i]}
+		kill "$pid" 2>/dev/null || continue
+		for _ in $(seq 1 15); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 1
+		done
+		kill -9 "$pid" 2>/dev/null || true
 	done
 	wait 2>/dev/null || true
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
+trap "exit 1" INT TERM
 
 # free_port asks the kernel for a port no one listens on.
 free_port() {
@@ -70,12 +79,14 @@ echo "== starting kube-apiserver on 127.0.0.1:$apiserver_port"
 "$bin/kube-apiserver" \
 	--etcd-servers "http://127.0.0.1:$etcd_client" \
 	--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
+	--endpoint-reconciler-type none \
 	--cert-dir "$tmp/certs" \
 	--token-auth-file "$tmp/tokens.csv" --authorization-mode RBAC \
 	--service-account-issuer https://kubernetes.default.svc \
 	--service-account-key-file "$tmp/sa.pub" --service-account-signing-key-file "$tmp/sa.key" \
 	--service-cluster-ip-range 10.96.0.0/16 >"$tmp/apiserver.log" 2>&1 &
-pids+=($!)
+apiserver_pid=$!
+pids+=("$apiserver_pid")
 
 kubectl() {
 	"$bin/kubectl" --server "https://127.0.0.1:$apiserver_port" --token "$token" \
@@ -83,21 +94,22 @@ kubectl() {
 }
 
 ready=
-for _ in $(seq 1 120); do
+for _ in $(seq 1 180); do
 	if kubectl get --raw /readyz >/dev/null 2>&1; then
 		ready=1
 		break
 	fi
+	kill -0 "$apiserver_pid" 2>/dev/null || break
 	sleep 1
 done
 if [ -z "$ready" ]; then
-	echo "kube-apiserver did not become ready in 120 s; its log ends:" >&2
+	echo "kube-apiserver did not become ready; its log ends:" >&2
 	tail -30 "$tmp/apiserver.log" >&2
 	echo "etcd's log ends:" >&2
 	tail -10 "$tmp/etcd.log" >&2
 	exit 1
 fi
-kubectl version
+kubectl get --raw /version && echo
 
 echo "== installing CRDs: $KEDA_MODULE, $PROMETHEUS_OPERATOR_MODULE"
 module_dir() {
@@ -117,6 +129,41 @@ kubectl wait --for condition=Established --timeout 60s \
 kubectl create namespace pbxhooks
 kubectl label namespace pbxhooks pod-security.kubernetes.io/enforce=restricted pod-security.kubernetes.io/warn=restricted
 
+# Controls: the dry run must refuse what the API server would (a field no
+# Service has; a container port name over 15 characters), else an "ok"
+# below would mean nothing.
+cat >"$tmp/control-field.yaml" <<'EOF'
+apiVersion: v1
+kind: Service
+metadata: {name: control, namespace: pbxhooks}
+spec:
+  selector: {app: control}
+  ports: [{name: http, port: 80}]
+  sessionAffinityy: None
+EOF
+cat >"$tmp/control-port.yaml" <<'EOF'
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: control, namespace: pbxhooks}
+spec:
+  selector: {matchLabels: {app: control}}
+  template:
+    metadata: {labels: {app: control}}
+    spec:
+      containers:
+        - name: control
+          image: control:1
+          ports: [{name: http-and-metrics, containerPort: 80}]
+EOF
+for control in control-field control-port; do
+	if kubectl apply --server-side --dry-run=server --field-manager k8s-check -f "$tmp/$control.yaml" >"$tmp/$control.out" 2>&1; then
+		echo "k8s-check: the API server accepted $control, which it must refuse; the check is not working" >&2
+		cat "$tmp/$control.out" >&2
+		exit 1
+	fi
+	echo "== $control refused, as it must be: $(cat "$tmp/$control.out")"
+done
+
 failed=0
 for variant in $("$bin/render" -list); do
 	"$bin/render" -dir deployments/k8s "$variant" >"$tmp/$variant.yaml"
@@ -125,7 +172,7 @@ for variant in $("$bin/render" -list); do
 		echo "ok   $variant ($(grep -c 'serverside-applied' "$tmp/$variant.out") objects)"
 	else
 		echo "FAIL $variant"
-		sed 's/^/     /' "$tmp/$variant.out"
+		grep -v 'serverside-applied' "$tmp/$variant.out" | sed 's/^/     /'
 		failed=1
 	fi
 done

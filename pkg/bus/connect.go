@@ -41,9 +41,20 @@ func (c Credentials) option() (nats.Option, error) {
 // service's name; its replies arrive under ServiceInboxPrefix(name), the
 // only inbox the service's NATS user may read.
 func Connect(url, name string, creds Credentials, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	return connect(url, name, ServiceInboxPrefix(name), creds, log)
+}
+
+// ConnectPBX is Connect for a PBX connector of accountID: its replies (the
+// PubAcks of its publishes) arrive under PBXInboxPrefix(accountID), the
+// only inbox a PBX user of `api nats-config` may read.
+func ConnectPBX(url, name, accountID string, creds Credentials, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
+	return connect(url, name, PBXInboxPrefix(accountID), creds, log)
+}
+
+func connect(url, name, inboxPrefix string, creds Credentials, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	opts := []nats.Option{
 		nats.Name(name),
-		nats.CustomInboxPrefix(ServiceInboxPrefix(name)),
+		nats.CustomInboxPrefix(inboxPrefix),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),

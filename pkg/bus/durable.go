@@ -51,8 +51,9 @@ func (p *Processor) Ready(context.Context) error {
 	return nil
 }
 
-// resumePoint is where a consumer made again starts: after the ack floor
-// last seen, so every message not yet acked is delivered again (and at most
+// resumePoint is where a consumer made again on a limits stream (EVENTS)
+// starts: after the ack floor last seen, so every message not yet acked is
+// delivered again (and at most
 // the messages acked during the last CheckEvery come twice, which
 // idempotent handlers and the DedupeWindow absorb). Starting from the
 // stream's beginning instead would replay all of EVENTS, a week of events.
@@ -83,7 +84,10 @@ func (p *Processor) openConsumer(ctx context.Context, from *resumePoint) (jetstr
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
 		MaxDeliver:     -1,
 	}
-	if seq := from.seq.Load(); seq > 1 && created.Equal(from.streamCreated) {
+	// Only a limits stream keeps acked messages; a work-queue stream drops
+	// them, so there "all" is what is left, and JetStream allows nothing else.
+	limits := stream.CachedInfo().Config.Retention == jetstream.LimitsPolicy
+	if seq := from.seq.Load(); limits && seq > 1 && created.Equal(from.streamCreated) {
 		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
 		cfg.OptStartSeq = seq
 	}
@@ -172,4 +176,13 @@ func (p *Processor) watch(ctx context.Context, cons jetstream.Consumer, iter jet
 			return
 		}
 	}
+}
+
+// Ensure makes the durable consumer, or updates an existing one to the
+// spec, without consuming: Run does the same at its start. Calling it
+// first lets a caller order the updates of consumers whose filters must
+// not overlap on a work-queue stream.
+func (p *Processor) Ensure(ctx context.Context) error {
+	_, err := p.openConsumer(ctx, &resumePoint{})
+	return err
 }

@@ -141,3 +141,54 @@ func TestProcessorFailsWhenItsConsumerStaysLost(t *testing.T) {
 		t.Fatal("Ready after Run failed = nil, want an error")
 	}
 }
+
+// On a work-queue stream (PBX, DELIVERIES) JetStream allows only "deliver
+// all" consumers; acked messages are gone from it, so a consumer made
+// again that way still starts after the ack floor.
+func TestProcessorMakesADeletedWorkQueueConsumerAgain(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.JetStream(t)
+	rec := &recorder{answer: func(uint64) error { return nil }}
+	p := newProcessor(js, "workqueue", rec.handle)
+	p.Spec.Stream = bus.StreamDeliveries
+	p.Spec.FilterSubjects = []string{bus.SubjectDeliveriesAll}
+	p.CheckEvery = 50 * time.Millisecond
+	run(t, p)
+	subject, err := bus.DeliverySubject("acct1", "hook1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(data string) {
+		if _, err := js.Publish(t.Context(), subject, []byte(data)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 3 {
+		send(fmt.Sprintf("before %d", i))
+	}
+	eventually(t, "the first messages to be handled and removed", func() (bool, string) {
+		s, err := js.Stream(t.Context(), bus.StreamDeliveries)
+		if err != nil {
+			return false, err.Error()
+		}
+		info, err := s.Info(t.Context())
+		if err != nil {
+			return false, err.Error()
+		}
+		return len(rec.deliveries()) == 3 && info.State.Msgs == 0, fmt.Sprintf("%d handled, %d stored", len(rec.deliveries()), info.State.Msgs)
+	})
+	// Let the processor note the ack floor (past 1).
+	time.Sleep(40 * p.CheckEvery)
+
+	if err := js.DeleteConsumer(t.Context(), bus.StreamDeliveries, "workqueue"); err != nil {
+		t.Fatal(err)
+	}
+	send("after")
+	eventually(t, "the message published after the deletion to be handled", func() (bool, string) {
+		return rec.count("after") == 1, fmt.Sprint(p.Ready(t.Context()))
+	})
+	eventually(t, "the processor to report ready", ready(t, p))
+	if n := len(rec.deliveries()); n != 4 {
+		t.Errorf("%d messages handled, want 4", n)
+	}
+}

@@ -66,6 +66,24 @@ func PBXNativeSubject(accountID string) (string, error) {
 	return "pbx.events." + accountID, nil
 }
 
+// PBXFreeSWITCHSubject is pbx.freeswitch.<account_id or "any">: where a
+// FreeSWITCH connector publishes the raw `event json` events.
+func PBXFreeSWITCHSubject(accountID string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	return "pbx.freeswitch." + accountID, nil
+}
+
+// PBXARISubject is pbx.ari.<account_id or "any">: where an Asterisk
+// connector publishes the raw ARI WebSocket events.
+func PBXARISubject(accountID string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	return "pbx.ari." + accountID, nil
+}
+
 // CallEventSubject is events.<account_id>.call.<call_type>.<status>:
 // account first so consumers and permissions can be scoped per tenant, then
 // kind, then the Spoke call type and status so a subscriber can filter on
@@ -196,11 +214,20 @@ const (
 // which is what a signed download link names.
 const MediaBucket = "media"
 
+// ARIChannelBucket is the Key-Value bucket where ingest keeps what an ARI
+// channel's earlier events said (its direction, caller, Dial outcome and
+// call group) for the events that follow; see EnsureARIChannelBucket.
+const ARIChannelBucket = "ari_channels"
+
 // Durable consumer names.
 const (
-	ConsumerIngest    = "ingest"
-	ConsumerMatcher   = "matcher"
-	ConsumerDeliverer = "deliverer"
+	ConsumerIngest = "ingest"
+	// ConsumerIngestOrdered is ingest's consumer of the PBX subjects whose
+	// parsing keeps per-channel state (ARI): one message in flight across
+	// all replicas, so events are parsed in the order the PBX emitted them.
+	ConsumerIngestOrdered = "ingest-ordered"
+	ConsumerMatcher       = "matcher"
+	ConsumerDeliverer     = "deliverer"
 )
 
 // Inbox prefixes. A request's reply (a JetStream PubAck, an API answer)

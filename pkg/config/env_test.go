@@ -309,7 +309,7 @@ func TestExpectRefusesUnlistedVariables(t *testing.T) {
 
 func TestVariablesListEveryServiceWithTheCommonOnes(t *testing.T) {
 	t.Parallel()
-	if got, want := config.Services(), []string{"api", "deliverer", "ingest", "matcher"}; !slices.Equal(got, want) {
+	if got, want := config.Services(), []string{"api", "connector", "deliverer", "ingest", "matcher"}; !slices.Equal(got, want) {
 		t.Fatalf("Services() = %v, want %v", got, want)
 	}
 	for _, svc := range config.Services() {
@@ -325,7 +325,7 @@ func TestVariablesListEveryServiceWithTheCommonOnes(t *testing.T) {
 			t.Errorf("Variables(%q) names a variable twice: %v", svc, vars)
 		}
 	}
-	if config.Variables("connector") != nil {
+	if config.Variables("no-such-service") != nil {
 		t.Error("Variables of an unknown service is not nil")
 	}
 }

@@ -115,3 +115,10 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// ReconstructedVar is the channel variable a PBX connector sets on an
+// event it made up after losing the PBX's stream (a channel_destroy for a
+// call that ended while it was disconnected, a channel_create for one that
+// began): ingest copies it into custom_channel_vars with the value "true",
+// so a customer can tell a reconstructed event from one the PBX sent.
+const ReconstructedVar = "pbxhooks_reconstructed"

@@ -121,8 +121,9 @@ func list(subjects []string) string {
 	return "[" + strings.Join(quoted, ", ") + "]"
 }
 
-// ParseSecrets reads a secrets file: one `user=password` per line; blank
-// lines and lines starting with # are ignored.
+// ParseSecrets reads a secrets file: one `user=password` per line, spaces
+// around either side ignored; blank lines and lines starting with # are
+// ignored.
 func ParseSecrets(text string) (map[string]string, error) {
 	out := map[string]string{}
 	for i, line := range strings.Split(text, "\n") {
@@ -131,6 +132,7 @@ func ParseSecrets(text string) (map[string]string, error) {
 			continue
 		}
 		name, pw, ok := strings.Cut(line, "=")
+		name, pw = strings.TrimSpace(name), strings.TrimSpace(pw)
 		if !ok || name == "" || pw == "" {
 			return nil, fmt.Errorf("secrets line %d: want user=password", i+1)
 		}

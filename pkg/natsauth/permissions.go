@@ -89,6 +89,8 @@ func ServicePermissions(service string) (Permissions, error) {
 	switch service {
 	case ServiceIngest:
 		pub = append(pub, durableConsumer(bus.StreamPBX, bus.ConsumerIngest)...)
+		pub = append(pub, durableConsumer(bus.StreamPBX, bus.ConsumerIngestOrdered)...)
+		pub = append(pub, kvReadWriter(bus.ARIChannelBucket)...)
 		pub = append(pub, bus.SubjectEventsAll)
 		pub = append(pub, deadLetters...)
 		pub = append(pub, mediaWriter()...)
@@ -189,6 +191,12 @@ func mediaWriter() []string {
 		"$JS.API.STREAM.PURGE."+mediaStream,
 		"$O."+bus.MediaBucket+".>",
 	)
+}
+
+// kvReadWriter creates a Key-Value bucket and gets and puts its keys.
+func kvReadWriter(bucket string) []string {
+	stream := "KV_" + bucket
+	return append(append(streamManagement(stream), messageGets(stream)...), "$KV."+bucket+".>")
 }
 
 // compact drops repeats, keeping the first occurrence's order.

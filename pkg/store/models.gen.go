@@ -28,6 +28,7 @@ type ApiToken struct {
 	TokenHash []byte
 	CreatedAt time.Time
 	RevokedAt *time.Time
+	Scopes    []string
 }
 
 type Attempt struct {

@@ -11,8 +11,8 @@ import (
 )
 
 const createToken = `-- name: CreateToken :one
-INSERT INTO api_tokens (id, account_id, name, token_hash) VALUES ($1, $2, $3, $4)
-RETURNING id, account_id, name, created_at
+INSERT INTO api_tokens (id, account_id, name, token_hash, scopes) VALUES ($1, $2, $3, $4, $5)
+RETURNING id, account_id, name, scopes, created_at
 `
 
 type CreateTokenParams struct {
@@ -20,12 +20,14 @@ type CreateTokenParams struct {
 	AccountID string
 	Name      string
 	TokenHash []byte
+	Scopes    []string
 }
 
 type CreateTokenRow struct {
 	ID        string
 	AccountID string
 	Name      string
+	Scopes    []string
 	CreatedAt time.Time
 }
 
@@ -35,25 +37,28 @@ func (q *Queries) CreateToken(ctx context.Context, arg CreateTokenParams) (Creat
 		arg.AccountID,
 		arg.Name,
 		arg.TokenHash,
+		arg.Scopes,
 	)
 	var i CreateTokenRow
 	err := row.Scan(
 		&i.ID,
 		&i.AccountID,
 		&i.Name,
+		&i.Scopes,
 		&i.CreatedAt,
 	)
 	return i, err
 }
 
 const getActiveTokenByHash = `-- name: GetActiveTokenByHash :one
-SELECT id, account_id, name, created_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL
+SELECT id, account_id, name, scopes, created_at FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL
 `
 
 type GetActiveTokenByHashRow struct {
 	ID        string
 	AccountID string
 	Name      string
+	Scopes    []string
 	CreatedAt time.Time
 }
 
@@ -64,6 +69,7 @@ func (q *Queries) GetActiveTokenByHash(ctx context.Context, tokenHash []byte) (G
 		&i.ID,
 		&i.AccountID,
 		&i.Name,
+		&i.Scopes,
 		&i.CreatedAt,
 	)
 	return i, err

@@ -11,7 +11,7 @@ import (
 )
 
 const listActiveTokens = `-- name: ListActiveTokens :many
-SELECT id, account_id, name, created_at FROM api_tokens
+SELECT id, account_id, name, scopes, created_at FROM api_tokens
 WHERE account_id = $1 AND revoked_at IS NULL
 ORDER BY created_at, id
 `
@@ -20,6 +20,7 @@ type ListActiveTokensRow struct {
 	ID        string
 	AccountID string
 	Name      string
+	Scopes    []string
 	CreatedAt time.Time
 }
 
@@ -36,6 +37,7 @@ func (q *Queries) ListActiveTokens(ctx context.Context, accountID string) ([]Lis
 			&i.ID,
 			&i.AccountID,
 			&i.Name,
+			&i.Scopes,
 			&i.CreatedAt,
 		); err != nil {
 			return nil, err
@@ -51,7 +53,7 @@ func (q *Queries) ListActiveTokens(ctx context.Context, accountID string) ([]Lis
 const revokeToken = `-- name: RevokeToken :one
 UPDATE api_tokens SET revoked_at = now()
 WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL
-RETURNING id, account_id, name, created_at
+RETURNING id, account_id, name, scopes, created_at
 `
 
 type RevokeTokenParams struct {
@@ -63,6 +65,7 @@ type RevokeTokenRow struct {
 	ID        string
 	AccountID string
 	Name      string
+	Scopes    []string
 	CreatedAt time.Time
 }
 
@@ -75,6 +78,7 @@ func (q *Queries) RevokeToken(ctx context.Context, arg RevokeTokenParams) (Revok
 		&i.ID,
 		&i.AccountID,
 		&i.Name,
+		&i.Scopes,
 		&i.CreatedAt,
 	)
 	return i, err

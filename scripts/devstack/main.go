@@ -81,6 +81,7 @@ func run(binDir, dataDir string, log *slog.Logger) error {
 		}
 		defer srv.Shutdown()
 		natsURL = srv.ClientURL()
+		log.Warn("the embedded NATS has no authentication: any local process may publish and read anything; production uses `api nats-config` (docs/SECURITY.md)", "url", natsURL)
 	}
 
 	databaseURL := os.Getenv("DATABASE_URL")
@@ -219,7 +220,7 @@ pbxhooks is running. Ctrl-C stops it.
   API            http://%s
   ingest (HTTP)  http://%s
   NATS           %s   (PBXs publish native events on pbx.events.<account_id>)
-  admin token    %s
+  admin token    %s   (API and ingest; give PBXs a token with scope "pbx", README)
 
   Create a hook (README, "Try it with curl"):
   curl -X PUT -H "X-Auth-Token: %s" -H "Content-Type: application/json" \

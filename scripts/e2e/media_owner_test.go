@@ -120,6 +120,7 @@ func uploadMedia(t *testing.T, st *teststack.Stack, account, content string) str
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", form.FormDataContentType())
+	req.Header.Set("X-Auth-Token", st.Cfg.AdminToken)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -121,7 +121,7 @@ func TestTraceFromPBXToCallback(t *testing.T) {
 	pbxSpanID, _ := hex.DecodeString(pbxSpanIDHex)
 	status := teststack.Call(t, http.MethodPost, st.URL("ingest")+"/v1/accounts/"+account+"/events",
 		`{"event":"channel_create","id":"trace-evt-1","call_id":"c1","direction":"inbound","from":"+15550001111","to":"5010"}`,
-		http.Header{"Traceparent": {"00-" + traceIDHex + "-" + pbxSpanIDHex + "-01"}}, nil)
+		http.Header{"Traceparent": {"00-" + traceIDHex + "-" + pbxSpanIDHex + "-01"}, "X-Auth-Token": {st.Cfg.AdminToken}}, nil)
 	if status != http.StatusAccepted {
 		t.Fatalf("POST event: %d", status)
 	}

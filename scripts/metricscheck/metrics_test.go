@@ -53,12 +53,13 @@ func TestMetrics(t *testing.T) {
 		hookIDs = append(hookIDs, created.Data.ID)
 	}
 	eventsURL := st.URL("ingest") + "/v1/accounts/" + account + "/events"
+	pbx := http.Header{"X-Auth-Token": {st.Cfg.AdminToken}}
 	if status := teststack.Call(t, http.MethodPost, eventsURL,
 		`{"event":"channel_create","id":"metrics-evt-1","call_id":"c1","direction":"inbound","from":"+15550001111","to":"5010"}`,
-		nil, nil); status != http.StatusAccepted {
+		pbx, nil); status != http.StatusAccepted {
 		t.Fatalf("POST event: %d", status)
 	}
-	if status := teststack.Call(t, http.MethodPost, eventsURL, `{"event":"no_such_event","call_id":"c2"}`, nil, nil); status != http.StatusBadRequest {
+	if status := teststack.Call(t, http.MethodPost, eventsURL, `{"event":"no_such_event","call_id":"c2"}`, pbx, nil); status != http.StatusBadRequest {
 		t.Fatalf("POST invalid event: %d, want 400", status)
 	}
 	teststack.WaitFor(t, 30*time.Second, "both attempts recorded", func() (struct{}, bool) {

@@ -172,28 +172,32 @@ func containerPort(containers []corev1.Container, port intstr.IntOrString) (int3
 	return 0, false
 }
 
-// CheckPortNames: port names the API server would refuse (over 15
-// characters, not lower-case alphanumeric and dashes).
+// CheckPortNames: port names the API server would refuse: a container's
+// over 15 characters or not lower-case alphanumeric and dashes (IANA service
+// names, since probes and Services refer to them), a Service's not a DNS
+// label.
 func CheckPortNames(o *Objects) []error {
 	var errs []error
-	check := func(where, name string) {
-		if name == "" {
-			return
-		}
-		for _, msg := range validation.IsValidPortName(name) {
-			errs = append(errs, fmt.Errorf("%s: port name %q: %s", where, name, msg))
-		}
-	}
 	for _, w := range o.workloads() {
-		for _, c := range w.template.Spec.Containers {
+		for _, c := range slices.Concat(w.template.Spec.InitContainers, w.template.Spec.Containers) {
 			for _, p := range c.Ports {
-				check(w.kind+" "+w.name, p.Name)
+				if p.Name == "" {
+					continue
+				}
+				for _, msg := range validation.IsValidPortName(p.Name) {
+					errs = append(errs, fmt.Errorf("%s %s: container %s port name %q: %s", w.kind, w.name, c.Name, p.Name, msg))
+				}
 			}
 		}
 	}
 	for _, svc := range o.Services {
 		for _, p := range svc.Spec.Ports {
-			check("Service "+svc.Name, p.Name)
+			if p.Name == "" {
+				continue
+			}
+			for _, msg := range validation.IsDNS1123Label(p.Name) {
+				errs = append(errs, fmt.Errorf("Service %s: port name %q: %s", svc.Name, p.Name, msg))
+			}
 		}
 	}
 	return errs
@@ -221,7 +225,14 @@ func (o *Objects) env(c corev1.Container) (map[string]string, []error) {
 			errs = append(errs, fmt.Errorf("container %s: envFrom other than a ConfigMap; name Secret keys one by one", c.Name))
 		}
 	}
+	seen := map[string]bool{}
 	for _, e := range c.Env {
+		if seen[e.Name] {
+			// The API server refuses a server-side apply that names one
+			// variable twice.
+			errs = append(errs, fmt.Errorf("container %s: %s is set twice", c.Name, e.Name))
+		}
+		seen[e.Name] = true
 		switch {
 		case e.ValueFrom == nil:
 			vars[e.Name] = e.Value
@@ -548,6 +559,9 @@ func CheckDelivererEgress(o *Objects) []error {
 						errs = append(errs, fmt.Errorf("NetworkPolicy %s: except %q: %w", np.Name, e, err))
 						continue
 					}
+					if p.Addr().Is4In6() {
+						errs = append(errs, fmt.Errorf("NetworkPolicy %s: except %s: the API server refuses IPv4-mapped ranges", np.Name, e))
+					}
 					except = append(except, p)
 				}
 			}
@@ -558,6 +572,11 @@ func CheckDelivererEgress(o *Objects) []error {
 	}
 	blocked := netguard.BlockedPrefixes()
 	for _, b := range blocked {
+		if b == ipv4Mapped {
+			// A connection to ::ffff:a.b.c.d leaves as IPv4 to a.b.c.d,
+			// which the IPv4 block limits.
+			continue
+		}
 		if !slices.ContainsFunc(except, func(e netip.Prefix) bool { return e.Bits() <= b.Bits() && e.Contains(b.Addr()) }) {
 			errs = append(errs, fmt.Errorf("deliverer egress allows %s, which pkg/netguard refuses", b))
 		}
@@ -569,6 +588,9 @@ func CheckDelivererEgress(o *Objects) []error {
 	}
 	return errs
 }
+
+// ipv4Mapped is ::ffff:0:0/96, the IPv6 form of IPv4 addresses.
+var ipv4Mapped = netip.MustParsePrefix("::ffff:0:0/96")
 
 // All runs every check.
 func All(o *Objects) []error {

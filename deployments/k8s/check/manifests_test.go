@@ -95,8 +95,8 @@ func TestVariantsHoldWhatTheirOverlayPromises(t *testing.T) {
 		if slices.Contains(v.Components, "keda") != (len(o.ScaledObjects) == 2) {
 			t.Errorf("%s: %d ScaledObjects", v.Name(), len(o.ScaledObjects))
 		}
-		if slices.Contains(v.Components, "monitoring") != (len(o.ServiceMonitors) == 1) {
-			t.Errorf("%s: %d ServiceMonitors", v.Name(), len(o.ServiceMonitors))
+		if slices.Contains(v.Components, "monitoring") != (len(o.ServiceMonitors) == 1 && len(o.PrometheusRules) == 1) {
+			t.Errorf("%s: %d ServiceMonitors, %d PrometheusRules", v.Name(), len(o.ServiceMonitors), len(o.PrometheusRules))
 		}
 		if slices.Contains(v.Components, "network-policy") != (len(o.NetworkPolicies) > 0) {
 			t.Errorf("%s: %d NetworkPolicies", v.Name(), len(o.NetworkPolicies))
@@ -127,6 +127,10 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		{"unread variable", CheckEnv, "sets INGEST_WORKERS, which matcher does not read", func(o *Objects) {
 			c := &deploymentNamed(o, "matcher").Spec.Template.Spec.Containers[0]
 			c.Env = append(c.Env, corev1.EnvVar{Name: "INGEST_WORKERS", Value: "4"})
+		}},
+		{"variable set twice", CheckEnv, "DATABASE_URL is set twice", func(o *Objects) {
+			c := &deploymentNamed(o, "deliverer").Spec.Template.Spec.Containers[0]
+			c.Env = append(c.Env, corev1.EnvVar{Name: "DATABASE_URL", Value: "postgres://elsewhere"})
 		}},
 		{"loopback listener", CheckProbes, "must be 0.0.0.0", func(o *Objects) {
 			setEnv(deploymentNamed(o, "deliverer"), "DELIVERER_HEALTH_ADDR", "127.0.0.1:8083")
@@ -163,6 +167,17 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 					for _, peer := range r.To {
 						if peer.IPBlock != nil && peer.IPBlock.CIDR == "0.0.0.0/0" && len(r.Ports) == 0 {
 							peer.IPBlock.Except = slices.DeleteFunc(peer.IPBlock.Except, func(s string) bool { return s == "169.254.0.0/16" })
+						}
+					}
+				}
+			}
+		}},
+		{"IPv4-mapped except", CheckDelivererEgress, "refuses IPv4-mapped ranges", func(o *Objects) {
+			for _, np := range o.NetworkPolicies {
+				for _, r := range np.Spec.Egress {
+					for _, peer := range r.To {
+						if peer.IPBlock != nil && peer.IPBlock.CIDR == "::/0" && len(r.Ports) == 0 {
+							peer.IPBlock.Except = append(peer.IPBlock.Except, "::ffff:0:0/96")
 						}
 					}
 				}

@@ -21,7 +21,7 @@ const Namespace = "pbxhooks"
 // Overlays and Components are the directories under deployments/k8s.
 var (
 	Overlays   = []string{"dev", "prod"}
-	Components = []string{"keda", "monitoring", "network-policy"}
+	Components = []string{"keda", "monitoring", "network-policy", "connector-freeswitch"}
 )
 
 // Variant is one overlay with some components.

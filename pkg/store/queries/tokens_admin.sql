@@ -1,5 +1,5 @@
 -- name: ListActiveTokens :many
-SELECT id, account_id, name, created_at FROM api_tokens
+SELECT id, account_id, name, scopes, created_at FROM api_tokens
 WHERE account_id = $1 AND revoked_at IS NULL
 ORDER BY created_at, id;
 
@@ -8,4 +8,4 @@ ORDER BY created_at, id;
 -- or was already revoked.
 UPDATE api_tokens SET revoked_at = now()
 WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL
-RETURNING id, account_id, name, created_at;
+RETURNING id, account_id, name, scopes, created_at;

@@ -268,11 +268,15 @@ func unitLabel(unit string) string {
 	}
 }
 
+// palette has a colour for each of the most series one panel shows (the
+// twelve attempt results), so no two lines of a panel share one.
 var palette = []color.Color{
-	color.RGBA{R: 0x73, G: 0xbf, B: 0x69, A: 0xff}, color.RGBA{R: 0xf2, G: 0xcc, B: 0x0c, A: 0xff},
-	color.RGBA{R: 0x57, G: 0x94, B: 0xf2, A: 0xff}, color.RGBA{R: 0xff, G: 0x78, B: 0x0a, A: 0xff},
-	color.RGBA{R: 0xf2, G: 0x49, B: 0x5c, A: 0xff}, color.RGBA{R: 0xb8, G: 0x77, B: 0xd9, A: 0xff},
-	color.RGBA{R: 0x37, G: 0x87, B: 0x2d, A: 0xff}, color.RGBA{R: 0x1f, G: 0x60, B: 0xc4, A: 0xff},
+	rgb(0x73bf69), rgb(0xf2cc0c), rgb(0x5794f2), rgb(0xff780a), rgb(0xf2495c), rgb(0xb877d9),
+	rgb(0x37872d), rgb(0x1f60c4), rgb(0x8f3bb8), rgb(0xc4162a), rgb(0x8ab8ff), rgb(0x6e5d40),
+}
+
+func rgb(v uint32) color.Color {
+	return color.RGBA{R: uint8(v >> 16), G: uint8(v >> 8), B: uint8(v), A: 0xff}
 }
 
 // draw2Columns lays the panels out two a row, as the dashboard does, and

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
@@ -33,6 +34,9 @@ type serveConfig struct {
 	// AllowCIDRs are the blocked ranges hook URLs may still name
 	// (DELIVERY_ALLOW_CIDRS, the deliverer's own allow list).
 	AllowCIDRs []netip.Prefix
+	// TrustedProxies may name the client in X-Forwarded-For
+	// (AUTH_TRUSTED_PROXY_CIDRS), for the failed-authentication throttle.
+	TrustedProxies []netip.Prefix
 }
 
 // readServeConfig reads and validates the serving configuration, reporting
@@ -52,10 +56,11 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		RateLimitBurst: e.Int("API_RATE_LIMIT_BURST", httpapi.DefaultRateBurst, 1, 1_000_000),
 		Media:          medialink.ReadConfig(e),
 		AllowCIDRs:     e.Prefixes("DELIVERY_ALLOW_CIDRS"),
+		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
 	}
 	err := e.Err()
-	if cfg.AdminToken != "" && len(cfg.AdminToken) < httpapi.MinAdminTokenLength {
-		tokenErr := fmt.Errorf("PBXHOOKS_ADMIN_TOKEN: must be at least %d characters", httpapi.MinAdminTokenLength)
+	if _, tokenErr := credential.NewAdminToken(cfg.AdminToken); cfg.AdminToken != "" && tokenErr != nil {
+		tokenErr = fmt.Errorf("PBXHOOKS_ADMIN_TOKEN: %w", tokenErr)
 		if err == nil {
 			err = fmt.Errorf("invalid configuration: %w", tokenErr)
 		} else {

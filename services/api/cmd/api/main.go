@@ -116,6 +116,7 @@ func serve(ctx context.Context) error {
 		RateBurst:             cfg.RateLimitBurst,
 		Media:                 httpapi.MediaDeps{LinkKeys: cfg.Media.Keys},
 		Destinations:          netguard.Guard{Allow: cfg.AllowCIDRs},
+		TrustedProxies:        cfg.TrustedProxies,
 		Metrics:               reg,
 	})
 	if err != nil {

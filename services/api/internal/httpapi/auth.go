@@ -1,83 +1,51 @@
 package httpapi
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
+	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/validation"
 )
 
-// HeaderAuthToken carries the credential, as in Kazoo.
-const HeaderAuthToken = "X-Auth-Token"
-
-// maxTokenLength bounds what is hashed and looked up; longer is never valid.
-const maxTokenLength = 512
-
 const principalKey = "principal"
 
-// principal is who a request acts as.
-type principal struct {
-	// admin may act on every account and creates accounts implicitly.
-	admin bool
-	// accountID is the only account an account token may act on.
-	accountID string
-	tokenID   string
-}
-
-// adminToken holds a digest of the admin token so the comparison takes the
-// same time whatever the length or content of the presented token.
-type adminToken [sha256.Size]byte
-
-func newAdminToken(token string) adminToken { return sha256.Sum256([]byte(token)) }
-
-func (a adminToken) matches(presented string) bool {
-	digest := sha256.Sum256([]byte(presented))
-	return subtle.ConstantTimeCompare(a[:], digest[:]) == 1
-}
-
-// HashToken is how account tokens are stored: SHA-256 of the token, so a
-// database leak does not leak usable tokens.
-func HashToken(token string) []byte {
-	digest := sha256.Sum256([]byte(token))
-	return digest[:]
-}
-
-// authenticate answers 401 unless X-Auth-Token is the admin token or an
-// active account token.
+// authenticate answers 401 unless the request carries the admin token or
+// an active account token (X-Auth-Token or Authorization: Bearer), and 429
+// to a client address that failed too often (pkg/credential has the rules
+// and the throttle, shared with ingest).
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		token := c.Request().Header.Get(HeaderAuthToken)
-		if token == "" {
-			return &Error{Status: http.StatusUnauthorized, Message: "missing " + HeaderAuthToken + " header"}
-		}
-		if s.admin.matches(token) {
-			c.Set(principalKey, principal{admin: true})
-			return next(c)
-		}
-		invalid := &Error{Status: http.StatusUnauthorized, Message: "invalid or revoked " + HeaderAuthToken}
-		if len(token) > maxTokenLength {
-			return invalid
-		}
-		row, err := s.queries.GetActiveTokenByHash(c.Request().Context(), HashToken(token))
-		if store.IsNotFound(err) {
-			return invalid
-		}
+		p, err := s.auth.Authenticate(c.Request().Context(), c.Request())
 		if err != nil {
-			return errInternal(fmt.Errorf("look up API token: %w", err))
+			return refusalError(c, err)
 		}
-		c.Set(principalKey, principal{accountID: row.AccountID, tokenID: row.ID})
+		c.Set(principalKey, p)
 		return next(c)
 	}
 }
 
+// refusalError renders a credential.Refusal as the API's error, with
+// Retry-After on 429; anything else is an outage (500).
+func refusalError(c echo.Context, err error) error {
+	var refusal *credential.Refusal
+	if !errors.As(err, &refusal) {
+		return errInternal(fmt.Errorf("authenticate: %w", err))
+	}
+	if refusal.RetryAfter > 0 {
+		c.Response().Header().Set("Retry-After", strconv.Itoa(int(refusal.RetryAfter.Seconds())))
+	}
+	return &Error{Status: refusal.Status, Message: refusal.Message}
+}
+
 // authorizeAccount validates the :account_id path parameter (400) and lets
-// an account token act only on its own account.
+// an account token act only on its own account, and only if it has the
+// "api" scope (PBX-only tokens feed ingest and nothing else).
 //
 // A token for account A used on account B gets 403, never 404: the check
 // runs before any lookup, so the answer is the same whether B exists or not
@@ -93,9 +61,8 @@ func (s *Server) authorizeAccount(next echo.HandlerFunc) echo.HandlerFunc {
 				Message: "must be 1 to 64 letters, digits, '_' or '-'", Target: "^[A-Za-z0-9_-]{1,64}$"})
 			return errBadRequest("invalid account id in path", v)
 		}
-		p := currentPrincipal(c)
-		if !p.admin && p.accountID != accountID {
-			return &Error{Status: http.StatusForbidden, Message: "this token may not act on account " + accountID}
+		if err := currentPrincipal(c).MayManage(accountID); err != nil {
+			return refusalError(c, err)
 		}
 		return next(c)
 	}
@@ -106,7 +73,7 @@ func (s *Server) authorizeAccount(next echo.HandlerFunc) echo.HandlerFunc {
 // so only the admin pays for the lookup.
 func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !currentPrincipal(c).admin {
+		if !currentPrincipal(c).Admin {
 			return next(c)
 		}
 		accountID := c.Param("account_id")
@@ -121,8 +88,8 @@ func (s *Server) requireAccount(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-func currentPrincipal(c echo.Context) principal {
-	p, _ := c.Get(principalKey).(principal)
+func currentPrincipal(c echo.Context) credential.Principal {
+	p, _ := c.Get(principalKey).(credential.Principal)
 	return p
 }
 
@@ -130,7 +97,7 @@ func currentPrincipal(c echo.Context) principal {
 // tokens, so a leaked account token cannot mint itself successors.
 func requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if !currentPrincipal(c).admin {
+		if !currentPrincipal(c).Admin {
 			return &Error{Status: http.StatusForbidden, Message: "only the admin token may manage API tokens"}
 		}
 		return next(c)

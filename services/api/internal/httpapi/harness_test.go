@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
@@ -199,15 +201,22 @@ func (r response) list(t *testing.T) []any {
 	return d
 }
 
-// accountToken makes an account and an API token for it.
-func (h *harness) accountToken(t *testing.T, accountID, token string) {
+// accountToken makes an account and an API token for it, with scope
+// "api" unless scopes are given.
+func (h *harness) accountToken(t *testing.T, accountID, token string, scopes ...credential.Scope) {
 	t.Helper()
+	id := "tok_" + accountID
+	if len(scopes) == 0 {
+		scopes = credential.DefaultScopes
+	} else {
+		id += "_" + strings.Join(credential.Scopes(scopes).Strings(), "_")
+	}
 	q := store.New(h.pool)
 	if err := q.EnsureAccount(t.Context(), accountID); err != nil {
 		t.Fatalf("ensure account: %v", err)
 	}
 	_, err := q.CreateToken(t.Context(), store.CreateTokenParams{
-		ID: "tok_" + accountID, AccountID: accountID, Name: "test", TokenHash: httpapi.HashToken(token),
+		ID: id, AccountID: accountID, Name: "test", TokenHash: credential.Hash(token), Scopes: credential.Scopes(scopes).Strings(),
 	})
 	if err != nil {
 		t.Fatalf("create token: %v", err)

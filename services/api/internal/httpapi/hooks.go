@@ -141,7 +141,7 @@ func (s *Server) createHook(c echo.Context) error {
 	}
 	var hook store.Hook
 	err = store.WithTx(ctx, s.pool, func(q *store.Queries) error {
-		if currentPrincipal(c).admin {
+		if currentPrincipal(c).Admin {
 			if err := q.EnsureAccount(ctx, accountID); err != nil {
 				return fmt.Errorf("ensure account %s: %w", accountID, err)
 			}

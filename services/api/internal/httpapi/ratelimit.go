@@ -80,8 +80,8 @@ func (l *tokenLimiter) reserve(key string, now time.Time) (ok bool, retryAfter t
 func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		p := currentPrincipal(c)
-		key := "token:" + p.tokenID
-		if p.admin {
+		key := "token:" + p.TokenID
+		if p.Admin {
 			key = "admin"
 		}
 		ok, wait := s.limiter.reserve(key, time.Now())

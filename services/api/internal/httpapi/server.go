@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"time"
@@ -26,15 +27,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 )
-
-// MinAdminTokenLength keeps the admin token out of brute-force reach.
-const MinAdminTokenLength = 16
 
 // Deps is what the API needs from the process.
 type Deps struct {
@@ -68,6 +67,18 @@ type Deps struct {
 	// localhost) in a range the deliverer would refuse to dial; its Allow
 	// list is DELIVERY_ALLOW_CIDRS, the same as the deliverer's.
 	Destinations netguard.Guard
+	// Tokens finds account tokens; by default the api_tokens table over
+	// Pool. The API keeps no cache of them: a revocation takes effect on
+	// the next request.
+	Tokens credential.TokenStore
+	// AuthFailureBurst and AuthFailureInterval shape the throttle on failed
+	// authentications per client address (credential.DefaultFailureBurst,
+	// credential.DefaultFailureInterval).
+	AuthFailureBurst    int
+	AuthFailureInterval time.Duration
+	// TrustedProxies are the peers (a load balancer, an ingress) whose
+	// X-Forwarded-For names the client address the throttle counts.
+	TrustedProxies []netip.Prefix
 	// Metrics is the process's registry: the API adds its request metrics
 	// and serves it at GET /metrics (a registry of its own when nil).
 	Metrics *prometheus.Registry
@@ -89,7 +100,7 @@ type Server struct {
 	nc      *nats.Conn
 	js      jetstream.JetStream
 	log     *slog.Logger
-	admin   adminToken
+	auth    *credential.Authenticator
 	maxBody int64
 	overlap time.Duration
 	// testWait and testPoll pace POST .../test's wait for its attempt.
@@ -110,16 +121,29 @@ func New(deps Deps) (*Server, error) {
 		return nil, errors.New("httpapi: Deps.NATS is required")
 	case deps.Logger == nil:
 		return nil, errors.New("httpapi: Deps.Logger is required")
-	case len(deps.AdminToken) < MinAdminTokenLength:
-		return nil, fmt.Errorf("httpapi: the admin token must be at least %d characters", MinAdminTokenLength)
 	case deps.MaxBodyBytes < 1:
 		return nil, errors.New("httpapi: Deps.MaxBodyBytes must be positive")
 	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0:
 		return nil, errors.New("httpapi: Deps durations and rates must not be negative")
 	}
+	admin, err := credential.NewAdminToken(deps.AdminToken)
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
+	tokens := deps.Tokens
+	if tokens == nil {
+		tokens = credential.NewPostgresTokens(deps.Pool)
+	}
+	auth, err := credential.NewAuthenticator(credential.Options{
+		Admin: admin, Tokens: tokens,
+		FailureBurst: deps.AuthFailureBurst, FailureInterval: deps.AuthFailureInterval,
+		TrustedProxies: deps.TrustedProxies,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("httpapi: %w", err)
+	}
 	js := deps.JetStream
 	if js == nil {
-		var err error
 		if js, err = jetstream.New(deps.NATS); err != nil {
 			return nil, fmt.Errorf("httpapi: JetStream context: %w", err)
 		}
@@ -131,7 +155,7 @@ func New(deps Deps) (*Server, error) {
 		nc:       deps.NATS,
 		js:       js,
 		log:      deps.Logger,
-		admin:    newAdminToken(deps.AdminToken),
+		auth:     auth,
 		maxBody:  deps.MaxBodyBytes,
 		overlap:  cmp.Or(deps.SecretRotationOverlap, DefaultSecretRotationOverlap),
 		testWait: cmp.Or(deps.TestWait, DefaultTestWait),

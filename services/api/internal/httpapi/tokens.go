@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -15,13 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/validation"
 )
-
-// TokenPrefix marks an account API token, so one found in a log or a
-// repository is recognisable (and greppable by secret scanners).
-const TokenPrefix = "pbxt_"
 
 // maxTokenNameLength bounds a token's label.
 const maxTokenNameLength = 128
@@ -32,9 +27,10 @@ var tokenIDPattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // tokenJSON is a token as listed: never its secret, which is not stored.
 type tokenJSON struct {
-	ID      string `json:"id"`
-	Name    string `json:"name"`
-	Created string `json:"created"`
+	ID      string   `json:"id"`
+	Name    string   `json:"name"`
+	Scopes  []string `json:"scopes"`
+	Created string   `json:"created"`
 	// Token is the secret itself, present only in the create answer.
 	Token   string `json:"token,omitempty"`
 	Revoked bool   `json:"revoked,omitempty"`
@@ -42,7 +38,8 @@ type tokenJSON struct {
 
 // createToken mints an account-scoped token and returns it once: only its
 // SHA-256 is stored. Admin only; the admin's first token for an unknown
-// account creates the account, as a first hook does.
+// account creates the account, as a first hook does. "scopes" says what the
+// token may do (pkg/credential): ["api"] when absent.
 func (s *Server) createToken(c echo.Context) error {
 	ctx := c.Request().Context()
 	accountID := c.Param("account_id")
@@ -52,10 +49,11 @@ func (s *Server) createToken(c echo.Context) error {
 	}
 	var v validation.Violations
 	for field := range fields {
-		if field != "name" {
-			v.Add(truncate(field, 64), validation.RuleUnknown, validation.Rule{Message: `is not a token field; the only one is "name"`})
+		if field != "name" && field != "scopes" {
+			v.Add(truncate(field, 64), validation.RuleUnknown, validation.Rule{Message: `is not a token field; the fields are "name" and "scopes"`})
 		}
 	}
+	scopes := readScopes(fields["scopes"], &v)
 	var name string
 	raw, present := fields["name"]
 	switch {
@@ -74,7 +72,7 @@ func (s *Server) createToken(c echo.Context) error {
 	if !v.Empty() {
 		return errInvalidData(v)
 	}
-	id, token, err := newToken()
+	id, token, err := credential.NewToken()
 	if err != nil {
 		return errInternal(err)
 	}
@@ -84,7 +82,7 @@ func (s *Server) createToken(c echo.Context) error {
 			return fmt.Errorf("ensure account %s: %w", accountID, err)
 		}
 		var err error
-		row, err = q.CreateToken(ctx, store.CreateTokenParams{ID: id, AccountID: accountID, Name: name, TokenHash: HashToken(token)})
+		row, err = q.CreateToken(ctx, store.CreateTokenParams{ID: id, AccountID: accountID, Name: name, TokenHash: credential.Hash(token), Scopes: scopes.Strings()})
 		if err != nil {
 			return fmt.Errorf("create token for %s: %w", accountID, err)
 		}
@@ -98,7 +96,27 @@ func (s *Server) createToken(c echo.Context) error {
 		return errInternal(err)
 	}
 	return respond(c, http.StatusCreated, envelope{Data: tokenJSON{
-		ID: row.ID, Name: row.Name, Created: timestamp(row.CreatedAt), Token: token}})
+		ID: row.ID, Name: row.Name, Scopes: row.Scopes, Created: timestamp(row.CreatedAt), Token: token}})
+}
+
+// readScopes validates the requested scopes into v; absent or null means
+// credential.DefaultScopes.
+func readScopes(raw json.RawMessage, v *validation.Violations) credential.Scopes {
+	if raw == nil || strings.TrimSpace(string(raw)) == "null" {
+		return credential.DefaultScopes
+	}
+	var requested []string
+	if err := json.Unmarshal(raw, &requested); err != nil {
+		v.Add("scopes", validation.RuleType, validation.Rule{Message: "must be a list of strings", Target: credential.KnownScopes.Strings()})
+		return nil
+	}
+	scopes, err := credential.ParseScopes(requested)
+	var scopeErr *credential.ScopeError
+	if errors.As(err, &scopeErr) {
+		v.Add("scopes", scopeErr.Rule, validation.Rule{Message: scopeErr.Message, Target: credential.KnownScopes.Strings()})
+		return nil
+	}
+	return scopes
 }
 
 // listTokens lists the account's active tokens, oldest first, without
@@ -111,13 +129,14 @@ func (s *Server) listTokens(c echo.Context) error {
 	}
 	out := make([]tokenJSON, 0, len(rows))
 	for _, r := range rows {
-		out = append(out, tokenJSON{ID: r.ID, Name: r.Name, Created: timestamp(r.CreatedAt)})
+		out = append(out, tokenJSON{ID: r.ID, Name: r.Name, Scopes: r.Scopes, Created: timestamp(r.CreatedAt)})
 	}
 	return respond(c, http.StatusOK, envelope{Data: out})
 }
 
-// revokeToken revokes at once: authentication reads the token's row on
-// every request, so the next request with it gets 401.
+// revokeToken revokes the token. The API reads the token's row on every
+// request, so its next request there gets 401; ingest caches verified
+// tokens for INGEST_TOKEN_CACHE_TTL, so PBX traffic stops within that.
 func (s *Server) revokeToken(c echo.Context) error {
 	accountID, tokenID := c.Param("account_id"), c.Param("token_id")
 	if !tokenIDPattern.MatchString(tokenID) {
@@ -133,15 +152,5 @@ func (s *Server) revokeToken(c echo.Context) error {
 	if err != nil {
 		return errInternal(fmt.Errorf("revoke token %s of %s: %w", tokenID, accountID, err))
 	}
-	return respond(c, http.StatusOK, envelope{Data: tokenJSON{ID: row.ID, Name: row.Name, Created: timestamp(row.CreatedAt), Revoked: true}})
-}
-
-// newToken mints a token id and the token: pbxt_ and 32 random bytes in
-// unpadded base64url, safe in a header without quoting.
-func newToken() (id, token string, err error) {
-	b := make([]byte, 12+32)
-	if _, err := rand.Read(b); err != nil {
-		return "", "", fmt.Errorf("generate API token: %w", err)
-	}
-	return "tok_" + hex.EncodeToString(b[:12]), TokenPrefix + base64.RawURLEncoding.EncodeToString(b[12:]), nil
+	return respond(c, http.StatusOK, envelope{Data: tokenJSON{ID: row.ID, Name: row.Name, Scopes: row.Scopes, Created: timestamp(row.CreatedAt), Revoked: true}})
 }

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 )
 
 func TestTokenLifecycle(t *testing.T) {
@@ -20,7 +20,7 @@ func TestTokenLifecycle(t *testing.T) {
 	created := h.do(t, http.MethodPut, tokens, adminToken, `{"data":{"name":"CRM integration"}}`).expect(t, http.StatusCreated).data(t)
 	token, _ := created["token"].(string)
 	id, _ := created["id"].(string)
-	if !strings.HasPrefix(token, httpapi.TokenPrefix) || len(token) < 40 || id == "" || created["name"] != "CRM integration" {
+	if !strings.HasPrefix(token, credential.TokenPrefix) || len(token) < 40 || id == "" || created["name"] != "CRM integration" {
 		t.Fatalf("created token: %v", created)
 	}
 	if _, err := time.Parse(time.RFC3339, created["created"].(string)); err != nil {

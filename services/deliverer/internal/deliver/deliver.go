@@ -455,8 +455,8 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery, hoo
 	if err != nil {
 		out.requestTime = d.deps.Now().Sub(started)
 		row.LatencyMs = latencyMs(started, d.deps.Now())
-		row.Result, row.Reason = ResultFailure, failureReason(err)
-		out.class = failureClass(err)
+		row.Result = ResultFailure
+		out.class, row.Reason = transportFailure(err)
 		endClientSpan(span, 0, out.class, err)
 		clientErr := cleanText(err.Error())
 		row.ClientError = &clientErr
@@ -581,32 +581,18 @@ func newRequest(ctx context.Context, delivery *pbxhooksv1.Delivery, hook *hookst
 	return req, nil
 }
 
-// failureReason names a transport failure in words an operator acts on; the
-// raw error goes to client_error.
-func failureReason(err error) string {
+// transportFailure names a transport failure: its metric class, and the
+// reason in words an operator acts on (the raw error goes to client_error).
+func transportFailure(err error) (class, reason string) {
 	var refused *netguard.RefusedError
 	var netErr net.Error
 	switch {
 	case errors.As(err, &refused):
-		return refused.Error()
+		return ClassRefused, refused.Error()
 	case errors.As(err, &netErr) && netErr.Timeout():
-		return "timeout"
+		return ClassTimeout, "timeout"
 	default:
-		return "connection error"
-	}
-}
-
-// failureClass is failureReason's metric class.
-func failureClass(err error) string {
-	var refused *netguard.RefusedError
-	var netErr net.Error
-	switch {
-	case errors.As(err, &refused):
-		return ClassRefused
-	case errors.As(err, &netErr) && netErr.Timeout():
-		return ClassTimeout
-	default:
-		return ClassConnection
+		return ClassConnection, "connection error"
 	}
 }
 

@@ -29,19 +29,19 @@ func (timeoutErr) Error() string   { return "i/o timeout" }
 func (timeoutErr) Timeout() bool   { return true }
 func (timeoutErr) Temporary() bool { return true }
 
-func TestFailureClass(t *testing.T) {
+func TestTransportFailure(t *testing.T) {
 	t.Parallel()
 	var _ net.Error = timeoutErr{}
 	for _, c := range []struct {
-		err  error
-		want string
+		err          error
+		want, reason string
 	}{
-		{&netguard.RefusedError{}, ClassRefused},
-		{timeoutErr{}, ClassTimeout},
-		{errors.New("connection refused"), ClassConnection},
+		{&netguard.RefusedError{}, ClassRefused, (&netguard.RefusedError{}).Error()},
+		{timeoutErr{}, ClassTimeout, "timeout"},
+		{errors.New("connection refused"), ClassConnection, "connection error"},
 	} {
-		if got := failureClass(c.err); got != c.want {
-			t.Errorf("failureClass(%v) = %q, want %q", c.err, got, c.want)
+		if class, reason := transportFailure(c.err); class != c.want || reason != c.reason {
+			t.Errorf("transportFailure(%v) = %q, %q; want %q, %q", c.err, class, reason, c.want, c.reason)
 		}
 	}
 }

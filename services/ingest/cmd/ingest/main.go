@@ -14,8 +14,10 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
+	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
@@ -29,6 +31,10 @@ import (
 )
 
 const serviceName = "ingest"
+
+// maxDatabaseConns bounds ingest's PostgreSQL connections: it only looks up
+// account tokens, and caches them.
+const maxDatabaseConns = 4
 
 func main() {
 	if err := run(); err != nil {
@@ -73,24 +79,52 @@ func run() error {
 		return err
 	}
 
+	// Account tokens are verified against PostgreSQL, a few connections
+	// suffice: the cache answers a busy PBX's repeated requests.
+	pool, err := store.Open(ctx, cfg.DatabaseURL, maxDatabaseConns)
+	if err != nil {
+		return err
+	}
+	defer pool.Close()
+	admin, err := credential.NewAdminToken(cfg.AdminToken)
+	if err != nil {
+		return fmt.Errorf("PBXHOOKS_ADMIN_TOKEN: %w", err)
+	}
+	auth, err := credential.NewAuthenticator(credential.Options{
+		Admin: admin, Tokens: credential.NewPostgresTokens(pool), CacheTTL: cfg.TokenCacheTTL,
+		TrustedProxies: cfg.TrustedProxies,
+	})
+	if err != nil {
+		return err
+	}
+	ariChannels, err := bus.EnsureARIChannelBucket(ctx, js, cfg.Common.StreamReplicas)
+	if err != nil {
+		return err
+	}
+
 	// Every PBX input format ingest understands.
 	adapters := []adapter.Adapter{
 		native.Adapter(),
-		freeswitch.Adapter(freeswitch.Options{AccountVar: cfg.FreeSWITCHAccountVar}),
-		ari.Adapter(ari.Options{AccountVar: cfg.ARIAccountVar, DirectionVar: cfg.ARIDirectionVar}),
+		freeswitch.Adapter(freeswitch.Options{AccountVar: cfg.FreeSWITCHAccountVar, ChannelVars: cfg.FreeSWITCHChannelVars}),
+		ari.Adapter(ari.Options{
+			AccountVar: cfg.ARIAccountVar, DirectionVar: cfg.ARIDirectionVar, LinkedIDVar: cfg.ARILinkedIDVar,
+			Channels: ari.KVChannels{KV: ariChannels},
+		}),
 	}
 	reg, err := metrics.NewRegistry()
 	if err != nil {
 		return err
 	}
 	counts := ingestmetrics.New()
-	lag := metrics.NewConsumerLag(js, 0, metrics.Consumer{Stream: bus.StreamPBX, Durable: bus.ConsumerIngest})
+	lag := metrics.NewConsumerLag(js, 0,
+		metrics.Consumer{Stream: bus.StreamPBX, Durable: bus.ConsumerIngest},
+		metrics.Consumer{Stream: bus.StreamPBX, Durable: bus.ConsumerIngestOrdered})
 	if err := metrics.Register(reg, append(counts.Collectors(), lag)...); err != nil {
 		return err
 	}
 	pub := publish.New(js, counts)
 	server, err := httpapi.New(httpapi.Deps{
-		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore,
+		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore, Auth: auth,
 		Metrics: counts, MetricsHandler: metrics.Handler(reg),
 		Limits: httpapi.Limits{
 			MaxEventBytes:    cfg.MaxEventBytes,

@@ -39,6 +39,8 @@ func startIngest(t *testing.T, natsURL string) *ingestProcess {
 	cmd.Env = append(os.Environ(),
 		runMainEnv+"=1",
 		"NATS_URL="+natsURL,
+		"DATABASE_URL="+testenv.PostgresURL(t),
+		"PBXHOOKS_ADMIN_TOKEN=admin-token-for-tests-0123456789",
 		"INGEST_HTTP_ADDR=127.0.0.1:0",
 		"INGEST_WORKERS=8",
 		// In-flight messages of a killed process come back after this.

@@ -31,6 +31,10 @@ type Adapter struct {
 	// {account_id} wildcard.
 	Path  string
 	Parse ParseFunc
+	// Ordered says Parse keeps state across events (the ARI adapter's
+	// per-channel state), so the NATS consumer must hand it one message at
+	// a time, in stream order, across all ingest replicas.
+	Ordered bool
 }
 
 // OwnsSubject reports whether a message published on subject belongs to

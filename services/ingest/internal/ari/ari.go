@@ -5,6 +5,8 @@ package ari
 
 import (
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/json"
 	"strconv"
 	"time"
@@ -21,19 +23,27 @@ import (
 // source is the Event.source of events parsed here.
 const source = "ari"
 
-// Defaults of Options. Both are channel variables Asterisk includes in
+// Defaults of Options. All are channel variables Asterisk includes in
 // channel.channelvars once listed in ari.conf's channelvars setting.
 const (
 	DefaultAccountVar   = "account_id"
 	DefaultDirectionVar = "direction"
+	// DefaultLinkedIDVar is the linkedid function as ari.conf lists it
+	// (channelvars = CHANNEL(linkedid)); it names the call a leg belongs to.
+	DefaultLinkedIDVar = "CHANNEL(linkedid)"
 )
 
 const (
 	maxIDBytes      = 512
 	maxDisplayBytes = 512
 	maxSeconds      = 10 * 365 * 24 * 60 * 60
-	// stateUp is the channel state of an answered channel.
-	stateUp = "Up"
+	// stateUp is the channel state of an answered channel; stateDown that
+	// of a channel Asterisk created to place a call (Dial, Originate),
+	// before it rings.
+	stateUp   = "Up"
+	stateDown = "Down"
+	// stateTimeout bounds one read or write of channel state.
+	stateTimeout = 5 * time.Second
 )
 
 // Options configure the adapter.
@@ -44,11 +54,20 @@ type Options struct {
 	// DirectionVar is the channel variable that may say inbound or outbound
 	// (INGEST_ARI_DIRECTION_VAR).
 	DirectionVar string
+	// LinkedIDVar is the channel variable holding the linkedid that groups
+	// a call's legs into one thread_id (INGEST_ARI_LINKEDID_VAR).
+	LinkedIDVar string
+	// Channels keeps what a channel's earlier events said. Without it each
+	// event is read alone: a leg's direction is guessed from its current
+	// dialplan application, the caller is what the event carries and a
+	// Dial's outcome is not known when the leg ends.
+	Channels Channels
 }
 
 // Adapter registers the ARI format with the HTTP intake and the NATS
 // consumer: subject pbx.ari.<account_id or "any">, route
-// POST /v1/accounts/{account_id}/events/ari.
+// POST /v1/accounts/{account_id}/events/ari. Its parsing keeps per-channel
+// state, so the NATS consumer feeds it in order (Ordered).
 func Adapter(opts Options) adapter.Adapter {
 	if opts.AccountVar == "" {
 		opts.AccountVar = DefaultAccountVar
@@ -56,10 +75,14 @@ func Adapter(opts Options) adapter.Adapter {
 	if opts.DirectionVar == "" {
 		opts.DirectionVar = DefaultDirectionVar
 	}
+	if opts.LinkedIDVar == "" {
+		opts.LinkedIDVar = DefaultLinkedIDVar
+	}
 	return adapter.Adapter{
 		Name:    source,
 		Subject: bus.SubjectPBXARIAll,
 		Path:    "/v1/accounts/{account_id}/events/ari",
+		Ordered: opts.Channels != nil,
 		Parse: func(raw []byte, accountID string, receivedAt time.Time) (*pbxhooksv1.Event, error) {
 			return parse(raw, accountID, receivedAt, opts)
 		},
@@ -69,11 +92,20 @@ func Adapter(opts Options) adapter.Adapter {
 // ariEvent is the part of an ARI event pbxhooks reads. Members of the wrong
 // JSON type fail the decode and the event is rejected.
 type ariEvent struct {
-	Type      *string  `json:"type"`
-	Timestamp string   `json:"timestamp"`
-	Cause     *int     `json:"cause"`
-	CauseTxt  string   `json:"cause_txt"`
-	Channel   *channel `json:"channel"`
+	Type       *string  `json:"type"`
+	Timestamp  string   `json:"timestamp"`
+	AsteriskID string   `json:"asterisk_id"`
+	Cause      *int     `json:"cause"`
+	CauseTxt   string   `json:"cause_txt"`
+	Channel    *channel `json:"channel"`
+	// Dial: the channel being dialled (peer), the one dialling (caller,
+	// absent for an Originate) and, once the attempt is over, its outcome.
+	Peer       *channel `json:"peer"`
+	Caller     *channel `json:"caller"`
+	DialStatus string   `json:"dialstatus"`
+	Bridge     *struct {
+		ID string `json:"id"`
+	} `json:"bridge"`
 }
 
 type channel struct {
@@ -98,12 +130,18 @@ type dialplan struct {
 
 // parse turns one ARI event into a canonical Event.
 //
-// Lifecycles: ChannelCreated and StasisStart are channel_create (an
-// application sees one or the other, or both); ChannelStateChange to Ring or
-// Ringing is channel_create and to Up is channel_answer; ChannelDestroyed is
+// Lifecycles: ChannelCreated of a ringing channel, StasisStart, a Dial
+// starting to ring its peer, and ChannelStateChange to Ring or Ringing are
+// channel_create; ChannelStateChange to Up is channel_answer;
+// ChannelEnteredBridge is channel_bridge; ChannelDestroyed is
 // channel_destroy. The event id is a digest of the channel id and the
 // lifecycle, so however many of those ARI sends for one channel, each
-// lifecycle is stored once (within the dedupe window). Other event types and
+// lifecycle is stored once (within the dedupe window).
+//
+// A channel created Down is one Asterisk made to place a call: it is not
+// ringing yet and its caller is set just after (ChannelCallerId), so its
+// channel_create waits for the Dial that rings it. ChannelCallerId and a
+// finished Dial only update the channel's state. Other event types and
 // other state changes are adapter.ErrIgnored.
 func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) (*pbxhooksv1.Event, error) {
 	trimmed := bytes.TrimSpace(raw)
@@ -117,24 +155,31 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 	if in.Type == nil || *in.Type == "" {
 		return nil, adapter.Invalid("type", adapter.RuleRequired, "type is required")
 	}
-	lifecycle, handled := lifecycleOf(*in.Type, in.Channel)
-	if !handled {
-		return nil, adapter.Ignored("ARI event " + adapter.Clip(*in.Type, 64))
+	typ := *in.Type
+	ch, field := in.Channel, "channel"
+	if typ == "Dial" {
+		ch, field = in.Peer, "peer"
 	}
-	if in.Channel == nil {
-		return nil, adapter.Invalid("channel", adapter.RuleRequired, "channel is required for "+*in.Type)
+	if !handles(typ) {
+		return nil, adapter.Ignored("ARI event " + adapter.Clip(typ, 64))
 	}
-	ch := in.Channel
-	accountID, verr := adapter.ResolveAccount(routeAccount, ch.ChannelVars[opts.AccountVar], "channel.channelvars."+opts.AccountVar)
+	if ch == nil {
+		return nil, adapter.Invalid(field, adapter.RuleRequired, field+" is required for "+typ)
+	}
+	accountID, verr := adapter.ResolveAccount(routeAccount, ch.ChannelVars[opts.AccountVar], field+".channelvars."+opts.AccountVar)
 	if verr != nil {
 		return nil, verr
 	}
 	problems := &adapter.ValidationError{AccountID: accountID}
-	switch {
-	case ch.ID == "":
-		problems.Add("channel.id", adapter.RuleRequired, "channel.id is required")
-	case len(ch.ID) > maxIDBytes:
-		problems.Add("channel.id", adapter.RuleMaxLength, "channel.id must be at most "+strconv.Itoa(maxIDBytes)+" bytes")
+	for _, c := range []*channel{ch, in.Caller} {
+		switch {
+		case c == nil:
+		case c.ID == "":
+			problems.Add(field+".id", adapter.RuleRequired, field+".id is required")
+		case len(c.ID) > maxIDBytes:
+			problems.Add(field+".id", adapter.RuleMaxLength, field+".id must be at most "+strconv.Itoa(maxIDBytes)+" bytes")
+		}
+		field = "caller"
 	}
 	occurred, ok := parseTime(in.Timestamp)
 	if !ok {
@@ -147,6 +192,22 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 		return nil, err
 	}
 
+	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
+	defer cancel()
+	st, err := remember(ctx, opts, accountID, in.AsteriskID, ch, typ == "Dial")
+	if err != nil {
+		return nil, err
+	}
+	lifecycle, handled := lifecycleOf(typ, ch, in.DialStatus)
+	if typ == "Dial" && in.DialStatus != "" {
+		if err := recordDialStatus(ctx, opts, accountID, in.AsteriskID, in.DialStatus, ch, in.Caller); err != nil {
+			return nil, err
+		}
+	}
+	if !handled {
+		return nil, adapter.Ignored("ARI " + adapter.Clip(typ, 64) + " of a channel in state " + adapter.Clip(ch.State, 64))
+	}
+
 	ev := &pbxhooksv1.Event{
 		Id:         adapter.DigestID(source, ch.ID, lifecycle),
 		AccountId:  accountID,
@@ -156,17 +217,30 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 		ReceivedAt: timestamppb.New(receivedAt.UTC()),
 		OccurredAt: timestamppb.New(occurred.UTC()),
 		CallId:     ch.ID,
-		Direction:  direction(ch, opts.DirectionVar),
-		From:       adapter.Clip(ch.Caller.Number, maxDisplayBytes),
-		FromName:   adapter.Clip(ch.Caller.Name, maxDisplayBytes),
+		Direction:  st.Direction,
+		From:       adapter.Clip(cmp.Or(ch.Caller.Number, st.FromNumber), maxDisplayBytes),
+		FromName:   adapter.Clip(cmp.Or(ch.Caller.Name, st.FromName), maxDisplayBytes),
 		To:         adapter.Clip(calledNumber(ch), maxDisplayBytes),
 		ToName:     adapter.Clip(ch.Connected.Name, maxDisplayBytes),
+		ThreadId:   adapter.Clip(st.Thread, maxIDBytes),
+	}
+	if typ == "Dial" && in.Caller != nil {
+		ev.OtherLegCallId = in.Caller.ID
+	}
+	if ch.ChannelVars[event.ReconstructedVar] == "true" {
+		// Made up by the connector after a gap in the WebSocket.
+		ev.CustomChannelVars = map[string]string{event.ReconstructedVar: "true"}
 	}
 	ev.CallType = event.CallTypeForDirection(ev.Direction)
 	call := status.Call{Lifecycle: lifecycle, CallType: ev.CallType}
 	if lifecycle == event.LifecycleChannelDestroy {
 		ev.Hangup = hangup(&in, occurred)
+		if st.DialStatus == dialAnswer {
+			ev.Hangup.Answered = true
+			ev.Hangup.RingingSeconds = 0
+		}
 		call.Answered = ev.Hangup.GetAnswered()
+		call.HangupCause = dialStatusCauses[st.DialStatus]
 		if in.Cause != nil {
 			call.Q850 = *in.Cause
 		}
@@ -175,19 +249,111 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 	return ev, nil
 }
 
+// handles lists the ARI event types parse reads; the others are ignored
+// before anything else is checked.
+func handles(typ string) bool {
+	switch typ {
+	case "ChannelCreated", "StasisStart", "ChannelStateChange", "ChannelCallerId",
+		"Dial", "ChannelEnteredBridge", "ChannelDestroyed":
+		return true
+	}
+	return false
+}
+
+// dialAnswer is the dialstatus of a Dial whose peer answered.
+const dialAnswer = "ANSWER"
+
+// dialStatusCauses translates a Dial's final dialstatus into the hangup
+// cause status.Derive reads. Asterisk destroys the legs of a failed Dial
+// with cause 0 or 16 whatever the failure, so the dialstatus, when known,
+// decides the outcome.
+var dialStatusCauses = map[string]string{
+	"BUSY":        "USER_BUSY",
+	"NOANSWER":    "NO_ANSWER",
+	"CANCEL":      "ORIGINATOR_CANCEL",
+	"CONGESTION":  "NORMAL_CIRCUIT_CONGESTION",
+	"CHANUNAVAIL": "REQUESTED_CHAN_UNAVAIL",
+}
+
+// remember returns ch's state, recording what this event adds: the
+// direction when the channel is first seen, and the latest caller and
+// linkedid. A Dial's peer seen first in that Dial is outbound.
+func remember(ctx context.Context, opts Options, accountID, asteriskID string, ch *channel, dialPeer bool) (channelState, error) {
+	fresh := channelState{Direction: direction(ch, opts.DirectionVar, dialPeer)}
+	if opts.Channels == nil {
+		fresh.Thread = ch.ChannelVars[opts.LinkedIDVar]
+		return fresh, nil
+	}
+	key := stateKey(accountID, asteriskID, ch.ID)
+	st, found, err := opts.Channels.Get(ctx, key)
+	if err != nil {
+		return channelState{}, err
+	}
+	before := st
+	if !found {
+		st = fresh
+	}
+	if ch.Caller.Number != "" || ch.Caller.Name != "" {
+		st.FromNumber, st.FromName = ch.Caller.Number, ch.Caller.Name
+	}
+	if id := ch.ChannelVars[opts.LinkedIDVar]; id != "" {
+		st.Thread = id
+	}
+	if !found || st != before {
+		if err := opts.Channels.Put(ctx, key, st); err != nil {
+			return channelState{}, err
+		}
+	}
+	return st, nil
+}
+
+// recordDialStatus stores a finished Dial's outcome on its peer and its
+// caller. An ANSWER is kept over a later failure: a caller whose ring
+// group was answered by one peer is answered whatever the others did.
+func recordDialStatus(ctx context.Context, opts Options, accountID, asteriskID, dialStatus string, legs ...*channel) error {
+	if opts.Channels == nil {
+		return nil
+	}
+	for _, leg := range legs {
+		if leg == nil {
+			continue
+		}
+		key := stateKey(accountID, asteriskID, leg.ID)
+		st, found, err := opts.Channels.Get(ctx, key)
+		if err != nil {
+			return err
+		}
+		if !found {
+			st = channelState{Direction: direction(leg, opts.DirectionVar, leg == legs[0]), FromNumber: leg.Caller.Number, FromName: leg.Caller.Name, Thread: leg.ChannelVars[opts.LinkedIDVar]}
+		}
+		if st.DialStatus == dialAnswer || st.DialStatus == dialStatus {
+			continue
+		}
+		st.DialStatus = adapter.Clip(dialStatus, 32)
+		if err := opts.Channels.Put(ctx, key, st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // lifecycleOf maps an ARI event type (and, for state changes, the new
 // state) to a Kazoo lifecycle.
-func lifecycleOf(typ string, ch *channel) (string, bool) {
+func lifecycleOf(typ string, ch *channel, dialStatus string) (string, bool) {
 	switch typ {
-	case "ChannelCreated", "StasisStart":
+	case "ChannelCreated":
+		return event.LifecycleChannelCreate, ch.State != stateDown
+	case "StasisStart":
 		return event.LifecycleChannelCreate, true
+	case "Dial":
+		// The Dial that starts ringing the peer; the one with a
+		// dialstatus only ends the attempt.
+		return event.LifecycleChannelCreate, dialStatus == ""
+	case "ChannelEnteredBridge":
+		return event.LifecycleChannelBridge, true
 	case "ChannelDestroyed":
 		return event.LifecycleChannelDestroy, true
 	case "ChannelStateChange":
-		if ch == nil {
-			// Reported as a missing channel by the caller.
-			return event.LifecycleChannelCreate, true
-		}
 		switch ch.State {
 		case "Ring", "Ringing":
 			return event.LifecycleChannelCreate, true
@@ -222,15 +388,18 @@ func hangup(in *ariEvent, occurred time.Time) *pbxhooksv1.Hangup {
 }
 
 // direction is the direction channel variable when it says inbound or
-// outbound; otherwise a channel Asterisk created for Dial() (its dialplan
-// application is the AppDial placeholder) is outbound and any other is
-// inbound, which matches FreeSWITCH's Call-Direction: relative to the PBX.
-func direction(ch *channel, varName string) string {
+// outbound. Otherwise a channel Asterisk created to place a call is
+// outbound: one created Down (a channel reaching Asterisk is created
+// ringing), the peer of a Dial, or one whose dialplan application is the
+// AppDial placeholder; any other is inbound, which matches FreeSWITCH's
+// Call-Direction: relative to the PBX. With channel state this is decided
+// on the channel's first event and kept.
+func direction(ch *channel, varName string, dialPeer bool) string {
 	switch d := ch.ChannelVars[varName]; d {
 	case event.DirectionInbound, event.DirectionOutbound:
 		return d
 	}
-	if ch.Dialplan.AppName == "AppDial" || ch.Dialplan.AppName == "AppDial2" {
+	if dialPeer || ch.State == stateDown || ch.Dialplan.AppName == "AppDial" || ch.Dialplan.AppName == "AppDial2" {
 		return event.DirectionOutbound
 	}
 	return event.DirectionInbound

@@ -55,7 +55,6 @@ func TestLifecycles(t *testing.T) {
 		typ, state        string
 		lifecycle, status string
 	}{
-		{"ChannelCreated", "Down", event.LifecycleChannelCreate, event.StatusRinging},
 		{"ChannelCreated", "Ring", event.LifecycleChannelCreate, event.StatusRinging},
 		{"StasisStart", "Ring", event.LifecycleChannelCreate, event.StatusRinging},
 		{"ChannelStateChange", "Ring", event.LifecycleChannelCreate, event.StatusRinging},
@@ -85,6 +84,11 @@ func TestLifecycles(t *testing.T) {
 	// are one channel_create: one id, stored once.
 	if len(createIDs) != 1 {
 		t.Errorf("channel_create ids %v, want exactly one", createIDs)
+	}
+	// A channel created Down is one Asterisk made to place a call: its
+	// channel_create is the Dial that rings it, once its caller is known.
+	if _, err := a.Parse(ariBody("ChannelCreated", ariChannel("c", "Down", acct, ""), nil), "acct1", receivedAt); !errors.Is(err, adapter.ErrIgnored) {
+		t.Errorf("ChannelCreated Down: got %v, want ErrIgnored", err)
 	}
 	for _, state := range []string{"Down", "Rsrvd", "OffHook", "Dialing", "Busy", "Pre-ring", "Unknown"} {
 		if _, err := a.Parse(ariBody("ChannelStateChange", ariChannel("c", state, acct, ""), nil), "acct1", receivedAt); !errors.Is(err, adapter.ErrIgnored) {

@@ -54,8 +54,8 @@ type Deps struct {
 
 // Consumer is the ingest durable consumer on the PBX stream.
 type Consumer struct {
-	deps Deps
-	proc *bus.Processor
+	deps  Deps
+	procs []*bus.Processor
 }
 
 // New validates deps and returns a Consumer.
@@ -70,36 +70,91 @@ func New(deps Deps) (*Consumer, error) {
 		return nil, errors.New("consume: MaxEventBytes and PublishTimeout must be positive")
 	}
 	c := &Consumer{deps: deps}
-	filters := make([]string, len(deps.Adapters))
-	for i, a := range deps.Adapters {
-		filters[i] = a.Subject
+	var parallel, ordered []string
+	for _, a := range deps.Adapters {
+		if a.Ordered {
+			ordered = append(ordered, a.Subject)
+		} else {
+			parallel = append(parallel, a.Subject)
+		}
 	}
-	workers := max(deps.Workers, 1)
-	c.proc = &bus.Processor{
-		JS: deps.JS,
-		Spec: bus.ConsumerSpec{
-			Stream:         bus.StreamPBX,
-			Durable:        bus.ConsumerIngest,
-			FilterSubjects: filters,
-			AckWait:        cmp.Or(deps.AckWait, DefaultAckWait),
-			MaxAckPending:  workers * 4,
-		},
-		Handler: c.handle,
-		Log:     deps.Log,
-		Workers: workers,
-		// No DeadLetterSubject: handle copies rejected input itself, because
-		// only it knows the account of an event sent on a shared subject.
+	if len(parallel) > 0 {
+		c.procs = append(c.procs, c.processor(bus.ConsumerIngest, parallel, max(deps.Workers, 1)))
+	}
+	if len(ordered) > 0 {
+		c.procs = append(c.procs, c.processor(bus.ConsumerIngestOrdered, ordered, 1))
 	}
 	return c, nil
 }
 
+// processor is one durable consumer over filters with workers handlers;
+// with one worker, MaxAckPending 1 keeps a single message in flight across
+// every replica, so a message is handled only once its predecessor is
+// settled.
+func (c *Consumer) processor(durable string, filters []string, workers int) *bus.Processor {
+	maxAckPending := workers * 4
+	if workers == 1 {
+		maxAckPending = 1
+	}
+	return &bus.Processor{
+		JS: c.deps.JS,
+		Spec: bus.ConsumerSpec{
+			Stream:         bus.StreamPBX,
+			Durable:        durable,
+			FilterSubjects: filters,
+			AckWait:        cmp.Or(c.deps.AckWait, DefaultAckWait),
+			MaxAckPending:  maxAckPending,
+		},
+		Handler: c.handle,
+		Log:     c.deps.Log,
+		Workers: workers,
+		// No DeadLetterSubject: handle copies rejected input itself, because
+		// only it knows the account of an event sent on a shared subject.
+	}
+}
+
 // Run consumes until ctx is cancelled, then lets in-flight messages finish
 // (each is acked, retried or dead-lettered) and returns. A consumer lost
-// meanwhile is made again (see bus.Processor.Run).
-func (c *Consumer) Run(ctx context.Context) error { return c.proc.Run(ctx) }
+// meanwhile is made again (see bus.Processor.Run). Adapters that keep state
+// across events (Ordered) have a consumer of their own with one message in
+// flight across all replicas, so their events are parsed in stream order;
+// the others are handled by Workers in parallel.
+func (c *Consumer) Run(ctx context.Context) error {
+	// On the work-queue PBX stream two consumers' filters must not
+	// overlap: the parallel consumer drops the ordered subjects (an older
+	// ingest had them all) before the ordered one claims them.
+	for _, p := range c.procs {
+		if err := p.Ensure(ctx); err != nil {
+			return err
+		}
+	}
+	// A consumer that fails for good stops the others, so the service
+	// exits and its supervisor restarts it.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(c.procs))
+	for _, p := range c.procs {
+		go func() { errs <- p.Run(ctx) }()
+	}
+	var first error
+	for range c.procs {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
 
-// Ready reports whether the consumer is consuming, for /readyz.
-func (c *Consumer) Ready(ctx context.Context) error { return c.proc.Ready(ctx) }
+// Ready reports whether every consumer is consuming, for /readyz.
+func (c *Consumer) Ready(ctx context.Context) error {
+	for _, p := range c.procs {
+		if err := p.Ready(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // handle parses one PBX message and stores its event. Input that cannot be
 // parsed is copied to the dead-letter stream and returned as bus.Permanent
@@ -134,11 +189,12 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 	}
 	if err != nil {
 		var verr *adapter.ValidationError
-		owner := ""
-		if errors.As(err, &verr) {
-			owner = verr.AccountID
+		if !errors.As(err, &verr) {
+			// Not the input's fault (the ARI channel state could not be
+			// read or written): retried, in order.
+			return err
 		}
-		return c.reject(ctx, msg, owner, bus.Permanent("invalid "+a.Name+" event", err))
+		return c.reject(ctx, msg, verr.AccountID, bus.Permanent("invalid "+a.Name+" event", err))
 	}
 	pubCtx, cancel := context.WithTimeout(ctx, c.deps.PublishTimeout)
 	defer cancel()

@@ -49,6 +49,12 @@ type Options struct {
 	// AccountVar is the event member naming the account
 	// (INGEST_FREESWITCH_ACCOUNT_VAR); DefaultAccountVar when empty.
 	AccountVar string
+	// ChannelVars is the allow-list of channel variables, named without
+	// FreeSWITCH's variable_ prefix, copied into custom_channel_vars
+	// (INGEST_FREESWITCH_CHANNEL_VARS). Nothing is copied by default: a
+	// channel carries credentials and internal addresses a customer's
+	// endpoint must not receive unless the operator chose to send them.
+	ChannelVars []string
 }
 
 // Adapter registers the FreeSWITCH format with the HTTP intake and the NATS
@@ -114,7 +120,10 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 		FromName:       adapter.Clip(h.str("Caller-Caller-ID-Name"), maxDisplayBytes),
 		To:             adapter.Clip(h.str("Caller-Destination-Number"), maxDisplayBytes),
 		ToName:         adapter.Clip(h.str("Caller-Callee-ID-Name"), maxDisplayBytes),
+		Request:        adapter.Clip(request(h), maxDisplayBytes),
+		ThreadId:       threadID(h),
 	}
+	ev.CustomChannelVars = channelVars(h, opts.ChannelVars)
 	ev.CallType = event.CallTypeForDirection(ev.Direction)
 	call := status.Call{Lifecycle: lifecycle, CallType: ev.CallType}
 	if lifecycle == event.LifecycleChannelDestroy {
@@ -128,6 +137,52 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 		return nil, err
 	}
 	return ev, nil
+}
+
+// request is what the call asked for, Kazoo's Request (user@realm): the
+// SIP request URI of a SIP leg, else the destination number at the
+// channel's domain, else the destination number alone.
+func request(h *headers) string {
+	if uri := h.str("variable_sip_req_uri"); uri != "" {
+		return uri
+	}
+	dest := h.str("Caller-Destination-Number")
+	if domain := h.str("variable_domain_name"); dest != "" && domain != "" {
+		return dest + "@" + domain
+	}
+	return dest
+}
+
+// threadID groups the legs of one call: a leg FreeSWITCH originated for a
+// bridge carries originating_leg_uuid, the uuid of the leg that asked for
+// it, on every event; any other leg starts its own thread. (call_uuid is
+// no use: FreeSWITCH rewrites it on the originated leg during the call.)
+func threadID(h *headers) string {
+	if id := h.id("variable_originating_leg_uuid", false); id != "" {
+		return id
+	}
+	return h.id("Unique-ID", false)
+}
+
+// channelVars copies the allow-listed channel variables present in the
+// event, each clipped, and the connector's reconstruction mark
+// (event.ReconstructedVar) whatever the allow-list; nil when none is.
+func channelVars(h *headers, allowed []string) map[string]string {
+	var out map[string]string
+	if h.str("variable_"+event.ReconstructedVar) == "true" {
+		out = map[string]string{event.ReconstructedVar: "true"}
+	}
+	for _, name := range allowed {
+		v := h.str("variable_" + name)
+		if v == "" {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]string, len(allowed))
+		}
+		out[name] = adapter.Clip(v, maxDisplayBytes)
+	}
+	return out
 }
 
 // eventID is FreeSWITCH's Event-UUID, unique per event and kept when the

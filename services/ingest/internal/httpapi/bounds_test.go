@@ -142,6 +142,7 @@ func startUpload(t *testing.T, ctx context.Context, baseURL string, contentLengt
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "multipart/form-data; boundary="+testBoundary)
+	req.Header.Set("X-Auth-Token", testAdminToken)
 	req.ContentLength = contentLength
 	// A client of its own: its connection closes when ctx is cancelled.
 	client := &http.Client{Transport: &http.Transport{}}
@@ -343,6 +344,7 @@ func TestBodyPastItsDeadlineIs408(t *testing.T) {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Auth-Token", testAdminToken)
 	req.ContentLength = size
 	go func() {
 		_, _ = io.WriteString(pw, "[")
@@ -383,6 +385,7 @@ func postBatch(ctx context.Context, baseURL string, body io.Reader, length int64
 		return answerOrError{err: err}
 	}
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Auth-Token", testAdminToken)
 	req.ContentLength = length
 	resp, err := (&http.Client{Transport: &http.Transport{}}).Do(req)
 	if err != nil {

@@ -32,6 +32,7 @@ func FuzzUploadForm(f *testing.F) {
 		} {
 			req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, route.path, bytes.NewReader(body))
 			req.Header.Set("Content-Type", route.contentType)
+			req.Header.Set("X-Auth-Token", testAdminToken)
 			rec := httptest.NewRecorder()
 			s.Handler().ServeHTTP(rec, req)
 			if rec.Code == http.StatusAccepted {

@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
@@ -46,23 +48,76 @@ var testLimits = Limits{MaxEventBytes: 1024, MaxBatchEvents: 3, PublishTimeout: 
 // newIntake builds the intake with media files up to testMaxMediaBytes.
 func newIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits Limits) *Server {
 	t.Helper()
+	s, _ := newAuthIntake(t, nc, js, limits, credential.Options{})
+	return s
+}
+
+// newAuthIntake builds the intake with an authenticator on a fresh
+// database, shaped by opts (cache, throttle), and returns that database.
+func newAuthIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits Limits, opts credential.Options) (*Server, *pgxpool.Pool) {
+	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	auth, pool := newTestAuth(t, opts)
 	s, err := New(Deps{
 		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
 		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})},
-		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes),
+		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return s
+	return s, pool
+}
+
+// newTestAuth is an authenticator that knows testAdminToken and the
+// account tokens of a fresh database, which it returns.
+func newTestAuth(t testing.TB, opts credential.Options) (*credential.Authenticator, *pgxpool.Pool) {
+	t.Helper()
+	_, pool := testenv.Postgres(t)
+	admin, err := credential.NewAdminToken(testAdminToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Admin = admin
+	if opts.Tokens == nil {
+		opts.Tokens = credential.NewPostgresTokens(pool)
+	}
+	auth, err := credential.NewAuthenticator(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth, pool
 }
 
 func newServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(newIntake(t, nc, js, limits).Handler())
-	t.Cleanup(srv.Close)
+	srv, _ := newAuthServer(t, nc, js, limits, credential.Options{})
 	return srv
+}
+
+// newAuthServer serves newAuthIntake over HTTP. The server's Client()
+// sends the admin token on requests that carry no credential, so tests of
+// other things need not; tests of authentication use their own client.
+func newAuthServer(t *testing.T, nc *nats.Conn, js jetstream.JetStream, limits Limits, opts credential.Options) (*httptest.Server, *pgxpool.Pool) {
+	t.Helper()
+	s, pool := newAuthIntake(t, nc, js, limits, opts)
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	srv.Client().Transport = adminByDefault{next: srv.Client().Transport}
+	return srv, pool
+}
+
+const testAdminToken = "admin-token-for-tests-0123456789"
+
+// adminByDefault adds the admin token to requests without a credential.
+type adminByDefault struct{ next http.RoundTripper }
+
+func (a adminByDefault) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Header.Get(credential.HeaderAuthToken) == "" && r.Header.Get(credential.HeaderAuthorization) == "" {
+		r = r.Clone(r.Context())
+		r.Header.Set(credential.HeaderAuthToken, testAdminToken)
+	}
+	return a.next.RoundTrip(r)
 }
 
 func setup(t *testing.T) (*httptest.Server, jetstream.JetStream) {

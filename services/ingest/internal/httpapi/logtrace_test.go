@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
@@ -47,10 +48,11 @@ func TestLogLinesOfARequestCarryItsTrace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	auth, _ := newTestAuth(t, credential.Options{})
 	s, err := New(Deps{
 		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
 		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{})},
-		Limits:   testLimits, Media: mediaStore(t, js, testMaxMediaBytes),
+		Limits:   testLimits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +67,7 @@ func TestLogLinesOfARequestCarryItsTrace(t *testing.T) {
 		}
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("traceparent", "00-"+traceID+"-00f067aa0ba902b7-01")
+		req.Header.Set("X-Auth-Token", testAdminToken)
 		resp, err := srv.Client().Do(req)
 		if err != nil {
 			t.Fatal(err)

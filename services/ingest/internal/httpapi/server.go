@@ -20,6 +20,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
@@ -62,6 +63,8 @@ type Deps struct {
 	Limits   Limits
 	// Media stores uploaded files and checks media events' files.
 	Media *media.Store
+	// Auth authenticates every intake and upload request (auth.go).
+	Auth *credential.Authenticator
 	// Metrics counts rejected and ignored input (the Publisher counts the
 	// rest); nil counts nothing.
 	Metrics *ingestmetrics.Metrics
@@ -76,6 +79,7 @@ type Server struct {
 	pub     *publish.Publisher
 	limits  Limits
 	media   *media.Store
+	auth    *credential.Authenticator
 	ready   *health.Checks
 	metrics *ingestmetrics.Metrics
 	// inflight bounds the request bytes held in memory across requests.
@@ -85,8 +89,8 @@ type Server struct {
 
 // New validates deps and builds the routes.
 func New(deps Deps) (*Server, error) {
-	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Media == nil {
-		return nil, errors.New("httpapi: Log, NC, JS, Publisher and Media are required")
+	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Media == nil || deps.Auth == nil {
+		return nil, errors.New("httpapi: Log, NC, JS, Publisher, Media and Auth are required")
 	}
 	l := deps.Limits
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
@@ -98,7 +102,7 @@ func New(deps Deps) (*Server, error) {
 	if l.BodyIdleTimeout < 0 || l.MinBodyRate < 0 || l.MaxInflightBytes < 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, metrics: deps.Metrics,
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, auth: deps.Auth, metrics: deps.Metrics,
 		inflight: newInflightBytes(l.MaxInflightBytes)}
 
 	ready := &health.Checks{}
@@ -125,9 +129,9 @@ func New(deps Deps) (*Server, error) {
 	for _, a := range deps.Adapters {
 		// No method in the pattern: other methods get a Kazoo-style 405
 		// from the handler instead of the mux's plain-text one.
-		mux.Handle(a.Path, s.route(http.MethodPost, s.intake(a)))
+		mux.Handle(a.Path, s.route(http.MethodPost, s.authorized(s.intake(a))))
 	}
-	mux.Handle(mediaPath, s.route(http.MethodPost, s.uploadMedia))
+	mux.Handle(mediaPath, s.route(http.MethodPost, s.authorized(s.uploadMedia)))
 	mux.Handle("/", s.route("", func(http.ResponseWriter, *http.Request) error {
 		return &apiError{status: http.StatusNotFound, message: "no such route"}
 	}))

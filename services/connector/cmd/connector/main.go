@@ -1,0 +1,123 @@
+// Command connector attaches to one PBX (FreeSWITCH's event socket or
+// Asterisk's ARI WebSocket) and
+// forwards its call events, raw and in the order the PBX emitted them, to
+// the PBX stream for ingest, through a bounded on-disk spool; see
+// docs/CONNECTORS.md.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/config"
+	"github.com/pbxhooks/pbxhooks/pkg/health"
+	"github.com/pbxhooks/pbxhooks/pkg/metrics"
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/ariconn"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/connmetrics"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/fsconn"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
+)
+
+const serviceName = "connector"
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, serviceName+":", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	cfg, err := readSettings(config.FromOS())
+	if err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(os.Stdout, serviceName, cfg.LogLevel)
+	if err != nil {
+		return fmt.Errorf("LOG_LEVEL: %w", err)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	nc, js, err := bus.ConnectPBX(cfg.NATSURL, serviceName, cfg.AccountID, cfg.NATSCredentials, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+
+	sp, err := spool.Open(cfg.SpoolDir, cfg.SpoolMaxBytes, runID())
+	if err != nil {
+		return err
+	}
+	m := connmetrics.New(func() float64 { return float64(sp.Bytes()) }, func() float64 { return float64(sp.Len()) })
+	reg, err := metrics.NewRegistry()
+	if err != nil {
+		return err
+	}
+	if err := metrics.Register(reg, m.Collectors()...); err != nil {
+		return err
+	}
+	fwd := &forward.Forwarder{
+		Spool: sp, JS: js, Log: log,
+		Published: m.Published.Inc, Failures: m.PublishFailures.Inc,
+	}
+	lnk := &link.Link{
+		Spool: sp, Log: log,
+		Metrics: link.Metrics{
+			Spooled:       m.Spooled.Inc,
+			SpoolFull:     m.SpoolFull.Inc,
+			Reconstructed: func(lifecycle string) { m.Reconstructed.WithLabelValues(lifecycle).Inc() },
+		},
+	}
+	var pbx interface{ Run(context.Context) error }
+	switch cfg.PBX {
+	case pbxARI:
+		lnk.Subject, err = bus.PBXARISubject(cfg.AccountID)
+		pbx = &ariconn.Connector{
+			Link: lnk, BaseURL: cfg.Addr, User: cfg.User, Password: cfg.Password, App: cfg.ARIApp, StateDir: cfg.SpoolDir,
+		}
+	default:
+		lnk.Subject, err = bus.PBXFreeSWITCHSubject(cfg.AccountID)
+		pbx = &fsconn.Connector{Link: lnk, Addr: cfg.Addr, Password: cfg.Password, StateDir: cfg.SpoolDir}
+	}
+	if err != nil {
+		return err
+	}
+
+	checks := &health.Checks{}
+	checks.Add("pbx", lnk.Ready)
+	checks.Add("nats", fwd.Ready)
+	checks.Add("spool", func(context.Context) error {
+		if sp.Bytes() >= sp.MaxBytes() {
+			return fmt.Errorf("spool full (%d bytes)", sp.Bytes())
+		}
+		return nil
+	})
+	mux := checks.Mux()
+	mux.Handle("GET /metrics", metrics.Handler(reg))
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return fwd.Run(gctx) })
+	g.Go(func() error { return pbx.Run(gctx) })
+	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
+	log.InfoContext(ctx, "connector started", "pbx", cfg.PBX, "addr", cfg.Addr, telemetry.KeySubject, lnk.Subject)
+	return g.Wait()
+}
+
+// runID distinguishes this run's spool message ids from an earlier run's.
+func runID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
