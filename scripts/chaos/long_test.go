@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/pbxsim"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/testbed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // The long form (`make chaos`): bigger loads and the faults that take a

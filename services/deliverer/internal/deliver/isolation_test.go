@@ -17,11 +17,11 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/deliver"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // hangingReceiver holds every request until the test ends, counting the
