@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
@@ -97,7 +98,13 @@ func run() error {
 
 	checks := &health.Checks{}
 	checks.Add("pbx", lnk.Ready)
-	checks.Add("nats", fwd.Ready)
+	checks.Add("nats", func(context.Context) error {
+		if status := nc.Status(); status != nats.CONNECTED {
+			return fmt.Errorf("NATS connection is %s", status)
+		}
+		return nil
+	})
+	checks.Add("publish", fwd.Ready)
 	checks.Add("spool", func(context.Context) error {
 		if sp.Bytes() >= sp.MaxBytes() {
 			return fmt.Errorf("spool full (%d bytes)", sp.Bytes())
