@@ -214,16 +214,17 @@ const (
 // which is what a signed download link names.
 const MediaBucket = "media"
 
-// ARIChannelBucket is the Key-Value bucket where ingest keeps what an ARI
-// channel's earlier events said (its direction, caller, Dial outcome and
-// call group) for the events that follow; see EnsureARIChannelBucket.
-const ARIChannelBucket = "ari_channels"
+// ChannelStateBucket is the Key-Value bucket where ingest keeps what an
+// Asterisk channel's earlier events (ARI or AMI) said (its direction,
+// caller, Dial outcome and call group) for the events that follow; see
+// EnsureChannelStateBucket.
+const ChannelStateBucket = "channel_state"
 
 // Durable consumer names.
 const (
 	ConsumerIngest = "ingest"
 	// ConsumerIngestOrdered is ingest's consumer of the PBX subjects whose
-	// parsing keeps per-channel state (ARI): one message in flight across
+	// parsing keeps per-channel state (ARI, AMI): one message in flight across
 	// all replicas, so events are parsed in the order the PBX emitted them.
 	ConsumerIngestOrdered = "ingest-ordered"
 	ConsumerMatcher       = "matcher"

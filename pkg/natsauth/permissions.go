@@ -90,7 +90,7 @@ func ServicePermissions(service string) (Permissions, error) {
 	case ServiceIngest:
 		pub = append(pub, durableConsumer(bus.StreamPBX, bus.ConsumerIngest)...)
 		pub = append(pub, durableConsumer(bus.StreamPBX, bus.ConsumerIngestOrdered)...)
-		pub = append(pub, kvReadWriter(bus.ARIChannelBucket)...)
+		pub = append(pub, kvReadWriter(bus.ChannelStateBucket)...)
 		pub = append(pub, bus.SubjectEventsAll)
 		pub = append(pub, deadLetters...)
 		pub = append(pub, mediaWriter()...)

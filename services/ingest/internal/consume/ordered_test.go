@@ -16,6 +16,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
@@ -27,7 +28,7 @@ func startReplica(t *testing.T, js jetstream.JetStream, kv jetstream.KeyValue) {
 	t.Helper()
 	adapters := []adapter.Adapter{
 		native.Adapter(), freeswitch.Adapter(freeswitch.Options{}),
-		ari.Adapter(ari.Options{Channels: ari.KVChannels{KV: kv}}),
+		ari.Adapter(ari.Options{Channels: chanstate.KV{KV: kv}}),
 	}
 	c, err := New(Deps{
 		JS: js, Publisher: publish.New(js, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -57,7 +58,7 @@ func startReplica(t *testing.T, js jetstream.JetStream, kv jetstream.KeyValue) {
 func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 	t.Parallel()
 	_, _, js := testenv.JetStream(t)
-	kv, err := bus.EnsureARIChannelBucket(t.Context(), js, 1)
+	kv, err := bus.EnsureChannelStateBucket(t.Context(), js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
@@ -21,14 +22,14 @@ import (
 func TestARIStateOutageIs503(t *testing.T) {
 	t.Parallel()
 	_, nc, js := testenv.JetStream(t)
-	kv, err := bus.EnsureARIChannelBucket(t.Context(), js, 1)
+	kv, err := bus.EnsureChannelStateBucket(t.Context(), js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth, _ := newTestAuth(t, credential.Options{})
 	s, err := New(Deps{
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), NC: nc, JS: js, Publisher: publish.New(js, nil),
-		Adapters: []adapter.Adapter{ari.Adapter(ari.Options{Channels: ari.KVChannels{KV: kv}})},
+		Adapters: []adapter.Adapter{ari.Adapter(ari.Options{Channels: chanstate.KV{KV: kv}})},
 		Limits:   testLimits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
 	})
 	if err != nil {
@@ -36,7 +37,7 @@ func TestARIStateOutageIs503(t *testing.T) {
 	}
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	if err := js.DeleteKeyValue(t.Context(), bus.ARIChannelBucket); err != nil {
+	if err := js.DeleteKeyValue(t.Context(), bus.ChannelStateBucket); err != nil {
 		t.Fatal(err)
 	}
 	body := `{"type":"ChannelCreated","timestamp":"2026-03-04T05:06:07.250+0000","channel":{"id":"1.1","state":"Ring","caller":{"number":"100"}}}`
