@@ -42,6 +42,9 @@ const (
 	SubjectPBXFreeSWITCHAll = "pbx.freeswitch.*"
 	// SubjectPBXARIAll is pbx.ari.<account_id or "any">: Asterisk ARI events.
 	SubjectPBXARIAll = "pbx.ari.*"
+	// SubjectPBXAMIAll is pbx.ami.<account_id or "any">: Asterisk Manager
+	// Interface events, one raw AMI message each.
+	SubjectPBXAMIAll = "pbx.ami.*"
 	// SubjectDeadLetter is where rejected input is copied when no account
 	// can be attributed to it; see DeadLetterSubject.
 	SubjectDeadLetter = "pbx.deadletter"
@@ -82,6 +85,15 @@ func PBXARISubject(accountID string) (string, error) {
 		return "", err
 	}
 	return "pbx.ari." + accountID, nil
+}
+
+// PBXAMISubject is pbx.ami.<account_id or "any">: where an Asterisk AMI
+// connector publishes the raw AMI events.
+func PBXAMISubject(accountID string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	return "pbx.ami." + accountID, nil
 }
 
 // CallEventSubject is events.<account_id>.call.<call_type>.<status>:
