@@ -155,7 +155,7 @@ func TestPBXPublishesOnlyItsOwnAccountsSubjects(t *testing.T) {
 	}
 
 	// Nothing of the refused publishes reached a stream.
-	for stream, want := range map[string]uint64{bus.StreamPBX: 3, bus.StreamEvents: 0, bus.StreamDeliveries: 0} {
+	for stream, want := range map[string]uint64{bus.StreamPBX: 4, bus.StreamEvents: 0, bus.StreamDeliveries: 0} {
 		s, err := ingest.js.Stream(t.Context(), stream)
 		if err != nil {
 			t.Fatal(err)
