@@ -6,7 +6,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 SERVICES := api ingest matcher deliverer connector
 # Every module of the workspace, for per-module commands.
-MODULES := pkg proto scripts $(addprefix services/,$(SERVICES))
+MODULES := pkg proto scripts testkit $(addprefix services/,$(SERVICES))
 # Modules outside go.work, each built with GOWORK=off so their heavy
 # dependencies (kustomize, k8s.io/*, the Prometheus server) never reach the
 # services' graph.

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/pbxsim"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/testbed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // binDir holds the four services and nats-server, built once by TestMain.

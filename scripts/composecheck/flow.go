@@ -39,7 +39,7 @@ func runFlow(ctx context.Context, c *composeStack) error {
 	receiverURL := "http://" + recv.ln.Addr().String()
 	fmt.Printf("API %s, ingest %s, receiver %s (the host, as the containers see it)\n", c.apiURL, c.ingestURL, receiverURL)
 
-	api := &client{base: c.apiURL + "/v1/accounts/" + account}
+	api := newClient(c.apiURL + "/v1/accounts/" + account)
 	hooks := api.base + "/webhooks"
 
 	var created struct {
@@ -79,7 +79,7 @@ func runFlow(ctx context.Context, c *composeStack) error {
 
 	// The admin token on ingest too: harmless where ingest takes events
 	// without one, required where it does not.
-	ingest := &client{base: c.ingestURL}
+	ingest := newClient(c.ingestURL)
 	if err := ingest.call(ctx, http.MethodPost, ingest.base+"/v1/accounts/"+account+"/events", eventBody, http.StatusAccepted, nil); err != nil {
 		return err
 	}
@@ -172,7 +172,11 @@ func waitForAttempts(ctx context.Context, api *client, path string, want int) er
 // client sends the README's requests with the admin token.
 type client struct {
 	base string
-	http http.Client
+	http *http.Client
+}
+
+func newClient(base string) *client {
+	return &client{base: base, http: &http.Client{Timeout: 30 * time.Second}}
 }
 
 func (c *client) call(ctx context.Context, method, url, body string, want int, out any) error {
@@ -184,7 +188,6 @@ func (c *client) call(ctx context.Context, method, url, body string, want int, o
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	c.http.Timeout = 30 * time.Second
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, url, err)

@@ -84,26 +84,55 @@ func buildImages(ctx context.Context, root, work string, proj *types.Project) er
 			fmt.Printf("%s: using the image %s already here\n", svc.name, image)
 			continue
 		}
-		if err := svc.build(ctx, image); err != nil {
+		if err := replaceImage(ctx, image, func() error { return svc.build(ctx, image) }); err != nil {
 			return fmt.Errorf("stand-in for %s: %w", image, err)
 		}
 	}
 
-	// One build per image: migrate and api share pbxhooks/api.
-	built := map[string]bool{}
+	// The build stage first, tagged, so that the image it replaces (a
+	// compile of older sources, gigabytes with its module cache) can be
+	// removed instead of piling up untagged run after run.
+	services := []serviceImage{{image: buildStageImage, target: "build"}}
+	seen := map[string]bool{}
 	for _, name := range proj.ServiceNames() {
 		s := proj.Services[name]
-		if s.Build == nil || built[s.Image] {
+		if s.Build == nil || seen[s.Image] { // migrate and api share pbxhooks/api
 			continue
 		}
-		built[s.Image] = true
-		fmt.Printf("building %s (target %s of deployments/Dockerfile)\n", s.Image, s.Build.Target)
-		if err := runCmd(ctx, cmdOpts{dir: root, quiet: true}, "docker", "build",
-			"--file", repoPath(root, "deployments/Dockerfile"), "--target", s.Build.Target,
-			"--build-arg", "GO_IMAGE="+goImage, "--build-arg", "RUNTIME_IMAGE="+runtimeImage,
-			"--tag", s.Image, "."); err != nil {
+		seen[s.Image] = true
+		services = append(services, serviceImage{image: s.Image, target: s.Build.Target})
+	}
+	for _, s := range services {
+		fmt.Printf("building %s (target %s of deployments/Dockerfile)\n", s.image, s.target)
+		err := replaceImage(ctx, s.image, func() error {
+			return runCmd(ctx, cmdOpts{dir: root, quiet: true}, "docker", "build",
+				"--file", repoPath(root, "deployments/Dockerfile"), "--target", s.target,
+				"--build-arg", "GO_IMAGE="+goImage, "--build-arg", "RUNTIME_IMAGE="+runtimeImage,
+				"--tag", s.image, ".")
+		})
+		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// buildStageImage names the Dockerfile's build stage: the compiled services.
+const buildStageImage = "pbxhooks-composecheck/build:latest"
+
+type serviceImage struct{ image, target string }
+
+// replaceImage runs build, which tags image anew, and then removes the image
+// the tag named before, if it changed and nothing uses it: only what this
+// check made goes, never an untagged image of someone else's.
+func replaceImage(ctx context.Context, image string, build func() error) error {
+	old, _ := output(ctx, cmdOpts{}, "docker", "image", "inspect", "--format", "{{.Id}}", image)
+	if err := build(); err != nil {
+		return err
+	}
+	if now, err := output(ctx, cmdOpts{}, "docker", "image", "inspect", "--format", "{{.Id}}", image); err == nil && old != "" && now != old {
+		// Fails harmlessly while a container still uses it.
+		_ = exec.CommandContext(ctx, "docker", "image", "rm", old).Run()
 	}
 	return nil
 }

@@ -5,12 +5,14 @@ go 1.26.0
 replace (
 	github.com/pbxhooks/pbxhooks/pkg => ../../pkg
 	github.com/pbxhooks/pbxhooks/proto => ../../proto
+	github.com/pbxhooks/pbxhooks/testkit => ../../testkit
 )
 
 require (
 	github.com/gorilla/websocket v1.5.3
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pbxhooks/pbxhooks/pkg v0.0.0
+	github.com/pbxhooks/pbxhooks/testkit v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	golang.org/x/sync v0.25.0
 )

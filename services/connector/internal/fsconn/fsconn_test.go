@@ -18,13 +18,13 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esl"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esltest"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
+	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 const subject = "pbx.freeswitch.acct1"

@@ -24,8 +24,8 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // slowReceiver answers 200 after a delay and records every webhook-id.

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func row(accountID string, i int, result string) store.InsertAttemptsParams {

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 type notices struct {

@@ -25,7 +25,6 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
@@ -33,6 +32,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/outbound"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // receiver is the customer's endpoint: it records every request and answers

@@ -11,10 +11,10 @@ import (
 	amimsg "github.com/pbxhooks/pbxhooks/pkg/ami"
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 var receivedAt = time.Date(2026, 11, 30, 14, 32, 2, 0, time.UTC)

@@ -14,7 +14,6 @@ import (
 	amimsg "github.com/pbxhooks/pbxhooks/pkg/ami"
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ami"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
@@ -22,6 +21,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // startReplica runs one ingest consumer as main wires it: the ARI adapter

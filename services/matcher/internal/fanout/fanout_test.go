@@ -20,12 +20,12 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/fanout"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/hookcache"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/render"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // pipeline is a running matcher (hook cache + fan-out consumer) on real NATS

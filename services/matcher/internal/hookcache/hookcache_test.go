@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/hookcache"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func newID(prefix string) string {

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/pbxhooks/pbxhooks/pkg/ami"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // captureStream is what Asterisk sent in a capture: the banner line (marked

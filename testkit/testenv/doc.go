@@ -14,7 +14,7 @@
 //  3. A container through testcontainers-go, when a Docker engine answers a
 //     ping (checked in about a second, so machines without Docker do not
 //     wait); Ryuk removes the container when the process exits.
-//  4. A private cluster started with pkg/pgcluster from the installed
+//  4. A private cluster started with testkit/pgcluster from the installed
 //     PostgreSQL binaries, in os.TempDir()/pbxhooks-testpg-<uid>. Every test
 //     process of a `go test ./...` run shares it: a file lock serialises
 //     the start, the first process starts the server on a free port and
@@ -27,7 +27,7 @@
 //
 // PBXHOOKS_TEST_PG=local, docker or private forces one of 2–4 (and ignores
 // TEST_DATABASE_URL), so each fallback can be exercised on a machine where
-// an earlier one works: `PBXHOOKS_TEST_PG=private go test ./store/`.
+// an earlier one works: `PBXHOOKS_TEST_PG=private go test ./testkit/pkgtest/store/`.
 //
 // When no server can be had the test fails with what was tried; it never
 // skips, so CI=true cannot pass without a database.

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestMigrateIsIdempotent(t *testing.T) {

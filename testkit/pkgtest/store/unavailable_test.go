@@ -10,9 +10,9 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/pgcluster"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestIsUnavailableTellsOutagesFromQueryFaults(t *testing.T) {

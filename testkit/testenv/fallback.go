@@ -17,7 +17,7 @@ import (
 	"github.com/testcontainers/testcontainers-go"
 	tcpostgres "github.com/testcontainers/testcontainers-go/modules/postgres"
 
-	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
+	"github.com/pbxhooks/pbxhooks/testkit/pgcluster"
 )
 
 // fallbackServers start a server when none runs, in the order tried.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 const adminToken = "admin-token-for-tests-0123456789"

@@ -16,7 +16,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
-	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
 )
 
 const (

@@ -8,7 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
 )
 
 // NATSServer is a JetStream-enabled server private to one test.

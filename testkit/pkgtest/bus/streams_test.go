@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestEnsureStreamsIsIdempotent(t *testing.T) {

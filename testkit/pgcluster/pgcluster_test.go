@@ -14,7 +14,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
+	"github.com/pbxhooks/pbxhooks/testkit/pgcluster"
 )
 
 // baseDir is a directory the server's user can enter even when the tests
