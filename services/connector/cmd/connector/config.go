@@ -9,11 +9,11 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 )
 
-// PBX kinds CONNECTOR_PBX accepts. AMI (asterisk-ami) is refused until
-// its connector exists.
+// PBX kinds CONNECTOR_PBX accepts.
 const (
 	pbxFreeSWITCH = "freeswitch"
 	pbxARI        = "asterisk-ari"
+	pbxAMI        = "asterisk-ami"
 )
 
 // anyAccount is CONNECTOR_ACCOUNT_ID for a PBX shared by tenants: each
@@ -38,9 +38,9 @@ func readSettings(e *config.Env) (settings, error) {
 	s := settings{
 		Common:        config.ReadCommon(e),
 		PBX:           e.String("CONNECTOR_PBX", pbxFreeSWITCH),
-		Addr:          e.Required("CONNECTOR_ADDR", "FreeSWITCH's event socket host:port (port 8021), or Asterisk's HTTP base URL such as http://pbx:8088"),
+		Addr:          e.Required("CONNECTOR_ADDR", "FreeSWITCH's event socket or Asterisk's AMI host:port (ports 8021, 5038), or Asterisk's HTTP base URL such as http://pbx:8088 for ARI"),
 		User:          e.String("CONNECTOR_USER", ""),
-		Password:      e.Required("CONNECTOR_PASSWORD", "the event socket password (event_socket.conf.xml) or the ARI user's (ari.conf)"),
+		Password:      e.Required("CONNECTOR_PASSWORD", "the event socket password (event_socket.conf.xml), or the ARI (ari.conf) or AMI (manager.conf) user's"),
 		ARIApp:        e.String("CONNECTOR_ARI_APP", "pbxhooks"),
 		AccountID:     e.Required("CONNECTOR_ACCOUNT_ID", "the account the PBX belongs to, or any"),
 		SpoolDir:      e.Required("CONNECTOR_SPOOL_DIR", "a directory on persistent storage for the spool"),
@@ -59,8 +59,12 @@ func readSettings(e *config.Env) (settings, error) {
 		if s.ARIApp == "" || strings.ContainsAny(s.ARIApp, " /?&#") {
 			e.Fail("CONNECTOR_ARI_APP", "must be an ARI application name without spaces or URL delimiters")
 		}
+	case pbxAMI:
+		if s.User == "" {
+			e.Fail("CONNECTOR_USER", "is required for asterisk-ami (the manager.conf user)")
+		}
 	default:
-		e.Fail("CONNECTOR_PBX", "must be freeswitch or asterisk-ari (asterisk-ami is not implemented yet), got %q", s.PBX)
+		e.Fail("CONNECTOR_PBX", "must be freeswitch, asterisk-ari or asterisk-ami, got %q", s.PBX)
 	}
 	if s.AccountID != anyAccount && s.AccountID != "" {
 		if err := event.ValidateAccountID(s.AccountID); err != nil {

@@ -41,8 +41,14 @@ func TestSettings(t *testing.T) {
 	if _, err := readSettings(env(map[string]string{"CONNECTOR_PBX": "asterisk-ari", "CONNECTOR_USER": "u"})); err == nil || !strings.Contains(err.Error(), "CONNECTOR_ADDR") {
 		t.Errorf("asterisk-ari with host:port: %v, want CONNECTOR_ADDR refused", err)
 	}
+	if s, err := readSettings(env(map[string]string{"CONNECTOR_PBX": "asterisk-ami", "CONNECTOR_ADDR": "pbx:5038", "CONNECTOR_USER": "pbxhooks"})); err != nil || s.User != "pbxhooks" {
+		t.Errorf("asterisk-ami: %+v %v", s, err)
+	}
+	if _, err := readSettings(env(map[string]string{"CONNECTOR_PBX": "asterisk-ami"})); err == nil || !strings.Contains(err.Error(), "CONNECTOR_USER") {
+		t.Errorf("asterisk-ami without a user: %v", err)
+	}
 	for name, over := range map[string]map[string]string{
-		"CONNECTOR_PBX":             {"CONNECTOR_PBX": "asterisk-ami"},
+		"CONNECTOR_PBX":             {"CONNECTOR_PBX": "kamailio"},
 		"CONNECTOR_USER":            {"CONNECTOR_PBX": "asterisk-ari", "CONNECTOR_ADDR": "http://pbx:8088"},
 		"CONNECTOR_ACCOUNT_ID":      {"CONNECTOR_ACCOUNT_ID": "a.b"},
 		"CONNECTOR_ADDR":            {"CONNECTOR_ADDR": ""},

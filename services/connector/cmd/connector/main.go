@@ -1,5 +1,5 @@
-// Command connector attaches to one PBX (FreeSWITCH's event socket or
-// Asterisk's ARI WebSocket) and
+// Command connector attaches to one PBX (FreeSWITCH's event socket,
+// Asterisk's ARI WebSocket or its AMI) and
 // forwards its call events, raw and in the order the PBX emitted them, to
 // the PBX stream for ingest, through a bounded on-disk spool; see
 // docs/CONNECTORS.md.
@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
@@ -21,6 +22,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/amiconn"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/ariconn"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/connmetrics"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
@@ -87,6 +89,9 @@ func run() error {
 		pbx = &ariconn.Connector{
 			Link: lnk, BaseURL: cfg.Addr, User: cfg.User, Password: cfg.Password, App: cfg.ARIApp, StateDir: cfg.SpoolDir,
 		}
+	case pbxAMI:
+		lnk.Subject, err = bus.PBXAMISubject(cfg.AccountID)
+		pbx = &amiconn.Connector{Link: lnk, Addr: cfg.Addr, User: cfg.User, Password: cfg.Password, StateDir: cfg.SpoolDir}
 	default:
 		lnk.Subject, err = bus.PBXFreeSWITCHSubject(cfg.AccountID)
 		pbx = &fsconn.Connector{Link: lnk, Addr: cfg.Addr, Password: cfg.Password, StateDir: cfg.SpoolDir}
@@ -97,7 +102,13 @@ func run() error {
 
 	checks := &health.Checks{}
 	checks.Add("pbx", lnk.Ready)
-	checks.Add("nats", fwd.Ready)
+	checks.Add("nats", func(context.Context) error {
+		if status := nc.Status(); status != nats.CONNECTED {
+			return fmt.Errorf("NATS connection is %s", status)
+		}
+		return nil
+	})
+	checks.Add("publish", fwd.Ready)
 	checks.Add("spool", func(context.Context) error {
 		if sp.Bytes() >= sp.MaxBytes() {
 			return fmt.Errorf("spool full (%d bytes)", sp.Bytes())
