@@ -31,6 +31,9 @@ type settings struct {
 	SpoolDir      string
 	SpoolMaxBytes int64
 	HealthAddr    string
+	// Media upload (FreeSWITCH): the recordings directory as the PBX names
+	// it, where the connector sees it, and ingest's media route.
+	MediaRoot, MediaDir, IngestURL, IngestToken string
 }
 
 func readSettings(e *config.Env) (settings, error) {
@@ -46,6 +49,30 @@ func readSettings(e *config.Env) (settings, error) {
 		SpoolDir:      e.Required("CONNECTOR_SPOOL_DIR", "a directory on persistent storage for the spool"),
 		SpoolMaxBytes: int64(e.Int("CONNECTOR_SPOOL_MAX_BYTES", 1<<30, 1<<20, 1<<40)),
 		HealthAddr:    e.Addr("CONNECTOR_HEALTH_ADDR", "127.0.0.1:8084"),
+		MediaRoot:     e.String("CONNECTOR_MEDIA_ROOT", ""),
+		MediaDir:      e.String("CONNECTOR_MEDIA_DIR", ""),
+		IngestURL:     e.String("CONNECTOR_INGEST_URL", ""),
+		IngestToken:   e.String("CONNECTOR_INGEST_TOKEN", ""),
+	}
+	if s.MediaDir == "" {
+		s.MediaDir = s.MediaRoot
+	}
+	if s.MediaRoot != "" {
+		if s.PBX != pbxFreeSWITCH {
+			e.Fail("CONNECTOR_MEDIA_ROOT", "media upload is implemented for freeswitch only")
+		}
+		if !strings.HasPrefix(s.MediaRoot, "/") {
+			e.Fail("CONNECTOR_MEDIA_ROOT", "must be an absolute path, as FreeSWITCH names its files")
+		}
+		if u, err := url.Parse(s.IngestURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			e.Fail("CONNECTOR_INGEST_URL", "must be ingest's base URL such as http://ingest:8081 when CONNECTOR_MEDIA_ROOT is set")
+		}
+		if s.IngestToken == "" {
+			e.Fail("CONNECTOR_INGEST_TOKEN", "is required when CONNECTOR_MEDIA_ROOT is set (a pbx token of the account)")
+		}
+		if s.AccountID == anyAccount {
+			e.Fail("CONNECTOR_MEDIA_ROOT", "needs a real CONNECTOR_ACCOUNT_ID: ingest stores media under one account")
+		}
 	}
 	switch s.PBX {
 	case pbxFreeSWITCH:
