@@ -182,7 +182,11 @@ func DeadLetterSubject(accountID string) string {
 
 // HooksChangedSubject is hooks.changed.<account_id> (core NATS): published by
 // the API after every change to a hook so matchers reload that account.
-func HooksChangedSubject(accountID string) string { return "hooks.changed." + accountID }
+func HooksChangedSubject(accountID string) string { return hooksChangedPrefix + accountID }
+
+// hooksChangedPrefix precedes the account id in a hooks.changed subject;
+// HooksChangedAccount reads it back.
+const hooksChangedPrefix = "hooks.changed."
 
 // HooksChangedAll matches every account's hook changes.
 const HooksChangedAll = "hooks.changed.*"

@@ -78,9 +78,9 @@ func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 	for range 3 {
 		startReplica(t, js, kv)
 	}
-	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
 	// 4 channels: a channel_create and a channel_destroy each.
-	waitFor(t, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
 	got := eventsByCall(t, js)
 	want := map[string]string{
 		"1796049121.28": "events.acct3.call.outgoing_call.",
@@ -136,8 +136,8 @@ func TestAMICaptureThroughSeveralReplicas(t *testing.T) {
 	for range 3 {
 		startReplica(t, js, kv)
 	}
-	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	waitFor(t, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
 	got := eventsByCall(t, js)
 	for id, end := range map[string]string{
 		"1796049121.29": "events.acct4.call.incoming_call.busy",

@@ -23,7 +23,6 @@ import (
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
 // retryAfter is what a caller is told to wait when JetStream did not
@@ -295,7 +294,7 @@ func (s *Server) publishAll(ctx context.Context, items []item) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, publish.ErrUnroutable) {
+	if errors.Is(err, bus.ErrUnroutable) {
 		return err
 	}
 	s.log.WarnContext(ctx, "events not acknowledged by JetStream", telemetry.KeyError, err)
