@@ -1,0 +1,35 @@
+package consume
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
+)
+
+// The account a dead-letter copy is filed under is ingest's to say, as on
+// the HTTP intake: a PBX of acct1 that sets the account header on its
+// message must not put its rejected input into acct2's dead letters.
+func TestDeadLetterAccountIsTheSubjectsNotTheSendersHeader(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.JetStream(t)
+	startConsumer(t, js)
+
+	msg := nats.NewMsg("pbx.events.acct1")
+	msg.Data = []byte(`{"event":"channel_answer","timestamp":"noon"}`)
+	msg.Header.Set(bus.HeaderAccountID, "acct2")
+	msg.Header.Set("X-Pbx-Note", "kept")
+	if _, err := js.PublishMsg(t.Context(), msg); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	d := firstMsg(t, js, bus.StreamDeadLetter)
+	if d.Subject != bus.DeadLetterSubject("acct1") || d.Header.Get(bus.HeaderAccountID) != "acct1" {
+		t.Errorf("dead letter on %s for account %q, want %s for acct1", d.Subject, d.Header.Get(bus.HeaderAccountID), bus.DeadLetterSubject("acct1"))
+	}
+	if d.Header.Get("X-Pbx-Note") != "kept" {
+		t.Errorf("the PBX's own headers were not kept on the copy: %v", d.Header)
+	}
+}
