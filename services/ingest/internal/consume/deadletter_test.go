@@ -2,6 +2,7 @@ package consume
 
 import (
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 
@@ -32,4 +33,29 @@ func TestDeadLetterAccountIsTheSubjectsNotTheSendersHeader(t *testing.T) {
 	if d.Header.Get("X-Pbx-Note") != "kept" {
 		t.Errorf("the PBX's own headers were not kept on the copy: %v", d.Header)
 	}
+}
+
+// A PBX message whose dead-letter copy cannot be stored stays on the PBX
+// stream and is retried until the copy is made, the same rule the HTTP
+// intake follows with 503.
+func TestInvalidNATSInputWaitsForItsDeadLetterCopy(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.JetStream(t)
+	if err := js.DeleteStream(t.Context(), bus.StreamDeadLetter); err != nil {
+		t.Fatal(err)
+	}
+	startConsumer(t, js)
+	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_answer","timestamp":"noon"}`)
+
+	// Long enough for several deliveries had the message been handled at
+	// once; it must still be there, unacknowledged.
+	time.Sleep(time.Second)
+	if n := msgCount(t, js, bus.StreamPBX); n != 1 {
+		t.Fatalf("PBX stream holds %d messages while the dead-letter copy cannot be stored, want 1", n)
+	}
+	if err := bus.EnsureStreams(t.Context(), js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
 }
