@@ -122,6 +122,7 @@ require (
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/pbxhooks/pbxhooks/pkg v0.0.0 // indirect
+	github.com/pbxhooks/pbxhooks/proto v0.0.0 // indirect
 	github.com/pbxhooks/pbxhooks/testkit v0.0.0 // indirect
 	github.com/pkg/browser v0.0.0-20240102092130-5ac0b6a4141c // indirect
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect

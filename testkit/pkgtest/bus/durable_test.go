@@ -46,8 +46,8 @@ func TestProcessorMakesADeletedConsumerAgain(t *testing.T) {
 	for i := range 3 {
 		publish(t, js, fmt.Sprintf("before %d", i), nil)
 	}
-	eventually(t, "the first messages to be acked", settled(t, js, "deleted", 3))
-	eventually(t, "the processor to report ready", ready(t, p))
+	testenv.Eventually(t, 10*time.Second, "the first messages to be acked", settled(t, js, "deleted", 3))
+	testenv.Eventually(t, 10*time.Second, "the processor to report ready", ready(t, p))
 	// Let the processor note the ack floor (it checks every 50 ms; the
 	// margin is for a loaded machine).
 	time.Sleep(40 * p.CheckEvery)
@@ -56,10 +56,10 @@ func TestProcessorMakesADeletedConsumerAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, js, "after", nil)
-	eventually(t, "the message published after the deletion to be handled", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the message published after the deletion to be handled", func() (bool, string) {
 		return rec.count("after") == 1, fmt.Sprintf("%d handled", len(rec.deliveries()))
 	})
-	eventually(t, "the processor to report ready", ready(t, p))
+	testenv.Eventually(t, 10*time.Second, "the processor to report ready", ready(t, p))
 	for i := range 3 {
 		if n := rec.count(fmt.Sprintf("before %d", i)); n != 1 {
 			t.Errorf("message acked before the deletion handled %d times", n)
@@ -77,7 +77,7 @@ func TestProcessorMakesADeletedConsumerAgain(t *testing.T) {
 	// failing to update it to "deliver all".
 	second := newProcessor(js, "deleted", rec.handle)
 	_, wait := run(t, second)
-	eventually(t, "a second processor on the made-again consumer to be ready", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "a second processor on the made-again consumer to be ready", func() (bool, string) {
 		err := second.Ready(t.Context())
 		if err != nil && strings.Contains(err.Error(), "stopped") {
 			t.Fatalf("second processor stopped: %v", wait())
@@ -98,16 +98,16 @@ func TestProcessorIsNotReadyWhileItsConsumerCannotBeMade(t *testing.T) {
 		t.Fatal("Ready before Run = nil, want an error")
 	}
 	run(t, p)
-	eventually(t, "the processor to report ready", ready(t, p))
+	testenv.Eventually(t, 10*time.Second, "the processor to report ready", ready(t, p))
 	for i := range 5 {
 		publish(t, js, fmt.Sprintf("old %d", i), nil)
 	}
-	eventually(t, "the first messages to be acked", settled(t, js, "nostream", 5))
+	testenv.Eventually(t, 10*time.Second, "the first messages to be acked", settled(t, js, "nostream", 5))
 
 	if err := js.DeleteStream(t.Context(), bus.StreamEvents); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the processor to report not ready", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the processor to report not ready", func() (bool, string) {
 		err := p.Ready(t.Context())
 		return err != nil && strings.Contains(err.Error(), "nostream"), fmt.Sprint(err)
 	})
@@ -115,10 +115,10 @@ func TestProcessorIsNotReadyWhileItsConsumerCannotBeMade(t *testing.T) {
 		t.Fatal(err)
 	}
 	publish(t, js, "new", nil)
-	eventually(t, "the message on the new stream to be handled", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the message on the new stream to be handled", func() (bool, string) {
 		return rec.count("new") == 1, fmt.Sprintf("%d handled", len(rec.deliveries()))
 	})
-	eventually(t, "the processor to report ready", ready(t, p))
+	testenv.Eventually(t, 10*time.Second, "the processor to report ready", ready(t, p))
 }
 
 // A consumer that cannot be made again within RecreateFor fails Run, so the
@@ -129,7 +129,7 @@ func TestProcessorFailsWhenItsConsumerStaysLost(t *testing.T) {
 	p := newProcessor(js, "gone", func(context.Context, jetstream.Msg) error { return nil })
 	p.RecreateFor = 500 * time.Millisecond
 	_, wait := run(t, p)
-	eventually(t, "the processor to report ready", ready(t, p))
+	testenv.Eventually(t, 10*time.Second, "the processor to report ready", ready(t, p))
 	if err := js.DeleteStream(t.Context(), bus.StreamEvents); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestProcessorMakesADeletedWorkQueueConsumerAgain(t *testing.T) {
 	for i := range 3 {
 		send(fmt.Sprintf("before %d", i))
 	}
-	eventually(t, "the first messages to be handled and removed", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the first messages to be handled and removed", func() (bool, string) {
 		s, err := js.Stream(t.Context(), bus.StreamDeliveries)
 		if err != nil {
 			return false, err.Error()
@@ -184,10 +184,10 @@ func TestProcessorMakesADeletedWorkQueueConsumerAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	send("after")
-	eventually(t, "the message published after the deletion to be handled", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the message published after the deletion to be handled", func() (bool, string) {
 		return rec.count("after") == 1, fmt.Sprint(p.Ready(t.Context()))
 	})
-	eventually(t, "the processor to report ready", ready(t, p))
+	testenv.Eventually(t, 10*time.Second, "the processor to report ready", ready(t, p))
 	if n := len(rec.deliveries()); n != 4 {
 		t.Errorf("%d messages handled, want 4", n)
 	}

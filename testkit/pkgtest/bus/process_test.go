@@ -100,22 +100,6 @@ func publish(t *testing.T, js jetstream.JetStream, data string, header nats.Head
 	}
 }
 
-// eventually polls cond until it holds or ten seconds pass.
-func eventually(t *testing.T, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s; last state: %s", what, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // settled holds once the consumer has nothing pending or awaiting an ack and
 // its ack floor has passed stream sequence seq: the message was acked or
 // terminated, and will not be delivered again.
@@ -141,7 +125,7 @@ func TestProcessorAcksWhenHandlerSucceeds(t *testing.T) {
 	run(t, newProcessor(js, "ok", rec.handle))
 
 	publish(t, js, "one", nil)
-	eventually(t, "the message to be acked", settled(t, js, "ok", 1))
+	testenv.Eventually(t, 10*time.Second, "the message to be acked", settled(t, js, "ok", 1))
 	got := rec.deliveries()
 	if len(got) != 1 || got[0].data != "one" || got[0].numDelivered != 1 {
 		t.Fatalf("deliveries = %+v, want one delivery of %q", got, "one")
@@ -161,7 +145,7 @@ func TestProcessorDeadLettersAndTerminatesPermanentErrors(t *testing.T) {
 	run(t, p)
 
 	publish(t, js, "bad input", nats.Header{"X-Pbx": []string{"kazoo"}, bus.HeaderMsgID: []string{"source-id"}})
-	eventually(t, "the message to be terminated", settled(t, js, "perm", 1))
+	testenv.Eventually(t, 10*time.Second, "the message to be terminated", settled(t, js, "perm", 1))
 
 	dl, err := js.Stream(t.Context(), bus.StreamDeadLetter)
 	if err != nil {
@@ -213,7 +197,7 @@ func TestProcessorRedeliversAfterRetryDelay(t *testing.T) {
 	run(t, p)
 
 	publish(t, js, "flaky", nil)
-	eventually(t, "the redelivered message to be acked", settled(t, js, "retry", 1))
+	testenv.Eventually(t, 10*time.Second, "the redelivered message to be acked", settled(t, js, "retry", 1))
 	got := rec.deliveries()
 	if len(got) != 2 || got[0].numDelivered != 1 || got[1].numDelivered != 2 {
 		t.Fatalf("deliveries = %+v, want deliveries 1 and 2", got)
@@ -245,7 +229,7 @@ func TestProcessorHonoursRetryAfter(t *testing.T) {
 	run(t, p)
 
 	publish(t, js, "later", nil)
-	eventually(t, "the redelivered message to be acked", settled(t, js, "retryafter", 1))
+	testenv.Eventually(t, 10*time.Second, "the redelivered message to be acked", settled(t, js, "retryafter", 1))
 	got := rec.deliveries()
 	if len(got) != 2 || got[1].numDelivered != 2 {
 		t.Fatalf("deliveries = %+v, want 2", got)

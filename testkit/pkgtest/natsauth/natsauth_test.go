@@ -139,7 +139,7 @@ func TestPBXPublishesOnlyItsOwnAccountsSubjects(t *testing.T) {
 	ingest := ingestClient(t, url, passwords)
 	pbx := pbxClient(t, url, passwords, acme)
 
-	for _, subject := range []string{"pbx.events.acme", "pbx.freeswitch.acme", "pbx.ari.acme"} {
+	for _, subject := range []string{"pbx.events.acme", "pbx.freeswitch.acme", "pbx.ari.acme", "pbx.ami.acme"} {
 		if _, err := pbx.js.Publish(t.Context(), subject, []byte(`{"event":"channel_create"}`)); err != nil {
 			t.Fatalf("acme's PBX publishes on %s: %v", subject, err)
 		}
@@ -155,7 +155,7 @@ func TestPBXPublishesOnlyItsOwnAccountsSubjects(t *testing.T) {
 	}
 
 	// Nothing of the refused publishes reached a stream.
-	for stream, want := range map[string]uint64{bus.StreamPBX: 3, bus.StreamEvents: 0, bus.StreamDeliveries: 0} {
+	for stream, want := range map[string]uint64{bus.StreamPBX: 4, bus.StreamEvents: 0, bus.StreamDeliveries: 0} {
 		s, err := ingest.js.Stream(t.Context(), stream)
 		if err != nil {
 			t.Fatal(err)

@@ -150,7 +150,7 @@ func (p *Pipeline) Accept(ctx context.Context, in Input) Outcome {
 		if !errors.As(err, &verr) {
 			// Not the input's fault (the ARI channel state could not be
 			// read or written): retried, in order.
-			return Outcome{Result: Unavailable, Err: err, Store: "channel state"}
+			return Outcome{Result: Unavailable, Err: err, Store: a.Name + " channel state"}
 		}
 		return p.Reject(ctx, in, verr.AccountID, verr, bus.Permanent("invalid "+a.Name+" event", err))
 	}
@@ -166,7 +166,7 @@ func (p *Pipeline) Accept(ctx context.Context, in Input) Outcome {
 	}
 	duplicate, err := p.deps.Publisher.Store(pubCtx, ev)
 	switch {
-	case errors.Is(err, publish.ErrUnroutable):
+	case errors.Is(err, bus.ErrUnroutable):
 		return p.Reject(ctx, in, ev.GetAccountId(), adapter.Invalid(adapter.BodyField, adapter.RuleFormat, err.Error()),
 			bus.Permanent("event cannot be routed", err))
 	case err != nil:
@@ -214,7 +214,7 @@ func (p *Pipeline) Reject(ctx context.Context, in Input, owner string, invalid *
 	}
 	p.deps.Log.InfoContext(ctx, "event rejected", telemetry.KeyAccountID, account, "reason", reason)
 	metricReason := ingestmetrics.Reason(cause)
-	if errors.Is(cause, publish.ErrUnroutable) {
+	if errors.Is(cause, bus.ErrUnroutable) {
 		metricReason = ingestmetrics.ReasonUnroutable
 	}
 	p.deps.Metrics.DeadLetter(metricReason)
