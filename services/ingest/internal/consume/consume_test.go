@@ -78,19 +78,6 @@ func startConsumer(t *testing.T, js jetstream.JetStream) {
 	})
 }
 
-func msgCount(t *testing.T, js jetstream.JetStream, stream string) uint64 {
-	t.Helper()
-	s, err := js.Stream(t.Context(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
-
 func firstMsg(t *testing.T, js jetstream.JetStream, stream string) *jetstream.RawStreamMsg {
 	t.Helper()
 	s, err := js.Stream(t.Context(), stream)
@@ -124,8 +111,8 @@ func TestNATSEventIsStoredOnEvents(t *testing.T) {
 	pbxPublish(t, js, "pbx.events.acct1", body)
 	startConsumer(t, js)
 
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	if n := msgCount(t, js, bus.StreamEvents); n != 1 {
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
+	if n := testenv.StreamMsgs(t, js, bus.StreamEvents); n != 1 {
 		t.Fatalf("EVENTS holds %d messages, want 1", n)
 	}
 	m := firstMsg(t, js, bus.StreamEvents)
@@ -142,7 +129,7 @@ func TestNATSEventIsStoredOnEvents(t *testing.T) {
 	if ev.GetCallId() != "c7" || ev.GetAccountId() != "acct1" || ev.GetHangup().GetCause() != "ORIGINATOR_CANCEL" {
 		t.Errorf("stored event %v", &ev)
 	}
-	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("DEADLETTER holds %d messages, want 0", n)
 	}
 }
@@ -153,7 +140,7 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	startConsumer(t, js)
 
 	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_answer","timestamp":"noon"}`)
-	testenv.Eventually(t, 15*time.Second, "a dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	testenv.Eventually(t, 15*time.Second, "a dead letter", func() bool { return testenv.StreamMsgs(t, js, bus.StreamDeadLetter) == 1 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	reason := d.Header.Get(bus.HeaderDeadLetterReason)
 	for _, want := range []string{"invalid native event", "call_id is required", "timestamp must be an RFC 3339"} {
@@ -166,8 +153,8 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	}
 
 	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_create","call_id":"c","pad":"`+strings.Repeat("x", maxEventBytes)+`"}`)
-	testenv.Eventually(t, 15*time.Second, "a second dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "a second dead letter", func() bool { return testenv.StreamMsgs(t, js, bus.StreamDeadLetter) == 2 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
 	s, err := js.Stream(t.Context(), bus.StreamDeadLetter)
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +166,7 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	if reason := last.Header.Get(bus.HeaderDeadLetterReason); !strings.HasPrefix(reason, "event too large") {
 		t.Errorf("oversized input dead-lettered with reason %q", reason)
 	}
-	if n := msgCount(t, js, bus.StreamEvents); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamEvents); n != 0 {
 		t.Errorf("EVENTS holds %d messages, want 0", n)
 	}
 }

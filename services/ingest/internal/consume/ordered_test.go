@@ -76,9 +76,9 @@ func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 	for range 3 {
 		startReplica(t, js, kv)
 	}
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
 	// 4 channels: a channel_create and a channel_destroy each.
-	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return testenv.StreamMsgs(t, js, bus.StreamEvents) >= 8 })
 	got := eventsByCall(t, js)
 	want := map[string]string{
 		"1796049121.28": "events.acct3.call.outgoing_call.",
@@ -104,7 +104,7 @@ func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 			}
 		}
 	}
-	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("DEADLETTER holds %d messages, want 0", n)
 	}
 	t.Logf("%d ARI frames replayed", frames)
@@ -134,8 +134,8 @@ func TestAMICaptureThroughSeveralReplicas(t *testing.T) {
 	for range 3 {
 		startReplica(t, js, kv)
 	}
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return testenv.StreamMsgs(t, js, bus.StreamEvents) >= 8 })
 	got := eventsByCall(t, js)
 	for id, end := range map[string]string{
 		"1796049121.29": "events.acct4.call.incoming_call.busy",
@@ -147,7 +147,7 @@ func TestAMICaptureThroughSeveralReplicas(t *testing.T) {
 			t.Errorf("channel %s: %v, want to end on %s", id, evs, end)
 		}
 	}
-	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("DEADLETTER holds %d messages, want 0", n)
 	}
 }

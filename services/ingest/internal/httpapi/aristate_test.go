@@ -57,7 +57,7 @@ func TestARIStateOutageIs503(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("status %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if n := len(storedMsgs(t, js, bus.StreamDeadLetter)); n != 0 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamDeadLetter)); n != 0 {
 		t.Errorf("%d dead letters, want none", n)
 	}
 }
