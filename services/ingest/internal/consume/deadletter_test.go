@@ -25,7 +25,7 @@ func TestDeadLetterAccountIsTheSubjectsNotTheSendersHeader(t *testing.T) {
 	if _, err := js.PublishMsg(t.Context(), msg); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 15*time.Second, "a dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	testenv.Eventually(t, 15*time.Second, "a dead letter", func() bool { return testenv.StreamMsgs(t, js, bus.StreamDeadLetter) == 1 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	if d.Subject != bus.DeadLetterSubject("acct1") || d.Header.Get(bus.HeaderAccountID) != "acct1" {
 		t.Errorf("dead letter on %s for account %q, want %s for acct1", d.Subject, d.Header.Get(bus.HeaderAccountID), bus.DeadLetterSubject("acct1"))
@@ -50,12 +50,12 @@ func TestInvalidNATSInputWaitsForItsDeadLetterCopy(t *testing.T) {
 	// Long enough for several deliveries had the message been handled at
 	// once; it must still be there, unacknowledged.
 	time.Sleep(time.Second)
-	if n := msgCount(t, js, bus.StreamPBX); n != 1 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamPBX); n != 1 {
 		t.Fatalf("PBX stream holds %d messages while the dead-letter copy cannot be stored, want 1", n)
 	}
 	if err := bus.EnsureStreams(t.Context(), js, bus.DefaultStreamOptions()); err != nil {
 		t.Fatal(err)
 	}
-	testenv.Eventually(t, 15*time.Second, "the dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "the dead letter", func() bool { return testenv.StreamMsgs(t, js, bus.StreamDeadLetter) == 1 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // Rejected input is answered 400 only once its dead-letter copy is stored.
@@ -36,7 +37,7 @@ func TestInvalidEventWhoseDeadLetterFailsIs503UntilTheCopyIsStored(t *testing.T)
 	if a.status != http.StatusBadRequest {
 		t.Fatalf("resend once the stream is back: %d %v, want 400", a.status, a.body)
 	}
-	dead := storedMsgs(t, js, bus.StreamDeadLetter)
+	dead := testenv.StoredMsgs(t, js, bus.StreamDeadLetter)
 	if len(dead) != 1 || string(dead[0].Data) != body || dead[0].Subject != bus.DeadLetterSubject("acct1") ||
 		!strings.Contains(dead[0].Header.Get(bus.HeaderDeadLetterReason), "direction must be one of") {
 		t.Errorf("dead letters after the resend: %d, want the one copy of the invalid event", len(dead))
