@@ -13,6 +13,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
@@ -40,15 +41,28 @@ func mediaStore(t *testing.T, js jetstream.JetStream) *media.Store {
 	return m
 }
 
+// newPipeline is the intake pipeline main builds, over js.
+func newPipeline(t *testing.T, js jetstream.JetStream, maxBytes int) *accept.Pipeline {
+	t.Helper()
+	p, err := accept.New(accept.Deps{
+		JS: js, Publisher: publish.New(js, nil), Media: mediaStore(t, js),
+		Log:           slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		MaxEventBytes: maxBytes, PublishTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // startConsumer runs the consumer until the test ends and checks that it
 // stops cleanly when cancelled.
 func startConsumer(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	c, err := New(Deps{
-		JS: js, Publisher: publish.New(js, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		JS: js, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Pipeline: newPipeline(t, js, maxEventBytes),
 		Adapters: allAdapters, Workers: 4,
-		MaxEventBytes: maxEventBytes, PublishTimeout: 5 * time.Second,
-		Media: mediaStore(t, js),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -20,7 +20,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
@@ -34,10 +33,9 @@ func startReplica(t *testing.T, js jetstream.JetStream, kv jetstream.KeyValue) {
 		ami.Adapter(ami.Options{Channels: chanstate.KV{KV: kv}}),
 	}
 	c, err := New(Deps{
-		JS: js, Publisher: publish.New(js, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		JS: js, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Pipeline: newPipeline(t, js, 64<<10),
 		Adapters: adapters, Workers: 8,
-		MaxEventBytes: 64 << 10, PublishTimeout: 5 * time.Second,
-		Media: mediaStore(t, js),
 	})
 	if err != nil {
 		t.Fatal(err)

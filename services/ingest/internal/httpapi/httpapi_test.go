@@ -22,9 +22,11 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
@@ -58,15 +60,29 @@ func newAuthIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits L
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	auth, pool := newTestAuth(t, opts)
+	m := mediaStore(t, js, testMaxMediaBytes)
 	s, err := New(Deps{
-		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
+		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil), Pipeline: newPipeline(t, js, log, m, limits),
 		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})},
-		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
+		Limits:   limits, Media: m, Auth: auth,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	return s, pool
+}
+
+// newPipeline is the intake pipeline main builds for limits.
+func newPipeline(t testing.TB, js jetstream.JetStream, log *slog.Logger, m *media.Store, limits Limits) *accept.Pipeline {
+	t.Helper()
+	p, err := accept.New(accept.Deps{
+		JS: js, Publisher: publish.New(js, nil), Media: m, Log: log,
+		MaxEventBytes: limits.MaxEventBytes, PublishTimeout: limits.PublishTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // newTestAuth is an authenticator that knows testAdminToken and the
