@@ -31,7 +31,7 @@ func New(js jetstream.JetStream, m *ingestmetrics.Metrics) *Publisher {
 }
 
 // Publish stores ev and returns only once JetStream has acknowledged it, so a
-// nil error means the event is durable. The Nats-Msg-Id is account/event id:
+// nil error means the event is durable. The Nats-Msg-Id is bus.EventMsgID:
 // a second publish of the same event within bus.DedupeWindow is acknowledged
 // as a duplicate and counts as success, which makes Publish safe to retry.
 // ctx bounds the wait for the acknowledgement.
