@@ -6,7 +6,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 SERVICES := api ingest matcher deliverer connector
 # Every module of the workspace, for per-module commands.
-MODULES := pkg proto scripts $(addprefix services/,$(SERVICES))
+MODULES := pkg proto scripts testkit $(addprefix services/,$(SERVICES))
 # Modules outside go.work, each built with GOWORK=off so their heavy
 # dependencies (kustomize, k8s.io/*, the Prometheus server) never reach the
 # services' graph.
@@ -39,17 +39,18 @@ test: check-generated
 k8s-check:
 	scripts/k8s-check.sh
 
-## lint: gofmt and go vet over all modules
-lint:
+## lint: gofmt, go vet and staticcheck (pinned in scripts/tools) over all modules
+lint: tools
 	@unformatted=$$(gofmt -l $(MODULES) $(OUTSIDE_MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet work
-	cd $(K8S_CHECK) && GOWORK=off $(GO) vet ./...
-	cd $(METRICS_CHECK) && GOWORK=off $(GO) vet ./...
+	$(BIN)/staticcheck work
+	cd $(K8S_CHECK) && GOWORK=off $(GO) vet ./... && GOWORK=off $(BIN)/staticcheck ./...
+	cd $(METRICS_CHECK) && GOWORK=off $(GO) vet ./... && GOWORK=off $(BIN)/staticcheck ./...
 
 fmt:
 	gofmt -w $(MODULES) $(OUTSIDE_MODULES)
 
-## tools: build the pinned code generators (scripts/tools/go.mod) into bin/
+## tools: build the pinned code generators and linters (scripts/tools/go.mod) into bin/
 tools:
 	cd scripts/tools && GOWORK=off $(GO) build -o $(BIN)/ tool
 

@@ -5,6 +5,7 @@ go 1.26.0
 replace (
 	github.com/pbxhooks/pbxhooks/pkg => ../pkg
 	github.com/pbxhooks/pbxhooks/proto => ../proto
+	github.com/pbxhooks/pbxhooks/testkit => ../testkit
 )
 
 require (
@@ -12,6 +13,7 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pbxhooks/pbxhooks/pkg v0.0.0
+	github.com/pbxhooks/pbxhooks/testkit v0.0.0
 	go.opentelemetry.io/proto/otlp v1.11.0
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/crypto v0.58.0
@@ -67,6 +69,7 @@ require (
 	github.com/nats-io/nuid v1.0.1 // indirect
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
+	github.com/pbxhooks/pbxhooks/proto v0.0.0 // indirect
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
 	github.com/pressly/goose/v3 v3.29.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.1 // indirect

@@ -33,7 +33,7 @@ func StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 		{
 			Name:        StreamPBX,
 			Description: "Raw PBX input published on NATS, consumed by ingest",
-			Subjects:    []string{SubjectPBXNativeAll, SubjectPBXFreeSWITCHAll, SubjectPBXARIAll},
+			Subjects:    []string{SubjectPBXNativeAll, SubjectPBXFreeSWITCHAll, SubjectPBXARIAll, SubjectPBXAMIAll},
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     jetstream.FileStorage,
 			Replicas:    replicas,

@@ -42,6 +42,9 @@ const (
 	SubjectPBXFreeSWITCHAll = "pbx.freeswitch.*"
 	// SubjectPBXARIAll is pbx.ari.<account_id or "any">: Asterisk ARI events.
 	SubjectPBXARIAll = "pbx.ari.*"
+	// SubjectPBXAMIAll is pbx.ami.<account_id or "any">: Asterisk Manager
+	// Interface events, one raw AMI message each.
+	SubjectPBXAMIAll = "pbx.ami.*"
 	// SubjectDeadLetter is where rejected input is copied when no account
 	// can be attributed to it; see DeadLetterSubject.
 	SubjectDeadLetter = "pbx.deadletter"
@@ -82,6 +85,15 @@ func PBXARISubject(accountID string) (string, error) {
 		return "", err
 	}
 	return "pbx.ari." + accountID, nil
+}
+
+// PBXAMISubject is pbx.ami.<account_id or "any">: where an Asterisk AMI
+// connector publishes the raw AMI events.
+func PBXAMISubject(accountID string) (string, error) {
+	if err := event.ValidateAccountID(accountID); err != nil {
+		return "", err
+	}
+	return "pbx.ami." + accountID, nil
 }
 
 // CallEventSubject is events.<account_id>.call.<call_type>.<status>:
@@ -170,7 +182,11 @@ func DeadLetterSubject(accountID string) string {
 
 // HooksChangedSubject is hooks.changed.<account_id> (core NATS): published by
 // the API after every change to a hook so matchers reload that account.
-func HooksChangedSubject(accountID string) string { return "hooks.changed." + accountID }
+func HooksChangedSubject(accountID string) string { return hooksChangedPrefix + accountID }
+
+// hooksChangedPrefix precedes the account id in a hooks.changed subject;
+// HooksChangedAccount reads it back.
+const hooksChangedPrefix = "hooks.changed."
 
 // HooksChangedAll matches every account's hook changes.
 const HooksChangedAll = "hooks.changed.*"
@@ -214,16 +230,17 @@ const (
 // which is what a signed download link names.
 const MediaBucket = "media"
 
-// ARIChannelBucket is the Key-Value bucket where ingest keeps what an ARI
-// channel's earlier events said (its direction, caller, Dial outcome and
-// call group) for the events that follow; see EnsureARIChannelBucket.
-const ARIChannelBucket = "ari_channels"
+// ChannelStateBucket is the Key-Value bucket where ingest keeps what an
+// Asterisk channel's earlier events (ARI or AMI) said (its direction,
+// caller, Dial outcome and call group) for the events that follow; see
+// EnsureChannelStateBucket.
+const ChannelStateBucket = "channel_state"
 
 // Durable consumer names.
 const (
 	ConsumerIngest = "ingest"
 	// ConsumerIngestOrdered is ingest's consumer of the PBX subjects whose
-	// parsing keeps per-channel state (ARI): one message in flight across
+	// parsing keeps per-channel state (ARI, AMI): one message in flight across
 	// all replicas, so events are parsed in the order the PBX emitted them.
 	ConsumerIngestOrdered = "ingest-ordered"
 	ConsumerMatcher       = "matcher"

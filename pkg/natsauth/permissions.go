@@ -43,7 +43,7 @@ type Permissions struct {
 }
 
 // PBXPermissions confine a PBX connector of one account: it may publish its
-// own account's native, FreeSWITCH and ARI subjects (captured by the PBX
+// own account's native, FreeSWITCH, ARI and AMI subjects (captured by the PBX
 // stream) and receive the PubAcks on its own inbox prefix
 // (bus.PBXInboxPrefix). It gets no JetStream API at all, so it can neither
 // read nor alter any stream, consumer or the media bucket.
@@ -60,6 +60,7 @@ func PBXPermissions(accountID string) (Permissions, error) {
 			"pbx.events." + accountID,
 			"pbx.freeswitch." + accountID,
 			"pbx.ari." + accountID,
+			"pbx.ami." + accountID,
 		},
 		Subscribe: []string{bus.PBXInboxPrefix(accountID) + ".>"},
 	}, nil
@@ -90,7 +91,7 @@ func ServicePermissions(service string) (Permissions, error) {
 	case ServiceIngest:
 		pub = append(pub, durableConsumer(bus.StreamPBX, bus.ConsumerIngest)...)
 		pub = append(pub, durableConsumer(bus.StreamPBX, bus.ConsumerIngestOrdered)...)
-		pub = append(pub, kvReadWriter(bus.ARIChannelBucket)...)
+		pub = append(pub, kvReadWriter(bus.ChannelStateBucket)...)
 		pub = append(pub, bus.SubjectEventsAll)
 		pub = append(pub, deadLetters...)
 		pub = append(pub, mediaWriter()...)

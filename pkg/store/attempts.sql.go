@@ -11,6 +11,67 @@ import (
 	"time"
 )
 
+const countDeliveryAttempts = `-- name: CountDeliveryAttempts :one
+SELECT count(*) FILTER (WHERE result = 'failure')::integer AS failures,
+       coalesce(bool_or(result = 'success'), false)::boolean AS succeeded
+FROM attempts
+WHERE delivery_id = $1 AND created_at >= $2
+`
+
+type CountDeliveryAttemptsParams struct {
+	DeliveryID string
+	Since      time.Time
+}
+
+type CountDeliveryAttemptsRow struct {
+	Failures  int32
+	Succeeded bool
+}
+
+// How many failed attempts a delivery has had and whether one succeeded,
+// over the stream's retention (older partitions are pruned from the scan).
+func (q *Queries) CountDeliveryAttempts(ctx context.Context, arg CountDeliveryAttemptsParams) (CountDeliveryAttemptsRow, error) {
+	row := q.db.QueryRow(ctx, countDeliveryAttempts, arg.DeliveryID, arg.Since)
+	var i CountDeliveryAttemptsRow
+	err := row.Scan(&i.Failures, &i.Succeeded)
+	return i, err
+}
+
+const deleteExpiredAttempts = `-- name: DeleteExpiredAttempts :execrows
+DELETE FROM attempts
+WHERE (id, created_at) IN (
+    SELECT a.id, a.created_at FROM attempts a WHERE a.created_at < $1 LIMIT $2
+)
+`
+
+type DeleteExpiredAttemptsParams struct {
+	Cutoff    time.Time
+	BatchSize int32
+}
+
+// One bounded batch of attempts older than cutoff, so retention never holds
+// long row locks. Day partitions that old are dropped whole; the rows this
+// finds sit in attempts_default (written before their day's partition
+// existed), and partition pruning keeps newer partitions out of the scan.
+func (q *Queries) DeleteExpiredAttempts(ctx context.Context, arg DeleteExpiredAttemptsParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteExpiredAttempts, arg.Cutoff, arg.BatchSize)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
+}
+
+const dropExpiredAttemptPartitions = `-- name: DropExpiredAttemptPartitions :one
+SELECT drop_expired_attempt_partitions($1::timestamptz)::integer AS dropped
+`
+
+func (q *Queries) DropExpiredAttemptPartitions(ctx context.Context, cutoff time.Time) (int32, error) {
+	row := q.db.QueryRow(ctx, dropExpiredAttemptPartitions, cutoff)
+	var dropped int32
+	err := row.Scan(&dropped)
+	return dropped, err
+}
+
 const ensureAttemptPartitions = `-- name: EnsureAttemptPartitions :exec
 SELECT ensure_attempt_partitions($1::integer)
 `
@@ -18,6 +79,45 @@ SELECT ensure_attempt_partitions($1::integer)
 func (q *Queries) EnsureAttemptPartitions(ctx context.Context, daysAhead int32) error {
 	_, err := q.db.Exec(ctx, ensureAttemptPartitions, daysAhead)
 	return err
+}
+
+const getFirstAttemptForDelivery = `-- name: GetFirstAttemptForDelivery :one
+SELECT id, account_id, hook_id, event_id, delivery_id, attempt, retries_left, result, reason, request_method, request_url, request_headers, response_status, response_headers, response_body, client_error, latency_ms, created_at FROM attempts
+WHERE account_id = $1 AND delivery_id = $2
+ORDER BY id
+LIMIT 1
+`
+
+type GetFirstAttemptForDeliveryParams struct {
+	AccountID  string
+	DeliveryID string
+}
+
+// The first recorded attempt of one delivery (event id + ":" + hook id).
+func (q *Queries) GetFirstAttemptForDelivery(ctx context.Context, arg GetFirstAttemptForDeliveryParams) (Attempt, error) {
+	row := q.db.QueryRow(ctx, getFirstAttemptForDelivery, arg.AccountID, arg.DeliveryID)
+	var i Attempt
+	err := row.Scan(
+		&i.ID,
+		&i.AccountID,
+		&i.HookID,
+		&i.EventID,
+		&i.DeliveryID,
+		&i.Attempt,
+		&i.RetriesLeft,
+		&i.Result,
+		&i.Reason,
+		&i.RequestMethod,
+		&i.RequestUrl,
+		&i.RequestHeaders,
+		&i.ResponseStatus,
+		&i.ResponseHeaders,
+		&i.ResponseBody,
+		&i.ClientError,
+		&i.LatencyMs,
+		&i.CreatedAt,
+	)
+	return i, err
 }
 
 type InsertAttemptsParams struct {
@@ -38,4 +138,96 @@ type InsertAttemptsParams struct {
 	ClientError     *string
 	LatencyMs       int32
 	CreatedAt       time.Time
+}
+
+const listAttemptsFiltered = `-- name: ListAttemptsFiltered :many
+SELECT id, account_id, hook_id, event_id, delivery_id, attempt, retries_left, result, reason, request_method, request_url, request_headers, response_status, response_headers, response_body, client_error, latency_ms, created_at FROM attempts
+WHERE account_id = $1
+  AND ($2::text IS NULL OR hook_id = $2)
+  AND ($3::bigint = 0 OR id < $3)
+  AND ($4::timestamptz IS NULL OR created_at >= $4)
+  AND ($5::timestamptz IS NULL OR created_at < $5)
+  AND ($6::text IS NULL OR result = $6)
+ORDER BY id DESC
+LIMIT $7
+`
+
+type ListAttemptsFilteredParams struct {
+	AccountID string
+	HookID    *string
+	BeforeID  int64
+	FromTime  *time.Time
+	ToTime    *time.Time
+	Result    *string
+	PageSize  int32
+}
+
+// Newest first; before_id pages backwards (0 means from the newest). The
+// optional bounds select created_at in [from_time, to_time) and a result.
+func (q *Queries) ListAttemptsFiltered(ctx context.Context, arg ListAttemptsFilteredParams) ([]Attempt, error) {
+	rows, err := q.db.Query(ctx, listAttemptsFiltered,
+		arg.AccountID,
+		arg.HookID,
+		arg.BeforeID,
+		arg.FromTime,
+		arg.ToTime,
+		arg.Result,
+		arg.PageSize,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Attempt{}
+	for rows.Next() {
+		var i Attempt
+		if err := rows.Scan(
+			&i.ID,
+			&i.AccountID,
+			&i.HookID,
+			&i.EventID,
+			&i.DeliveryID,
+			&i.Attempt,
+			&i.RetriesLeft,
+			&i.Result,
+			&i.Reason,
+			&i.RequestMethod,
+			&i.RequestUrl,
+			&i.RequestHeaders,
+			&i.ResponseStatus,
+			&i.ResponseHeaders,
+			&i.ResponseBody,
+			&i.ClientError,
+			&i.LatencyMs,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const releaseAttemptMaintenanceLock = `-- name: ReleaseAttemptMaintenanceLock :exec
+SELECT pg_advisory_unlock(7206542102391)
+`
+
+func (q *Queries) ReleaseAttemptMaintenanceLock(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, releaseAttemptMaintenanceLock)
+	return err
+}
+
+const tryAttemptMaintenanceLock = `-- name: TryAttemptMaintenanceLock :one
+SELECT pg_try_advisory_lock(7206542102391) AS locked
+`
+
+// Session advisory lock: one replica at a time runs attempt retention.
+func (q *Queries) TryAttemptMaintenanceLock(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, tryAttemptMaintenanceLock)
+	var locked bool
+	err := row.Scan(&locked)
+	return locked, err
 }

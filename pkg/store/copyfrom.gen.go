@@ -53,6 +53,8 @@ func (r iteratorForInsertAttempts) Err() error {
 	return nil
 }
 
+// Attempts: the deliverer's writes (COPY into day partitions), its retry
+// bookkeeping and retention, and the API's reads.
 func (q *Queries) InsertAttempts(ctx context.Context, arg []InsertAttemptsParams) (int64, error) {
 	return q.db.CopyFrom(ctx, []string{"attempts"}, []string{"account_id", "hook_id", "event_id", "delivery_id", "attempt", "retries_left", "result", "reason", "request_method", "request_url", "request_headers", "response_status", "response_headers", "response_body", "client_error", "latency_ms", "created_at"}, &iteratorForInsertAttempts{rows: arg})
 }

@@ -8,54 +8,26 @@ package store
 import (
 	"context"
 	"encoding/json"
+	"time"
 )
 
-const createHook = `-- name: CreateHook :one
-INSERT INTO hooks (
-    id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format,
-    include_internal_legs, call_types, call_statuses, media_types, secret
-) VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
-)
+const deleteHook = `-- name: DeleteHook :one
+DELETE FROM hooks
+WHERE account_id = $1 AND id = $2
+  AND ($3::bigint IS NULL OR revision = $3)
 RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
 `
 
-type CreateHookParams struct {
-	ID                  string
-	AccountID           string
-	Name                string
-	Uri                 string
-	HttpVerb            string
-	Hook                string
-	Retries             int32
-	CustomData          json.RawMessage
-	Enabled             bool
-	Format              string
-	IncludeInternalLegs bool
-	CallTypes           []string
-	CallStatuses        []string
-	MediaTypes          []string
-	Secret              string
+type DeleteHookParams struct {
+	AccountID        string
+	ID               string
+	ExpectedRevision *int64
 }
 
-func (q *Queries) CreateHook(ctx context.Context, arg CreateHookParams) (Hook, error) {
-	row := q.db.QueryRow(ctx, createHook,
-		arg.ID,
-		arg.AccountID,
-		arg.Name,
-		arg.Uri,
-		arg.HttpVerb,
-		arg.Hook,
-		arg.Retries,
-		arg.CustomData,
-		arg.Enabled,
-		arg.Format,
-		arg.IncludeInternalLegs,
-		arg.CallTypes,
-		arg.CallStatuses,
-		arg.MediaTypes,
-		arg.Secret,
-	)
+// Deletes the hook when the revision matches, or whatever the revision when
+// expected_revision is NULL.
+func (q *Queries) DeleteHook(ctx context.Context, arg DeleteHookParams) (Hook, error) {
+	row := q.db.QueryRow(ctx, deleteHook, arg.AccountID, arg.ID, arg.ExpectedRevision)
 	var i Hook
 	err := row.Scan(
 		&i.ID,
@@ -80,6 +52,78 @@ func (q *Queries) CreateHook(ctx context.Context, arg CreateHookParams) (Hook, e
 		&i.CreatedAt,
 		&i.ModifiedAt,
 		&i.IncludeSubaccounts,
+	)
+	return i, err
+}
+
+const disableHook = `-- name: DisableHook :one
+UPDATE hooks
+SET enabled = false, disable_reason = $1, revision = revision + 1, modified_at = now()
+WHERE id = $2 AND enabled
+RETURNING id, account_id, revision
+`
+
+type DisableHookParams struct {
+	Reason string
+	ID     string
+}
+
+type DisableHookRow struct {
+	ID        string
+	AccountID string
+	Revision  int64
+}
+
+// Disables an enabled hook and returns it; no row when it was already
+// disabled (another replica got there first) or is gone, so exactly one
+// replica announces the change.
+func (q *Queries) DisableHook(ctx context.Context, arg DisableHookParams) (DisableHookRow, error) {
+	row := q.db.QueryRow(ctx, disableHook, arg.Reason, arg.ID)
+	var i DisableHookRow
+	err := row.Scan(&i.ID, &i.AccountID, &i.Revision)
+	return i, err
+}
+
+const getDeliveryHook = `-- name: GetDeliveryHook :one
+SELECT h.id, h.account_id, h.enabled, h.disable_reason, h.secret, h.previous_secret,
+       h.previous_secret_expires_at, h.revision, h.modified_at,
+       s.attempt_failure_count, s.attempt_failure_expiry_seconds
+FROM hooks h
+LEFT JOIN account_delivery_settings s ON s.account_id = h.account_id
+WHERE h.id = $1
+`
+
+type GetDeliveryHookRow struct {
+	ID                          string
+	AccountID                   string
+	Enabled                     bool
+	DisableReason               string
+	Secret                      string
+	PreviousSecret              string
+	PreviousSecretExpiresAt     *time.Time
+	Revision                    int64
+	ModifiedAt                  time.Time
+	AttemptFailureCount         *int32
+	AttemptFailureExpirySeconds *int32
+}
+
+// What the deliverer needs of a hook: its state, signing secrets and the
+// account's auto-disable override (NULL fields keep the deployment default).
+func (q *Queries) GetDeliveryHook(ctx context.Context, id string) (GetDeliveryHookRow, error) {
+	row := q.db.QueryRow(ctx, getDeliveryHook, id)
+	var i GetDeliveryHookRow
+	err := row.Scan(
+		&i.ID,
+		&i.AccountID,
+		&i.Enabled,
+		&i.DisableReason,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretExpiresAt,
+		&i.Revision,
+		&i.ModifiedAt,
+		&i.AttemptFailureCount,
+		&i.AttemptFailureExpirySeconds,
 	)
 	return i, err
 }
@@ -129,6 +173,86 @@ SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled
 
 func (q *Queries) GetHookByID(ctx context.Context, id string) (Hook, error) {
 	row := q.db.QueryRow(ctx, getHookByID, id)
+	var i Hook
+	err := row.Scan(
+		&i.ID,
+		&i.AccountID,
+		&i.Name,
+		&i.Uri,
+		&i.HttpVerb,
+		&i.Hook,
+		&i.Retries,
+		&i.CustomData,
+		&i.Enabled,
+		&i.Format,
+		&i.IncludeInternalLegs,
+		&i.CallTypes,
+		&i.CallStatuses,
+		&i.MediaTypes,
+		&i.DisableReason,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretExpiresAt,
+		&i.Revision,
+		&i.CreatedAt,
+		&i.ModifiedAt,
+		&i.IncludeSubaccounts,
+	)
+	return i, err
+}
+
+const insertHook = `-- name: InsertHook :one
+
+INSERT INTO hooks (
+    id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format,
+    include_internal_legs, include_subaccounts, call_types, call_statuses, media_types, secret
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
+)
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+`
+
+type InsertHookParams struct {
+	ID                  string
+	AccountID           string
+	Name                string
+	Uri                 string
+	HttpVerb            string
+	Hook                string
+	Retries             int32
+	CustomData          json.RawMessage
+	Enabled             bool
+	Format              string
+	IncludeInternalLegs bool
+	IncludeSubaccounts  bool
+	CallTypes           []string
+	CallStatuses        []string
+	MediaTypes          []string
+	Secret              string
+}
+
+// Hooks: the API's reads and edits, the matcher's loads, and what the
+// deliverer reads and changes of a hook (its state, failure window, disable).
+// The API's create.
+func (q *Queries) InsertHook(ctx context.Context, arg InsertHookParams) (Hook, error) {
+	row := q.db.QueryRow(ctx, insertHook,
+		arg.ID,
+		arg.AccountID,
+		arg.Name,
+		arg.Uri,
+		arg.HttpVerb,
+		arg.Hook,
+		arg.Retries,
+		arg.CustomData,
+		arg.Enabled,
+		arg.Format,
+		arg.IncludeInternalLegs,
+		arg.IncludeSubaccounts,
+		arg.CallTypes,
+		arg.CallStatuses,
+		arg.MediaTypes,
+		arg.Secret,
+	)
 	var i Hook
 	err := row.Scan(
 		&i.ID,
@@ -302,4 +426,258 @@ func (q *Queries) ListHooks(ctx context.Context, accountID string) ([]Hook, erro
 		return nil, err
 	}
 	return items, nil
+}
+
+const recordHookFailure = `-- name: RecordHookFailure :one
+INSERT INTO hook_failure_windows AS w (hook_id, hook_revision, failed_at)
+VALUES ($1, $2, ARRAY[$3::timestamptz])
+ON CONFLICT (hook_id) DO UPDATE SET
+    hook_revision = GREATEST(w.hook_revision, EXCLUDED.hook_revision),
+    failed_at = ARRAY(
+        SELECT t
+        FROM unnest(CASE WHEN EXCLUDED.hook_revision > w.hook_revision THEN '{}'::timestamptz[] ELSE w.failed_at END) AS t
+        WHERE t > $3::timestamptz - make_interval(secs => $4::integer)
+        ORDER BY t DESC
+        LIMIT GREATEST($5::integer - 1, 0)
+    ) || EXCLUDED.failed_at
+RETURNING cardinality(failed_at)::integer AS failures
+`
+
+type RecordHookFailureParams struct {
+	HookID        string
+	HookRevision  int64
+	FailedAt      time.Time
+	ExpirySeconds int32
+	Keep          int32
+}
+
+// Adds one failure at failed_at to the hook's window and returns how many
+// failures the window holds: those newer than failed_at - expiry, at most
+// keep of them. A newer hook_revision (the hook was changed, e.g.
+// re-enabled) starts the window afresh; an older one (a replica with a stale
+// cache) does not roll the revision back.
+func (q *Queries) RecordHookFailure(ctx context.Context, arg RecordHookFailureParams) (int32, error) {
+	row := q.db.QueryRow(ctx, recordHookFailure,
+		arg.HookID,
+		arg.HookRevision,
+		arg.FailedAt,
+		arg.ExpirySeconds,
+		arg.Keep,
+	)
+	var failures int32
+	err := row.Scan(&failures)
+	return failures, err
+}
+
+const reenableAutoDisabledHooks = `-- name: ReenableAutoDisabledHooks :many
+UPDATE hooks SET
+    enabled = true,
+    disable_reason = '',
+    revision = revision + 1,
+    modified_at = now()
+WHERE account_id = $1 AND NOT enabled AND disable_reason <> ''
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+`
+
+// Re-enables the hooks the deliverer disabled (they carry a reason); hooks
+// a person disabled (no reason) stay disabled.
+func (q *Queries) ReenableAutoDisabledHooks(ctx context.Context, accountID string) ([]Hook, error) {
+	rows, err := q.db.Query(ctx, reenableAutoDisabledHooks, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Hook{}
+	for rows.Next() {
+		var i Hook
+		if err := rows.Scan(
+			&i.ID,
+			&i.AccountID,
+			&i.Name,
+			&i.Uri,
+			&i.HttpVerb,
+			&i.Hook,
+			&i.Retries,
+			&i.CustomData,
+			&i.Enabled,
+			&i.Format,
+			&i.IncludeInternalLegs,
+			&i.CallTypes,
+			&i.CallStatuses,
+			&i.MediaTypes,
+			&i.DisableReason,
+			&i.Secret,
+			&i.PreviousSecret,
+			&i.PreviousSecretExpiresAt,
+			&i.Revision,
+			&i.CreatedAt,
+			&i.ModifiedAt,
+			&i.IncludeSubaccounts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const resetHookFailures = `-- name: ResetHookFailures :exec
+DELETE FROM hook_failure_windows WHERE hook_id = $1
+`
+
+func (q *Queries) ResetHookFailures(ctx context.Context, hookID string) error {
+	_, err := q.db.Exec(ctx, resetHookFailures, hookID)
+	return err
+}
+
+const rotateHookSecret = `-- name: RotateHookSecret :one
+UPDATE hooks SET
+    previous_secret = secret,
+    previous_secret_expires_at = $1,
+    secret = $2,
+    revision = revision + 1,
+    modified_at = now()
+WHERE account_id = $3 AND id = $4
+  AND ($5::bigint IS NULL OR revision = $5)
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+`
+
+type RotateHookSecretParams struct {
+	PreviousExpiresAt *time.Time
+	Secret            string
+	AccountID         string
+	ID                string
+	ExpectedRevision  *int64
+}
+
+// Moves the current secret to previous_secret, valid until
+// previous_expires_at, so receivers can switch over without losing events.
+func (q *Queries) RotateHookSecret(ctx context.Context, arg RotateHookSecretParams) (Hook, error) {
+	row := q.db.QueryRow(ctx, rotateHookSecret,
+		arg.PreviousExpiresAt,
+		arg.Secret,
+		arg.AccountID,
+		arg.ID,
+		arg.ExpectedRevision,
+	)
+	var i Hook
+	err := row.Scan(
+		&i.ID,
+		&i.AccountID,
+		&i.Name,
+		&i.Uri,
+		&i.HttpVerb,
+		&i.Hook,
+		&i.Retries,
+		&i.CustomData,
+		&i.Enabled,
+		&i.Format,
+		&i.IncludeInternalLegs,
+		&i.CallTypes,
+		&i.CallStatuses,
+		&i.MediaTypes,
+		&i.DisableReason,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretExpiresAt,
+		&i.Revision,
+		&i.CreatedAt,
+		&i.ModifiedAt,
+		&i.IncludeSubaccounts,
+	)
+	return i, err
+}
+
+const updateHook = `-- name: UpdateHook :one
+UPDATE hooks SET
+    name = $1,
+    uri = $2,
+    http_verb = $3,
+    hook = $4,
+    retries = $5,
+    custom_data = $6,
+    enabled = $7,
+    format = $8,
+    include_internal_legs = $9,
+    include_subaccounts = $10,
+    call_types = $11,
+    call_statuses = $12,
+    media_types = $13,
+    disable_reason = CASE WHEN $7::boolean THEN '' ELSE disable_reason END,
+    revision = revision + 1,
+    modified_at = now()
+WHERE account_id = $14 AND id = $15 AND revision = $16
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+`
+
+type UpdateHookParams struct {
+	Name                string
+	Uri                 string
+	HttpVerb            string
+	Hook                string
+	Retries             int32
+	CustomData          json.RawMessage
+	Enabled             bool
+	Format              string
+	IncludeInternalLegs bool
+	IncludeSubaccounts  bool
+	CallTypes           []string
+	CallStatuses        []string
+	MediaTypes          []string
+	AccountID           string
+	ID                  string
+	ExpectedRevision    int64
+}
+
+// Replaces the writable fields when the stored revision is the expected one
+// (optimistic concurrency): no row means the hook is gone or the revision is
+// stale. Enabling a hook clears the reason it was disabled for.
+func (q *Queries) UpdateHook(ctx context.Context, arg UpdateHookParams) (Hook, error) {
+	row := q.db.QueryRow(ctx, updateHook,
+		arg.Name,
+		arg.Uri,
+		arg.HttpVerb,
+		arg.Hook,
+		arg.Retries,
+		arg.CustomData,
+		arg.Enabled,
+		arg.Format,
+		arg.IncludeInternalLegs,
+		arg.IncludeSubaccounts,
+		arg.CallTypes,
+		arg.CallStatuses,
+		arg.MediaTypes,
+		arg.AccountID,
+		arg.ID,
+		arg.ExpectedRevision,
+	)
+	var i Hook
+	err := row.Scan(
+		&i.ID,
+		&i.AccountID,
+		&i.Name,
+		&i.Uri,
+		&i.HttpVerb,
+		&i.Hook,
+		&i.Retries,
+		&i.CustomData,
+		&i.Enabled,
+		&i.Format,
+		&i.IncludeInternalLegs,
+		&i.CallTypes,
+		&i.CallStatuses,
+		&i.MediaTypes,
+		&i.DisableReason,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretExpiresAt,
+		&i.Revision,
+		&i.CreatedAt,
+		&i.ModifiedAt,
+		&i.IncludeSubaccounts,
+	)
+	return i, err
 }

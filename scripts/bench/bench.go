@@ -14,12 +14,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/natsproc"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/pbxsim"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/procstat"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/testbed"
+	"github.com/pbxhooks/pbxhooks/testkit/pgcluster"
 )
 
 // bench is one benchmark session: one deployment, one receiver, the hooks

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // consumerOf names each consuming service's durable consumer and stream.
@@ -53,7 +54,7 @@ func TestDeletedConsumersAreMadeAgain(t *testing.T) {
 			t.Fatalf("delete %s's consumer: %v", c.svc, err)
 		}
 		t.Logf("deleted %s's consumer at %d events sent", c.svc, s.ledger.Sent.Load())
-		s.poll(30*time.Second, c.svc+" to make its consumer again", func() (bool, string) {
+		testenv.Eventually(s.t, 30*time.Second, c.svc+" to make its consumer again", func() (bool, string) {
 			_, err := tb.JS.Consumer(t.Context(), c.stream, c.durable)
 			code, body := readyz(s, c.svc)
 			return err == nil && code == http.StatusOK, fmt.Sprintf("consumer: %v; /readyz %d %s", err, code, body)
@@ -67,14 +68,14 @@ func TestDeletedConsumersAreMadeAgain(t *testing.T) {
 		if err := tb.JS.DeleteStream(t.Context(), c.stream); err != nil {
 			t.Fatalf("delete stream %s: %v", c.stream, err)
 		}
-		s.poll(30*time.Second, c.svc+"'s /readyz to fail without its stream", func() (bool, string) {
+		testenv.Eventually(s.t, 30*time.Second, c.svc+"'s /readyz to fail without its stream", func() (bool, string) {
 			code, body := readyz(s, c.svc)
 			return code == http.StatusServiceUnavailable && strings.Contains(body, `"consumer"`), fmt.Sprintf("/readyz %d %s", code, body)
 		})
 		if err := bus.EnsureStreams(t.Context(), tb.JS, bus.DefaultStreamOptions()); err != nil {
 			t.Fatalf("make the streams again: %v", err)
 		}
-		s.poll(30*time.Second, c.svc+"'s /readyz to pass with its stream back", func() (bool, string) {
+		testenv.Eventually(s.t, 30*time.Second, c.svc+"'s /readyz to pass with its stream back", func() (bool, string) {
 			_, err := tb.JS.Consumer(t.Context(), c.stream, c.durable)
 			code, body := readyz(s, c.svc)
 			return err == nil && code == http.StatusOK, fmt.Sprintf("consumer: %v; /readyz %d %s", err, code, body)

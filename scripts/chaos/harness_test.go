@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/pbxsim"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/testbed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // binDir holds the four services and nats-server, built once by TestMain.
@@ -193,7 +193,7 @@ func (s *scenario) warmUp(accounts []string) {
 			}
 		}
 	}
-	s.poll(60*time.Second, "warm-up callbacks", func() (bool, string) {
+	testenv.Eventually(s.t, 60*time.Second, "warm-up callbacks", func() (bool, string) {
 		n := 0
 		for id := range pbxsim.Delivered(s.calls()) {
 			if strings.HasPrefix(id, ledger.RunID+"-") {
@@ -237,7 +237,7 @@ func (s *scenario) startLoad(events int, rate float64, retryFor time.Duration) {
 // waitSent waits until n events were published.
 func (s *scenario) waitSent(n int) {
 	s.t.Helper()
-	s.poll(2*time.Minute, fmt.Sprintf("%d events published", n), func() (bool, string) {
+	testenv.Eventually(s.t, 2*time.Minute, fmt.Sprintf("%d events published", n), func() (bool, string) {
 		sent := s.ledger.Sent.Load()
 		return sent >= int64(n), fmt.Sprintf("%d sent", sent)
 	})
@@ -289,7 +289,7 @@ func (s *scenario) verifyDelivered(deadline time.Duration, ok ...pbxsim.Behaviou
 	accounts := s.accounts()
 	var attempts map[string]testbed.DeliveryAttempts
 	var delivered map[string]int
-	s.poll(deadline, "every acknowledged event delivered and recorded", func() (bool, string) {
+	testenv.Eventually(s.t, deadline, "every acknowledged event delivered and recorded", func() (bool, string) {
 		delivered = pbxsim.Delivered(s.calls())
 		var err error
 		attempts, err = s.tb.AttemptsByDelivery(s.t.Context(), accounts)
@@ -349,37 +349,6 @@ func countPrefix(m map[string]int, prefix string) int {
 		}
 	}
 	return n
-}
-
-// poll calls check every 100ms until it reports done or deadline passes.
-func (s *scenario) poll(deadline time.Duration, what string, check func() (bool, string)) {
-	s.t.Helper()
-	poll(s.t, deadline, what, check)
-}
-
-func poll(t *testing.T, deadline time.Duration, what string, check func() (bool, string)) {
-	t.Helper()
-	if ok, state := pollUntil(t, deadline, check); !ok {
-		t.Fatalf("timed out after %s waiting for %s: %s", deadline, what, state)
-	}
-}
-
-// pollUntil calls check every 100ms until it reports done (true) or
-// deadline passes (false, with check's last description).
-func pollUntil(t *testing.T, deadline time.Duration, check func() (bool, string)) (bool, string) {
-	ctx, cancel := context.WithTimeout(t.Context(), deadline)
-	defer cancel()
-	for {
-		done, state := check()
-		if done {
-			return true, state
-		}
-		select {
-		case <-ctx.Done():
-			return false, state
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
 }
 
 // killMidLoad SIGKILLs replica i of svc once a third of the events are

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/scripts/internal/pbxsim"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/testbed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // The long form (`make chaos`): bigger loads and the faults that take a
@@ -35,7 +36,7 @@ func TestNATSServerStoppedAndRestartedMidLoadLosesNothing(t *testing.T) {
 	t.Logf("nats-server stopped at %d events sent", s.ledger.Sent.Load())
 	// Down for a while under load: the PBX's publishes fail meanwhile.
 	downSince := time.Now()
-	poll(t, time.Minute, "PBX publishes failing while NATS is down", func() (bool, string) {
+	testenv.Eventually(t, time.Minute, "PBX publishes failing while NATS is down", func() (bool, string) {
 		return s.ledger.LastErr() != nil && time.Since(downSince) > 2*time.Second, "no failure yet"
 	})
 	if err := tb.NATS.StartNode(0); err != nil {
@@ -61,21 +62,21 @@ func TestPostgreSQLStoppedAndRestartedMidLoadLosesNothing(t *testing.T) {
 	// The API says it cannot serve, instead of hanging or answering 500.
 	// A wrong answer is reported, and the scenario goes on to check that
 	// nothing was lost.
-	if ok, last := pollUntil(t, 20*time.Second, func() (bool, string) {
-		status, body, err := tb.API(t.Context(), http.MethodGet, "/v1/accounts/"+s.accounts()[0]+"/webhooks", nil)
-		if err != nil {
-			return false, err.Error()
-		}
-		return status == http.StatusServiceUnavailable, fmt.Sprintf("%d %s", status, body)
-	}); !ok {
-		t.Errorf("the API did not answer 503 while PostgreSQL was down; last answer: %s", last)
-	}
+	t.Run("API answers 503 while PostgreSQL is down", func(t *testing.T) {
+		testenv.Eventually(t, 20*time.Second, "the API to answer 503 while PostgreSQL is down", func() (bool, string) {
+			status, body, err := tb.API(t.Context(), http.MethodGet, "/v1/accounts/"+s.accounts()[0]+"/webhooks", nil)
+			if err != nil {
+				return false, err.Error()
+			}
+			return status == http.StatusServiceUnavailable, fmt.Sprintf("last answer: %d %s", status, body)
+		})
+	})
 	s.waitSent(2 * longEvents / 3)
 	if err := tb.StartPostgres(ctx); err != nil {
 		t.Fatalf("restart PostgreSQL: %v", err)
 	}
 	t.Logf("PostgreSQL restarted at %d events sent", s.ledger.Sent.Load())
-	poll(t, time.Minute, "the API answering 200 again", func() (bool, string) {
+	testenv.Eventually(t, time.Minute, "the API answering 200 again", func() (bool, string) {
 		status, body, err := tb.API(t.Context(), http.MethodGet, "/v1/accounts/"+s.accounts()[0]+"/webhooks", nil)
 		if err != nil {
 			return false, err.Error()
@@ -140,7 +141,7 @@ func TestHostileEndpointsDoNotStopHealthyDeliveries(t *testing.T) {
 		}
 	}
 	var attempts map[string]testbed.DeliveryAttempts
-	s.poll(longDeadline, "a failure attempt row for every failing hook", func() (bool, string) {
+	testenv.Eventually(s.t, longDeadline, "a failure attempt row for every failing hook", func() (bool, string) {
 		var err error
 		attempts, err = tb.AttemptsByDelivery(t.Context(), s.accounts())
 		if err != nil {

@@ -155,20 +155,20 @@ func TestDockerfileHasATargetPerServiceAndRunsAsNonRoot(t *testing.T) {
 }
 
 // The compose file's NATS is the minor version the tests run: the one
-// pkg/go.mod pins (and `make compose-check` builds its stand-in from).
+// testkit/go.mod pins (and `make compose-check` builds its stand-in from).
 func TestComposeRunsThePinnedNATS(t *testing.T) {
 	project, root := loadProject(t)
-	raw, err := os.ReadFile(filepath.Join(root, "pkg", "go.mod"))
+	raw, err := os.ReadFile(filepath.Join(root, "testkit", "go.mod"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	pinned := regexp.MustCompile(`(?m)^\s*github\.com/nats-io/nats-server/v2 v(\d+\.\d+)\.`).FindSubmatch(raw)
 	if pinned == nil {
-		t.Fatal("pkg/go.mod does not require github.com/nats-io/nats-server/v2")
+		t.Fatal("testkit/go.mod does not require github.com/nats-io/nats-server/v2")
 	}
 	image := project.Services["nats"].Image
 	if want := "nats:" + string(pinned[1]) + "-"; !strings.HasPrefix(image, want) {
-		t.Errorf("nats image %q, want %s<variant> as pkg/go.mod pins nats-server v%s", image, want, pinned[1])
+		t.Errorf("nats image %q, want %s<variant> as testkit/go.mod pins nats-server v%s", image, want, pinned[1])
 	}
 }
 

@@ -23,9 +23,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
-	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
-	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
+	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/pgcluster"
 )
 
 // DevAdminToken is the admin token `make run` uses when PBXHOOKS_ADMIN_TOKEN

@@ -20,8 +20,8 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
-	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
 )
 
 // TestServicesRunWithOnlyTheirOwnNATSUsers runs the four services against a

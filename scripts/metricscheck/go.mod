@@ -15,6 +15,8 @@ replace github.com/pbxhooks/pbxhooks/pkg => ../../pkg
 
 replace github.com/pbxhooks/pbxhooks/proto => ../../proto
 
+replace github.com/pbxhooks/pbxhooks/testkit => ../../testkit
+
 require (
 	github.com/pbxhooks/pbxhooks/scripts v0.0.0-00010101000000-000000000000
 	github.com/prometheus/client_golang v1.25.0
@@ -120,6 +122,8 @@ require (
 	github.com/opencontainers/go-digest v1.0.0 // indirect
 	github.com/opencontainers/image-spec v1.1.1 // indirect
 	github.com/pbxhooks/pbxhooks/pkg v0.0.0 // indirect
+	github.com/pbxhooks/pbxhooks/proto v0.0.0 // indirect
+	github.com/pbxhooks/pbxhooks/testkit v0.0.0 // indirect
 	github.com/pkg/browser v0.0.0-20240102092130-5ac0b6a4141c // indirect
 	github.com/power-devops/perfstat v0.0.0-20240221224432-82ca36839d55 // indirect
 	github.com/pressly/goose/v3 v3.29.0 // indirect

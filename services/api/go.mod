@@ -5,6 +5,7 @@ go 1.26.0
 replace (
 	github.com/pbxhooks/pbxhooks/pkg => ../../pkg
 	github.com/pbxhooks/pbxhooks/proto => ../../proto
+	github.com/pbxhooks/pbxhooks/testkit => ../../testkit
 )
 
 require (
@@ -14,6 +15,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pbxhooks/pbxhooks/pkg v0.0.0
 	github.com/pbxhooks/pbxhooks/proto v0.0.0
+	github.com/pbxhooks/pbxhooks/testkit v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel v1.47.0
 	golang.org/x/sync v0.24.0
@@ -52,6 +54,7 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/labstack/gommon v0.5.0 // indirect
 	github.com/lufia/plan9stats v0.0.0-20260330125221-c963978e514e // indirect
 	github.com/magiconair/properties v1.18.12 // indirect

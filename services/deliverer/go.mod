@@ -5,6 +5,7 @@ go 1.26.0
 replace (
 	github.com/pbxhooks/pbxhooks/pkg => ../../pkg
 	github.com/pbxhooks/pbxhooks/proto => ../../proto
+	github.com/pbxhooks/pbxhooks/testkit => ../../testkit
 )
 
 require (
@@ -12,6 +13,7 @@ require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pbxhooks/pbxhooks/pkg v0.0.0
 	github.com/pbxhooks/pbxhooks/proto v0.0.0
+	github.com/pbxhooks/pbxhooks/testkit v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 	go.opentelemetry.io/otel v1.47.0
@@ -49,6 +51,7 @@ require (
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/lufia/plan9stats v0.0.0-20260330125221-c963978e514e // indirect
 	github.com/magiconair/properties v1.18.12 // indirect
 	github.com/mfridman/interpolate v0.0.2 // indirect

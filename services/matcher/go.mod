@@ -5,12 +5,14 @@ go 1.26.0
 replace (
 	github.com/pbxhooks/pbxhooks/pkg => ../../pkg
 	github.com/pbxhooks/pbxhooks/proto => ../../proto
+	github.com/pbxhooks/pbxhooks/testkit => ../../testkit
 )
 
 require (
 	github.com/nats-io/nats.go v1.55.0
 	github.com/pbxhooks/pbxhooks/pkg v0.0.0
 	github.com/pbxhooks/pbxhooks/proto v0.0.0
+	github.com/pbxhooks/pbxhooks/testkit v0.0.0
 	github.com/prometheus/client_golang v1.25.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0

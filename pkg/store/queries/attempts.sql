@@ -1,3 +1,6 @@
+-- Attempts: the deliverer's writes (COPY into day partitions), its retry
+-- bookkeeping and retention, and the API's reads.
+
 -- name: InsertAttempts :copyfrom
 INSERT INTO attempts (
     account_id, hook_id, event_id, delivery_id, attempt, retries_left, result, reason,
@@ -9,3 +12,51 @@ INSERT INTO attempts (
 
 -- name: EnsureAttemptPartitions :exec
 SELECT ensure_attempt_partitions(sqlc.arg(days_ahead)::integer);
+
+-- name: CountDeliveryAttempts :one
+-- How many failed attempts a delivery has had and whether one succeeded,
+-- over the stream's retention (older partitions are pruned from the scan).
+SELECT count(*) FILTER (WHERE result = 'failure')::integer AS failures,
+       coalesce(bool_or(result = 'success'), false)::boolean AS succeeded
+FROM attempts
+WHERE delivery_id = sqlc.arg(delivery_id) AND created_at >= sqlc.arg(since);
+
+-- name: ListAttemptsFiltered :many
+-- Newest first; before_id pages backwards (0 means from the newest). The
+-- optional bounds select created_at in [from_time, to_time) and a result.
+SELECT * FROM attempts
+WHERE account_id = sqlc.arg(account_id)
+  AND (sqlc.narg(hook_id)::text IS NULL OR hook_id = sqlc.narg(hook_id))
+  AND (sqlc.arg(before_id)::bigint = 0 OR id < sqlc.arg(before_id))
+  AND (sqlc.narg(from_time)::timestamptz IS NULL OR created_at >= sqlc.narg(from_time))
+  AND (sqlc.narg(to_time)::timestamptz IS NULL OR created_at < sqlc.narg(to_time))
+  AND (sqlc.narg(result)::text IS NULL OR result = sqlc.narg(result))
+ORDER BY id DESC
+LIMIT sqlc.arg(page_size);
+
+-- name: GetFirstAttemptForDelivery :one
+-- The first recorded attempt of one delivery (event id + ":" + hook id).
+SELECT * FROM attempts
+WHERE account_id = $1 AND delivery_id = $2
+ORDER BY id
+LIMIT 1;
+
+-- name: DropExpiredAttemptPartitions :one
+SELECT drop_expired_attempt_partitions(sqlc.arg(cutoff)::timestamptz)::integer AS dropped;
+
+-- name: DeleteExpiredAttempts :execrows
+-- One bounded batch of attempts older than cutoff, so retention never holds
+-- long row locks. Day partitions that old are dropped whole; the rows this
+-- finds sit in attempts_default (written before their day's partition
+-- existed), and partition pruning keeps newer partitions out of the scan.
+DELETE FROM attempts
+WHERE (id, created_at) IN (
+    SELECT a.id, a.created_at FROM attempts a WHERE a.created_at < sqlc.arg(cutoff) LIMIT sqlc.arg(batch_size)
+);
+
+-- name: TryAttemptMaintenanceLock :one
+-- Session advisory lock: one replica at a time runs attempt retention.
+SELECT pg_try_advisory_lock(7206542102391) AS locked;
+
+-- name: ReleaseAttemptMaintenanceLock :exec
+SELECT pg_advisory_unlock(7206542102391);

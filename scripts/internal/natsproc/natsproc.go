@@ -1,6 +1,6 @@
 // Package natsproc runs nats-server as separate OS processes on 127.0.0.1:
 // one server, or a three-node JetStream cluster. A separate process (rather
-// than the in-process server of pkg/natsembed) lets the benchmark account for
+// than the in-process server of testkit/natsembed) lets the benchmark account for
 // the broker's CPU and memory, and lets the fault suite stop, kill and
 // restart it.
 package natsproc
@@ -96,7 +96,7 @@ func Start(ctx context.Context, binary, dir string, n int, out io.Writer) (*Clus
 func (c *Cluster) config(node *Node) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "server_name: %q\nlisten: %q\nhttp: %q\n", node.Name, node.ClientAddr, node.MonitorAddr)
-	// Deliveries carry rendered payloads, as in pkg/natsembed.
+	// Deliveries carry rendered payloads, as in testkit/natsembed.
 	b.WriteString("max_payload: 8MB\n")
 	fmt.Fprintf(&b, "jetstream {\n  store_dir: %q\n}\n", node.StoreDir)
 	if len(c.Nodes) > 1 {

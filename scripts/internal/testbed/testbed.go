@@ -24,9 +24,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
-	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/natsproc"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
+	"github.com/pbxhooks/pbxhooks/testkit/pgcluster"
 )
 
 // AdminToken is the API admin token of every testbed.

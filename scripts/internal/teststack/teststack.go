@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // AdminToken is the API admin token of every test stack.

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/config"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestReadServeConfig(t *testing.T) {

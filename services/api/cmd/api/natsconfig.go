@@ -36,6 +36,7 @@ func natsConfig(args []string, out io.Writer) error {
 		return fmt.Errorf("nats-config: %w (usage: api nats-config --secrets FILE [--account ID]...)", err)
 	}
 	if *secretsPath == "" || fset.NArg() > 0 {
+		//lint:ignore ST1005 a usage synopsis: "..." says the flag repeats, as in the README
 		return errors.New("usage: api nats-config --secrets FILE [--account ID]...")
 	}
 	given := map[string]string{}

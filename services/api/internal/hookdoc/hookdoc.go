@@ -52,43 +52,18 @@ var writableFields = []string{
 
 // FilterFields are the list filters, each valid on one hook type only.
 var FilterFields = map[string]string{
-	FieldCallTypes:    HookCall,
-	FieldCallStatuses: HookCall,
-	FieldMediaTypes:   HookMedia,
+	FieldCallTypes:    event.HookCall,
+	FieldCallStatuses: event.HookCall,
+	FieldMediaTypes:   event.HookMedia,
 }
 
 // ReadOnlyFields are returned by the API and ignored on input, so a client
 // may send back a document it has read, as Kazoo clients do.
 var ReadOnlyFields = []string{"id", "created", "modified", "revision", "secret", "disable_reason"}
 
-// Hook types. The Kazoo lifecycle types come from pkg/event; "all" matches
-// every lifecycle; "call" and "media" are the Spoke kinds with filters.
-const (
-	HookAll   = "all"
-	HookCall  = event.KindCall
-	HookMedia = event.KindMedia
-)
-
-// HookTypes lists every value "hook" accepts.
-var HookTypes = append(slices.Clone(event.Lifecycles), HookAll, HookCall, HookMedia)
-
-// HTTP verbs a hook may use, stored lower case as Kazoo does.
-var HTTPVerbs = []string{"get", "post", "put"}
-
-// Payload formats. form-data stays the default because it is Kazoo's.
-const (
-	FormatFormData = "form-data"
-	FormatJSON     = "json"
-)
-
-// Formats lists every value "format" accepts.
-var Formats = []string{FormatFormData, FormatJSON}
-
 // Defaults and limits, documented in the README and the error messages.
 const (
-	DefaultHTTPVerb = "post"
-	DefaultFormat   = FormatFormData
-	DefaultRetries  = 2
+	DefaultRetries = 2
 	// MinRetries and MaxRetries bound retries: ten retries with backoff
 	// already span hours; more only delays the automatic disable.
 	MinRetries    = 0
@@ -129,18 +104,18 @@ func Decode(fields map[string]json.RawMessage) (Document, validation.Violations)
 	doc := Document{
 		Name:                d.name(),
 		URI:                 d.uri(),
-		HTTPVerb:            d.enum(FieldHTTPVerb, HTTPVerbs, DefaultHTTPVerb, false),
-		Hook:                d.enum(FieldHook, HookTypes, "", true),
+		HTTPVerb:            d.enum(FieldHTTPVerb, event.HTTPVerbs, event.DefaultHTTPVerb, false),
+		Hook:                d.enum(FieldHook, event.HookTypes, "", true),
 		Retries:             int32(d.integer(FieldRetries, DefaultRetries, MinRetries, MaxRetries)),
 		CustomData:          d.customData(),
 		Enabled:             d.boolean(FieldEnabled, true),
-		Format:              d.enum(FieldFormat, Formats, DefaultFormat, false),
+		Format:              d.enum(FieldFormat, event.Formats, event.DefaultFormat, false),
 		IncludeInternalLegs: d.boolean(FieldIncludeInternalLegs, true),
 		IncludeSubaccounts:  d.boolean(FieldIncludeSubaccounts, false),
 	}
-	doc.CallTypes = d.filter(FieldCallTypes, event.CallTypes, doc.Hook, HookCall)
-	doc.CallStatuses = d.filter(FieldCallStatuses, event.CallStatuses, doc.Hook, HookCall)
-	doc.MediaTypes = d.filter(FieldMediaTypes, event.MediaTypes, doc.Hook, HookMedia)
+	doc.CallTypes = d.filter(FieldCallTypes, event.CallTypes, doc.Hook, event.HookCall)
+	doc.CallStatuses = d.filter(FieldCallStatuses, event.CallStatuses, doc.Hook, event.HookCall)
+	doc.MediaTypes = d.filter(FieldMediaTypes, event.MediaTypes, doc.Hook, event.HookMedia)
 	d.rejectUnknown()
 	return doc, d.v
 }

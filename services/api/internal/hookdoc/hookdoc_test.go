@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/validation"
 )
 
@@ -27,7 +28,7 @@ func TestDecodeWirecloudDocument(t *testing.T) {
 	}
 	want := Document{
 		Name: "New Calls", URI: "http://my.server.com/calls/new.php", HTTPVerb: "post", Hook: "channel_create",
-		Retries: 3, CustomData: json.RawMessage("{}"), Enabled: true, Format: FormatFormData, IncludeInternalLegs: true,
+		Retries: 3, CustomData: json.RawMessage("{}"), Enabled: true, Format: event.FormatFormData, IncludeInternalLegs: true,
 		CallTypes: []string{}, CallStatuses: []string{}, MediaTypes: []string{},
 	}
 	if fmt.Sprint(doc) != fmt.Sprint(want) {
@@ -56,7 +57,7 @@ func TestDecodeDefaultsAndNormalisation(t *testing.T) {
 	if !v.Empty() {
 		t.Fatalf("violations: %v", v)
 	}
-	if doc.Hook != HookCall || doc.HTTPVerb != "put" || doc.Format != FormatJSON || doc.Enabled || doc.IncludeInternalLegs {
+	if doc.Hook != event.HookCall || doc.HTTPVerb != "put" || doc.Format != event.FormatJSON || doc.Enabled || doc.IncludeInternalLegs {
 		t.Fatalf("normalisation: %+v", doc)
 	}
 	if doc.Retries != DefaultRetries {
@@ -179,7 +180,7 @@ func FuzzDecode(f *testing.F) {
 		if CheckCallbackURI(doc.URI) != "" || len(doc.URI) > MaxURILength {
 			t.Fatalf("accepted bad uri %q", doc.URI)
 		}
-		if !slices.Contains(HookTypes, doc.Hook) || !slices.Contains(HTTPVerbs, doc.HTTPVerb) || !slices.Contains(Formats, doc.Format) {
+		if !slices.Contains(event.HookTypes, doc.Hook) || !slices.Contains(event.HTTPVerbs, doc.HTTPVerb) || !slices.Contains(event.Formats, doc.Format) {
 			t.Fatalf("accepted bad enum: %+v", doc)
 		}
 		if doc.Retries < MinRetries || doc.Retries > MaxRetries {

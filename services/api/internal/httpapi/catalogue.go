@@ -46,9 +46,9 @@ func hookCatalogue() []hookTypeJSON {
 			Description: "Two call legs were connected to each other.", Filters: none},
 		{ID: event.LifecycleChannelDestroy, Name: "Hungup channel",
 			Description: "A call leg ended; the payload carries the hangup cause and durations.", Filters: none},
-		{ID: hookdoc.HookAll, Name: "All channel events",
+		{ID: event.HookAll, Name: "All channel events",
 			Description: "Every channel event above (channel_create, channel_answer, channel_bridge, channel_destroy).", Filters: none},
-		{ID: hookdoc.HookCall, Name: "Call (Spoke)",
+		{ID: event.HookCall, Name: "Call (Spoke)",
 			Description: "Call events by call type and call status, in Spoke's vocabulary. Either filter may be empty (= any), so a hook can select by type only, status only, or both.",
 			Filters: map[string]filterJSON{
 				hookdoc.FieldCallTypes: {
@@ -58,7 +58,7 @@ func hookCatalogue() []hookTypeJSON {
 					Description: "Call statuses to hear.",
 					Values:      slices.Clone(event.CallStatuses)},
 			}},
-		{ID: hookdoc.HookMedia, Name: "Media (Spoke)",
+		{ID: event.HookMedia, Name: "Media (Spoke)",
 			Description: "A voicemail or call recording is available; the payload carries a download link that expires.",
 			Filters: map[string]filterJSON{
 				hookdoc.FieldMediaTypes: {

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/services/api/internal/hookdoc"
 )
 
 func TestHookCatalogue(t *testing.T) {
@@ -29,8 +28,8 @@ func TestHookCatalogue(t *testing.T) {
 		}
 	}
 	// Exactly the types a hook document accepts, in the same order.
-	if !slices.Equal(ids, hookdoc.HookTypes) {
-		t.Fatalf("catalogue types %v, hook document accepts %v", ids, hookdoc.HookTypes)
+	if !slices.Equal(ids, event.HookTypes) {
+		t.Fatalf("catalogue types %v, hook document accepts %v", ids, event.HookTypes)
 	}
 	values := func(hookType, filter string) string {
 		filters := byID[hookType]["filters"].(map[string]any)

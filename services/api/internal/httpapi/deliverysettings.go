@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/labstack/echo/v4"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/validation"
 )
@@ -88,7 +89,7 @@ func (s *Server) patchDeliverySettings(c echo.Context) error {
 	if err != nil {
 		return errInternal(fmt.Errorf("update delivery settings of %s: %w", accountID, err))
 	}
-	s.publishAccountChange(ctx, hookChange{AccountID: accountID, Change: "delivery_settings"})
+	s.publishAccountChange(ctx, bus.HookChange{AccountID: accountID, Change: "delivery_settings"})
 	return respond(c, http.StatusOK, envelope{Data: renderDeliverySettings(row.AttemptFailureCount, row.AttemptFailureExpirySeconds, row.ModifiedAt)})
 }
 

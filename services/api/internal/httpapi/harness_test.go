@@ -19,8 +19,8 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 const (

@@ -207,25 +207,16 @@ func (s *Server) loadHook(c echo.Context) (store.Hook, error) {
 	return hook, nil
 }
 
-// hookChange is the body of hooks.changed.<account_id>. Subscribers reload
-// the account's hooks on any message; the members help logs and tracing.
-type hookChange struct {
-	AccountID string `json:"account_id"`
-	HookID    string `json:"hook_id"`
-	Change    string `json:"change"`
-	Revision  int64  `json:"revision"`
-}
-
 // publishHooksChanged tells matchers to reload the account. The change is
 // already committed, so a failed publish is logged, not returned: an error
 // answer would make the client retry and create a duplicate hook.
 func (s *Server) publishHooksChanged(ctx context.Context, hook store.Hook, change string) {
-	s.publishAccountChange(ctx, hookChange{AccountID: hook.AccountID, HookID: hook.ID, Change: change, Revision: hook.Revision})
+	s.publishAccountChange(ctx, bus.HookChange{AccountID: hook.AccountID, HookID: hook.ID, Change: change, Revision: hook.Revision})
 }
 
 // publishAccountChange sends a hooks.changed notice for what changed in the
 // account: one hook, or (with no hook id) a setting all its hooks follow.
-func (s *Server) publishAccountChange(ctx context.Context, notice hookChange) {
+func (s *Server) publishAccountChange(ctx context.Context, notice bus.HookChange) {
 	subject := bus.HooksChangedSubject(notice.AccountID)
 	body, err := json.Marshal(notice)
 	if err == nil {

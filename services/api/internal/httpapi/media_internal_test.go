@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // countingObjects counts how often an object is opened for reading.

@@ -14,6 +14,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/hookdoc"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/openapi"
 )
@@ -119,8 +120,8 @@ func TestOpenAPIHookSchemaAgreesWithHookdoc(t *testing.T) {
 	for _, v := range hookEnum {
 		hookTypes = append(hookTypes, v.(string))
 	}
-	if !slices.Equal(hookTypes, hookdoc.HookTypes) {
-		t.Errorf("schema hook enum %v, hookdoc %v", hookTypes, hookdoc.HookTypes)
+	if !slices.Equal(hookTypes, event.HookTypes) {
+		t.Errorf("schema hook enum %v, hookdoc %v", hookTypes, event.HookTypes)
 	}
 }
 

@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // TestProtocolErrorsAnswerInTheAPIFormat: what net/http answers itself,

@@ -8,17 +8,12 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
-	"github.com/pbxhooks/pbxhooks/services/api/internal/hookdoc"
 )
 
 // TestEventSource is the Event.source of events made by POST .../test, so
@@ -41,22 +36,18 @@ func (s *Server) testHook(c echo.Context) error {
 	if err != nil {
 		return errInternal(err)
 	}
-	data, err := proto.Marshal(ev)
-	if err != nil {
-		return errInternal(fmt.Errorf("marshal test event: %w", err))
-	}
 	ctx := c.Request().Context()
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg.Header.Set(bus.HeaderMsgID, ev.GetAccountId()+"/"+ev.GetId())
+	msg, err := bus.EventMsg(ctx, subject, ev)
+	if err != nil {
+		return errInternal(fmt.Errorf("test event: %w", err))
+	}
 	msg.Header.Set(bus.HeaderTestHookID, hook.ID)
-	telemetry.InjectNATS(ctx, msg.Header)
-	if _, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.StreamEvents)); err != nil {
+	if _, err := bus.PublishEvent(ctx, s.js, msg); err != nil {
 		return &Error{Status: http.StatusServiceUnavailable,
 			Message: "could not queue the test event; try again shortly", Err: fmt.Errorf("publish test event on %s: %w", subject, err)}
 	}
 
-	deliveryID := ev.GetId() + ":" + hook.ID
+	deliveryID := bus.DeliveryID(ev.GetId(), hook.ID)
 	attempt, found, err := s.awaitAttempt(c, hook.AccountID, deliveryID)
 	if err != nil {
 		return err
@@ -132,7 +123,7 @@ func sampleEvent(h store.Hook, now time.Time) (*pbxhooksv1.Event, string, error)
 		Request:    "+15550199@pbxhooks.test",
 	}
 	switch h.Hook {
-	case hookdoc.HookMedia:
+	case event.HookMedia:
 		ev.Kind = event.KindMedia
 		ev.Lifecycle = event.LifecycleChannelDestroy
 		ev.Status = event.StatusEnded
@@ -143,11 +134,11 @@ func sampleEvent(h store.Hook, now time.Time) (*pbxhooksv1.Event, string, error)
 		}
 		subject, err := bus.MediaEventSubject(h.AccountID, mediaType)
 		return ev, subject, err
-	case hookdoc.HookCall:
+	case event.HookCall:
 		ev.CallType = firstOr(h.CallTypes, event.CallTypeIncoming)
 		ev.Status = firstOr(h.CallStatuses, event.StatusRinging)
 		ev.Lifecycle = lifecycleForStatus(ev.Status)
-	case hookdoc.HookAll:
+	case event.HookAll:
 		ev.Lifecycle = event.LifecycleChannelCreate
 		ev.Status = event.StatusRinging
 	default:

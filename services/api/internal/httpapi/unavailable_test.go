@@ -9,8 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pbxhooks/pbxhooks/pkg/pgcluster"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
+	"github.com/pbxhooks/pbxhooks/testkit/pgcluster"
 )
 
 // TestDatabaseOutageAnswers503: while PostgreSQL cannot be reached the API

@@ -9,11 +9,11 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 )
 
-// PBX kinds CONNECTOR_PBX accepts. AMI (asterisk-ami) is refused until
-// its connector exists.
+// PBX kinds CONNECTOR_PBX accepts.
 const (
 	pbxFreeSWITCH = "freeswitch"
 	pbxARI        = "asterisk-ari"
+	pbxAMI        = "asterisk-ami"
 )
 
 // anyAccount is CONNECTOR_ACCOUNT_ID for a PBX shared by tenants: each
@@ -31,6 +31,9 @@ type settings struct {
 	SpoolDir      string
 	SpoolMaxBytes int64
 	HealthAddr    string
+	// Media upload (FreeSWITCH): the recordings directory as the PBX names
+	// it, where the connector sees it, and ingest's media route.
+	MediaRoot, MediaDir, IngestURL, IngestToken string
 }
 
 func readSettings(e *config.Env) (settings, error) {
@@ -38,14 +41,38 @@ func readSettings(e *config.Env) (settings, error) {
 	s := settings{
 		Common:        config.ReadCommon(e),
 		PBX:           e.String("CONNECTOR_PBX", pbxFreeSWITCH),
-		Addr:          e.Required("CONNECTOR_ADDR", "FreeSWITCH's event socket host:port (port 8021), or Asterisk's HTTP base URL such as http://pbx:8088"),
+		Addr:          e.Required("CONNECTOR_ADDR", "FreeSWITCH's event socket or Asterisk's AMI host:port (ports 8021, 5038), or Asterisk's HTTP base URL such as http://pbx:8088 for ARI"),
 		User:          e.String("CONNECTOR_USER", ""),
-		Password:      e.Required("CONNECTOR_PASSWORD", "the event socket password (event_socket.conf.xml) or the ARI user's (ari.conf)"),
+		Password:      e.Required("CONNECTOR_PASSWORD", "the event socket password (event_socket.conf.xml), or the ARI (ari.conf) or AMI (manager.conf) user's"),
 		ARIApp:        e.String("CONNECTOR_ARI_APP", "pbxhooks"),
 		AccountID:     e.Required("CONNECTOR_ACCOUNT_ID", "the account the PBX belongs to, or any"),
 		SpoolDir:      e.Required("CONNECTOR_SPOOL_DIR", "a directory on persistent storage for the spool"),
 		SpoolMaxBytes: int64(e.Int("CONNECTOR_SPOOL_MAX_BYTES", 1<<30, 1<<20, 1<<40)),
 		HealthAddr:    e.Addr("CONNECTOR_HEALTH_ADDR", "127.0.0.1:8084"),
+		MediaRoot:     e.String("CONNECTOR_MEDIA_ROOT", ""),
+		MediaDir:      e.String("CONNECTOR_MEDIA_DIR", ""),
+		IngestURL:     e.String("CONNECTOR_INGEST_URL", ""),
+		IngestToken:   e.String("CONNECTOR_INGEST_TOKEN", ""),
+	}
+	if s.MediaDir == "" {
+		s.MediaDir = s.MediaRoot
+	}
+	if s.MediaRoot != "" {
+		if s.PBX != pbxFreeSWITCH {
+			e.Fail("CONNECTOR_MEDIA_ROOT", "media upload is implemented for freeswitch only")
+		}
+		if !strings.HasPrefix(s.MediaRoot, "/") {
+			e.Fail("CONNECTOR_MEDIA_ROOT", "must be an absolute path, as FreeSWITCH names its files")
+		}
+		if u, err := url.Parse(s.IngestURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			e.Fail("CONNECTOR_INGEST_URL", "must be ingest's base URL such as http://ingest:8081 when CONNECTOR_MEDIA_ROOT is set")
+		}
+		if s.IngestToken == "" {
+			e.Fail("CONNECTOR_INGEST_TOKEN", "is required when CONNECTOR_MEDIA_ROOT is set (a pbx token of the account)")
+		}
+		if s.AccountID == anyAccount {
+			e.Fail("CONNECTOR_MEDIA_ROOT", "needs a real CONNECTOR_ACCOUNT_ID: ingest stores media under one account")
+		}
 	}
 	switch s.PBX {
 	case pbxFreeSWITCH:
@@ -59,8 +86,12 @@ func readSettings(e *config.Env) (settings, error) {
 		if s.ARIApp == "" || strings.ContainsAny(s.ARIApp, " /?&#") {
 			e.Fail("CONNECTOR_ARI_APP", "must be an ARI application name without spaces or URL delimiters")
 		}
+	case pbxAMI:
+		if s.User == "" {
+			e.Fail("CONNECTOR_USER", "is required for asterisk-ami (the manager.conf user)")
+		}
 	default:
-		e.Fail("CONNECTOR_PBX", "must be freeswitch or asterisk-ari (asterisk-ami is not implemented yet), got %q", s.PBX)
+		e.Fail("CONNECTOR_PBX", "must be freeswitch, asterisk-ari or asterisk-ami, got %q", s.PBX)
 	}
 	if s.AccountID != anyAccount && s.AccountID != "" {
 		if err := event.ValidateAccountID(s.AccountID); err != nil {

@@ -41,8 +41,34 @@ func TestSettings(t *testing.T) {
 	if _, err := readSettings(env(map[string]string{"CONNECTOR_PBX": "asterisk-ari", "CONNECTOR_USER": "u"})); err == nil || !strings.Contains(err.Error(), "CONNECTOR_ADDR") {
 		t.Errorf("asterisk-ari with host:port: %v, want CONNECTOR_ADDR refused", err)
 	}
+	if s, err := readSettings(env(map[string]string{"CONNECTOR_PBX": "asterisk-ami", "CONNECTOR_ADDR": "pbx:5038", "CONNECTOR_USER": "pbxhooks"})); err != nil || s.User != "pbxhooks" {
+		t.Errorf("asterisk-ami: %+v %v", s, err)
+	}
+	if _, err := readSettings(env(map[string]string{"CONNECTOR_PBX": "asterisk-ami"})); err == nil || !strings.Contains(err.Error(), "CONNECTOR_USER") {
+		t.Errorf("asterisk-ami without a user: %v", err)
+	}
+	media := map[string]string{"CONNECTOR_MEDIA_ROOT": "/srv/fs", "CONNECTOR_INGEST_URL": "http://ingest:8081", "CONNECTOR_INGEST_TOKEN": "t"}
+	if s, err := readSettings(env(media)); err != nil || s.MediaDir != "/srv/fs" {
+		t.Errorf("media upload: %+v %v", s, err)
+	}
 	for name, over := range map[string]map[string]string{
-		"CONNECTOR_PBX":             {"CONNECTOR_PBX": "asterisk-ami"},
+		"CONNECTOR_INGEST_URL":   {"CONNECTOR_INGEST_URL": "ingest:8081"},
+		"CONNECTOR_INGEST_TOKEN": {"CONNECTOR_INGEST_TOKEN": ""},
+		"CONNECTOR_MEDIA_ROOT":   {"CONNECTOR_ACCOUNT_ID": "any"},
+	} {
+		m := map[string]string{}
+		for k, v := range media {
+			m[k] = v
+		}
+		for k, v := range over {
+			m[k] = v
+		}
+		if _, err := readSettings(env(m)); err == nil || !strings.Contains(err.Error(), name) {
+			t.Errorf("media upload, %s: %v, want an error naming it", name, err)
+		}
+	}
+	for name, over := range map[string]map[string]string{
+		"CONNECTOR_PBX":             {"CONNECTOR_PBX": "kamailio"},
 		"CONNECTOR_USER":            {"CONNECTOR_PBX": "asterisk-ari", "CONNECTOR_ADDR": "http://pbx:8088"},
 		"CONNECTOR_ACCOUNT_ID":      {"CONNECTOR_ACCOUNT_ID": "a.b"},
 		"CONNECTOR_ADDR":            {"CONNECTOR_ADDR": ""},

@@ -1,5 +1,5 @@
-// Command connector attaches to one PBX (FreeSWITCH's event socket or
-// Asterisk's ARI WebSocket) and
+// Command connector attaches to one PBX (FreeSWITCH's event socket,
+// Asterisk's ARI WebSocket or its AMI) and
 // forwards its call events, raw and in the order the PBX emitted them, to
 // the PBX stream for ingest, through a bounded on-disk spool; see
 // docs/CONNECTORS.md.
@@ -10,10 +10,15 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
+	"time"
 
+	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
@@ -21,11 +26,13 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/amiconn"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/ariconn"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/connmetrics"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/fsconn"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
 )
 
@@ -81,15 +88,27 @@ func run() error {
 		},
 	}
 	var pbx interface{ Run(context.Context) error }
+	mediaRun := func(context.Context) error { return nil }
 	switch cfg.PBX {
 	case pbxARI:
 		lnk.Subject, err = bus.PBXARISubject(cfg.AccountID)
 		pbx = &ariconn.Connector{
 			Link: lnk, BaseURL: cfg.Addr, User: cfg.User, Password: cfg.Password, App: cfg.ARIApp, StateDir: cfg.SpoolDir,
 		}
+	case pbxAMI:
+		lnk.Subject, err = bus.PBXAMISubject(cfg.AccountID)
+		pbx = &amiconn.Connector{Link: lnk, Addr: cfg.Addr, User: cfg.User, Password: cfg.Password, StateDir: cfg.SpoolDir}
 	default:
 		lnk.Subject, err = bus.PBXFreeSWITCHSubject(cfg.AccountID)
-		pbx = &fsconn.Connector{Link: lnk, Addr: cfg.Addr, Password: cfg.Password, StateDir: cfg.SpoolDir}
+		fs := &fsconn.Connector{Link: lnk, Addr: cfg.Addr, Password: cfg.Password, StateDir: cfg.SpoolDir}
+		if cfg.MediaRoot != "" {
+			if fs.Media, err = uploader(cfg, log, m); err != nil {
+				return err
+			}
+			defer fs.Media.Dir.Close()
+			mediaRun = fs.Media.Run
+		}
+		pbx = fs
 	}
 	if err != nil {
 		return err
@@ -97,7 +116,13 @@ func run() error {
 
 	checks := &health.Checks{}
 	checks.Add("pbx", lnk.Ready)
-	checks.Add("nats", fwd.Ready)
+	checks.Add("nats", func(context.Context) error {
+		if status := nc.Status(); status != nats.CONNECTED {
+			return fmt.Errorf("NATS connection is %s", status)
+		}
+		return nil
+	})
+	checks.Add("publish", fwd.Ready)
 	checks.Add("spool", func(context.Context) error {
 		if sp.Bytes() >= sp.MaxBytes() {
 			return fmt.Errorf("spool full (%d bytes)", sp.Bytes())
@@ -110,9 +135,29 @@ func run() error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return fwd.Run(gctx) })
 	g.Go(func() error { return pbx.Run(gctx) })
+	g.Go(func() error { return mediaRun(gctx) })
 	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
 	log.InfoContext(ctx, "connector started", "pbx", cfg.PBX, "addr", cfg.Addr, telemetry.KeySubject, lnk.Subject)
 	return g.Wait()
+}
+
+// uploader uploads the recordings under CONNECTOR_MEDIA_ROOT (seen in
+// CONNECTOR_MEDIA_DIR) to ingest, its jobs spooled beside the events.
+func uploader(cfg settings, log *slog.Logger, m *connmetrics.Metrics) (*media.Uploader, error) {
+	dir, err := os.OpenRoot(cfg.MediaDir)
+	if err != nil {
+		return nil, fmt.Errorf("CONNECTOR_MEDIA_DIR: %w", err)
+	}
+	jobs, err := spool.Open(filepath.Join(cfg.SpoolDir, "media"), 64<<20, runID())
+	if err != nil {
+		dir.Close()
+		return nil, err
+	}
+	return &media.Uploader{
+		Jobs: jobs, Root: cfg.MediaRoot, Dir: dir, URL: cfg.IngestURL, Token: cfg.IngestToken, AccountID: cfg.AccountID,
+		HTTP: &http.Client{Timeout: 30 * time.Minute}, Log: log,
+		Uploaded: m.MediaUploaded.Inc, Dropped: m.MediaDropped.Inc,
+	}, nil
 }
 
 // runID distinguishes this run's spool message ids from an earlier run's.

@@ -18,10 +18,10 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 const subject = "pbx.ari.acct1"

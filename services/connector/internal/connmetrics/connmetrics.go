@@ -14,6 +14,8 @@ type Metrics struct {
 	PublishFailures prometheus.Counter
 	SpoolFull       prometheus.Counter
 	Reconstructed   *prometheus.CounterVec
+	MediaUploaded   prometheus.Counter
+	MediaDropped    prometheus.Counter
 	spoolBytes      prometheus.GaugeFunc
 	spoolEvents     prometheus.GaugeFunc
 }
@@ -33,6 +35,10 @@ func New(spoolBytes, spoolEvents func() float64) *Metrics {
 			Help: "Times the spool was full: the connector left the PBX until it drained, then resynchronised."}),
 		Reconstructed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "connector", Name: "reconstructed_events_total",
 			Help: "Events made up after a gap in the PBX's stream, by lifecycle."}, []string{"lifecycle"}),
+		MediaUploaded: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: "connector", Name: "media_uploaded_total",
+			Help: "Recordings and voicemail messages ingest accepted."}),
+		MediaDropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: "connector", Name: "media_dropped_total",
+			Help: "Recordings and voicemail messages not uploaded: outside the media root, gone, or refused by ingest."}),
 		spoolBytes: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: "connector", Name: "spool_bytes",
 			Help: "Bytes of events waiting in the spool."}, spoolBytes),
 		spoolEvents: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: "connector", Name: "spool_events",
@@ -42,5 +48,5 @@ func New(spoolBytes, spoolEvents func() float64) *Metrics {
 
 // Collectors lists every metric for registration.
 func (m *Metrics) Collectors() []prometheus.Collector {
-	return []prometheus.Collector{m.Spooled, m.Published, m.PublishFailures, m.SpoolFull, m.Reconstructed, m.spoolBytes, m.spoolEvents}
+	return []prometheus.Collector{m.Spooled, m.Published, m.PublishFailures, m.SpoolFull, m.Reconstructed, m.MediaUploaded, m.MediaDropped, m.spoolBytes, m.spoolEvents}
 }

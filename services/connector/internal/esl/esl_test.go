@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esl"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esltest"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func capture(t testing.TB, name string) []byte {

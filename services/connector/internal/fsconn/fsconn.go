@@ -6,6 +6,8 @@ package fsconn
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esl"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/media"
 )
 
 // Events is the subscription: the call lifecycle, recordings, voicemail
@@ -41,6 +44,9 @@ type Connector struct {
 	Idle time.Duration
 	// Now is the clock of reconstructed events (time.Now when nil).
 	Now func() time.Time
+	// Media, when set, uploads the recordings (RECORD_STOP) and voicemail
+	// messages (vm::maintenance leave-message) the events announce.
+	Media *media.Uploader
 
 	mu    sync.Mutex
 	table *table
@@ -107,10 +113,21 @@ func (c *Connector) session(ctx context.Context) error {
 }
 
 // fsEvent is the little the connector reads of an event: enough to keep
-// the channel table. Parsing proper is ingest's.
+// the channel table and find media files. Parsing proper is ingest's.
 type fsEvent struct {
-	Name string `json:"Event-Name"`
-	UUID string `json:"Unique-ID"`
+	Name     string `json:"Event-Name"`
+	UUID     string `json:"Unique-ID"`
+	Subclass string `json:"Event-Subclass"`
+	// RECORD_STOP.
+	RecordPath string `json:"Record-File-Path"`
+	App        string `json:"variable_current_application"`
+	From       string `json:"Caller-Caller-ID-Number"`
+	To         string `json:"Caller-Destination-Number"`
+	// vm::maintenance.
+	VMAction string `json:"VM-Action"`
+	VMPath   string `json:"VM-File-Path"`
+	VMFrom   string `json:"VM-Caller-ID-Number"`
+	VMUser   string `json:"VM-User"`
 }
 
 // onEvent spools one event and keeps the channel table.
@@ -128,7 +145,35 @@ func (c *Connector) onEvent(body []byte) error {
 	if err := c.spoolEvent(body); err != nil {
 		return err
 	}
+	c.media(ev)
 	return c.track(ev, body)
+}
+
+// media files an upload for a finished recording or a left voicemail
+// message. A recording the voicemail application made is the message
+// itself: its vm::maintenance event uploads it as a voicemail, once it is
+// kept (a discarded message has none).
+func (c *Connector) media(ev fsEvent) {
+	if c.Media == nil {
+		return
+	}
+	var job media.Job
+	switch {
+	case ev.Name == "RECORD_STOP" && ev.RecordPath != "" && ev.App != "voicemail":
+		job = media.Job{Type: "call_recording", CallID: ev.UUID, From: ev.From, To: ev.To, Path: ev.RecordPath}
+	case ev.Name == "CUSTOM" && ev.Subclass == "vm::maintenance" && ev.VMAction == "leave-message" && ev.VMPath != "":
+		job = media.Job{Type: "voicemail", CallID: ev.UUID, From: ev.VMFrom, To: ev.VMUser, Path: ev.VMPath}
+	default:
+		return
+	}
+	if job.CallID == "" {
+		job.CallID = "unknown"
+	}
+	sum := sha256.Sum256([]byte(job.Type + "\x00" + job.CallID + "\x00" + job.Path))
+	job.ID = "fs-" + hex.EncodeToString(sum[:16])
+	if err := c.Media.Enqueue(job); err != nil {
+		c.Log.Error("media upload not queued", "call_id", job.CallID, "path", job.Path, telemetry.KeyError, err)
+	}
 }
 
 func (c *Connector) spoolEvent(body []byte) error { return c.Append(body) }

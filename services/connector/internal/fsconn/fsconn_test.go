@@ -18,13 +18,13 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esl"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esltest"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
+	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 const subject = "pbx.freeswitch.acct1"
@@ -200,6 +200,12 @@ type running struct {
 // the test ends.
 func startConnector(t *testing.T, n *natsServer, addr, password string, spoolMax int64) *running {
 	t.Helper()
+	return startConnectorWith(t, n, addr, password, spoolMax, nil)
+}
+
+// startConnectorWith lets setup finish the connector before it runs.
+func startConnectorWith(t *testing.T, n *natsServer, addr, password string, spoolMax int64, setup func(*running)) *running {
+	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	dir := t.TempDir()
 	sp, err := spool.Open(dir, spoolMax, "run1")
@@ -218,6 +224,9 @@ func startConnector(t *testing.T, n *natsServer, addr, password string, spoolMax
 		Addr: addr, Password: password, StateDir: dir,
 		Idle: 5 * time.Second,
 		Now:  func() time.Time { return time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC) },
+	}
+	if setup != nil {
+		setup(r)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{}, 2)

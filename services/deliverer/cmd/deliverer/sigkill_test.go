@@ -24,8 +24,8 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // slowReceiver answers 200 after a delay and records every webhook-id.
@@ -92,7 +92,7 @@ func TestSIGKILLLosesNoDelivery(t *testing.T) {
 	if err := q.EnsureAccount(t.Context(), "acctkill"); err != nil {
 		t.Fatal(err)
 	}
-	hook, err := q.CreateHook(t.Context(), store.CreateHookParams{
+	hook, err := q.InsertHook(t.Context(), store.InsertHookParams{
 		ID: "hkkill", AccountID: "acctkill", Name: "kill", Uri: srv.URL + "/cb", HttpVerb: "post", Hook: "all",
 		Retries: 3, CustomData: json.RawMessage(`{}`), Enabled: true, Format: "json",
 		CallTypes: []string{}, CallStatuses: []string{}, MediaTypes: []string{},
@@ -122,7 +122,7 @@ func TestSIGKILLLosesNoDelivery(t *testing.T) {
 		"DELIVERY_TIMEOUT=1s", "LOG_LEVEL=warn",
 	}
 	first := startBinary(t, bin, env)
-	waitFor(t, time.Minute, "a quarter of the deliveries", func() bool { return recv.total() >= n/4 })
+	testenv.Eventually(t, time.Minute, "a quarter of the deliveries", func() bool { return recv.total() >= n/4 })
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("SIGKILL: %v", err)
 	}
@@ -134,7 +134,7 @@ func TestSIGKILLLosesNoDelivery(t *testing.T) {
 		_ = second.Process.Signal(syscall.SIGTERM)
 		_ = second.Wait()
 	})
-	waitFor(t, 2*time.Minute, "every delivery to have a success attempt row", func() bool {
+	testenv.Eventually(t, 2*time.Minute, "every delivery to have a success attempt row", func() bool {
 		return countSucceeded(t, pool, ids) == n
 	})
 
@@ -184,15 +184,4 @@ func countSucceeded(t *testing.T, pool *pgxpool.Pool, ids []string) int {
 		t.Fatalf("count: %v", err)
 	}
 	return n
-}
-
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", within, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestRetentionDropsOldPartitionsAndDeletesOldDefaultRows(t *testing.T) {

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func row(accountID string, i int, result string) store.InsertAttemptsParams {
@@ -125,7 +125,7 @@ func TestRowsGatherWhileEveryFlushIsBusy(t *testing.T) {
 			t.Errorf("first row: %v", err)
 		}
 	})
-	waitUntil(t, func() bool { return len(gate.sizes()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "the first batch to reach the gate", func() bool { return len(gate.sizes()) == 1 })
 	const more = 40
 	for i := 1; i <= more; i++ {
 		wg.Go(func() {
@@ -135,7 +135,7 @@ func TestRowsGatherWhileEveryFlushIsBusy(t *testing.T) {
 		})
 	}
 	// Every one of them is waiting inside the writer before the slot frees.
-	waitUntil(t, func() bool { return w.Pending() == more })
+	testenv.Eventually(t, 10*time.Second, "the later rows to be pending", func() bool { return w.Pending() == more })
 	close(gate.release)
 	wg.Wait()
 	if got := gate.sizes(); len(got) != 2 || got[0] != 1 || got[1] != more {
@@ -143,16 +143,5 @@ func TestRowsGatherWhileEveryFlushIsBusy(t *testing.T) {
 	}
 	if got := countRows(t, q, "gather"); got != more+1 {
 		t.Fatalf("%d rows committed, want %d", got, more+1)
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

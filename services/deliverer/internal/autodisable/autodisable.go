@@ -137,23 +137,6 @@ func (t *Tracker) Success(ctx context.Context, hookID string) error {
 	return nil
 }
 
-// Disabled is the JSON body of hooks.disabled.<account_id>.
-type Disabled struct {
-	AccountID  string    `json:"account_id"`
-	HookID     string    `json:"hook_id"`
-	Reason     string    `json:"reason"`
-	Revision   int64     `json:"revision"`
-	DisabledAt time.Time `json:"disabled_at"`
-}
-
-// changed is the body of hooks.changed.<account_id>, the API's shape.
-type changed struct {
-	AccountID string `json:"account_id"`
-	HookID    string `json:"hook_id"`
-	Change    string `json:"change"`
-	Revision  int64  `json:"revision"`
-}
-
 // Disable turns h off with reason and announces it. It reports false, with
 // no notice, when the hook was already disabled (another replica won) or
 // is gone.
@@ -166,8 +149,8 @@ func (t *Tracker) Disable(ctx context.Context, h *hookstate.Hook, reason string)
 		return false, fmt.Errorf("disable hook %s: %w", h.ID, err)
 	}
 	t.log.WarnContext(ctx, "hook disabled", telemetry.KeyAccountID, row.AccountID, telemetry.KeyHookID, row.ID, "reason", reason)
-	disabled, _ := json.Marshal(Disabled{AccountID: row.AccountID, HookID: row.ID, Reason: reason, Revision: row.Revision, DisabledAt: t.now().UTC()})
-	change, _ := json.Marshal(changed{AccountID: row.AccountID, HookID: row.ID, Change: "disabled", Revision: row.Revision})
+	disabled, _ := json.Marshal(bus.HookDisabled{AccountID: row.AccountID, HookID: row.ID, Reason: reason, Revision: row.Revision, DisabledAt: t.now().UTC()})
+	change, _ := json.Marshal(bus.HookChange{AccountID: row.AccountID, HookID: row.ID, Change: "disabled", Revision: row.Revision})
 	// The change is committed; a lost notice is healed by the matchers'
 	// periodic resync, so it is logged rather than returned.
 	for subject, body := range map[string][]byte{

@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 type notices struct {
@@ -32,7 +32,7 @@ func setup(t *testing.T) (*store.Queries, *hookstate.Hook) {
 	if err := q.EnsureAccount(t.Context(), "acct1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := q.CreateHook(t.Context(), store.CreateHookParams{
+	if _, err := q.InsertHook(t.Context(), store.InsertHookParams{
 		ID: "hk1", AccountID: "acct1", Name: "n", Uri: "https://example.com/", HttpVerb: "post", Hook: "all",
 		Retries: 0, CustomData: json.RawMessage(`{}`), Enabled: true, Format: "json",
 		CallTypes: []string{}, CallStatuses: []string{}, MediaTypes: []string{}, Secret: "whsec_AAAA",

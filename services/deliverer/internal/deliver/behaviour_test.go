@@ -14,6 +14,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/deliver"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // verify checks a received request with the Standard Webhooks reference
@@ -106,7 +107,7 @@ func TestRotationOverlapSignsWithBothSecretsThenOnlyTheNew(t *testing.T) {
 	rotate(time.Now().Add(time.Hour))
 	// The notice is asynchronous; deliver until the new secret signs.
 	var overlap receivedRequest
-	eventually(t, 10*time.Second, "a delivery signed with the new secret", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "a delivery signed with the new secret", func() (bool, string) {
 		h.publish(t, newDelivery(hook))
 		h.waitAcked(t)
 		got := recv.received()
@@ -122,7 +123,7 @@ func TestRotationOverlapSignsWithBothSecretsThenOnlyTheNew(t *testing.T) {
 
 	rotate(time.Now().Add(-time.Second)) // the overlap is over
 	var after receivedRequest
-	eventually(t, 10*time.Second, "a delivery signed with the new secret only", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "a delivery signed with the new secret only", func() (bool, string) {
 		h.publish(t, newDelivery(hook))
 		h.waitAcked(t)
 		got := recv.received()
@@ -184,10 +185,10 @@ func TestGoneDisablesTheHookAtOnceAndStopsRetrying(t *testing.T) {
 	if after.Enabled || after.DisableReason != autodisable.ReasonGone || after.Revision != hook.Revision+1 {
 		t.Fatalf("hook after 410: enabled %v reason %q revision %d (was %d)", after.Enabled, after.DisableReason, after.Revision, hook.Revision)
 	}
-	eventually(t, 5*time.Second, "hooks.disabled and hooks.changed notices", func() (bool, string) {
+	testenv.Eventually(t, 5*time.Second, "hooks.disabled and hooks.changed notices", func() (bool, string) {
 		return len(disabledNotices()) == 1 && len(changedNotices()) == 1, ""
 	})
-	var notice autodisable.Disabled
+	var notice bus.HookDisabled
 	if err := json.Unmarshal(disabledNotices()[0].Data, &notice); err != nil || notice.HookID != hook.ID ||
 		notice.AccountID != hook.AccountID || notice.Reason != autodisable.ReasonGone {
 		t.Fatalf("disabled notice = %s (%v)", disabledNotices()[0].Data, err)
@@ -277,7 +278,7 @@ func TestAutoDisableAfterRepeatedFailuresThenReEnable(t *testing.T) {
 	if after.Enabled || after.DisableReason != "3 failed attempts within 2m0s" {
 		t.Fatalf("hook after 3 failures: enabled %v reason %q", after.Enabled, after.DisableReason)
 	}
-	eventually(t, 5*time.Second, "the hooks.disabled notice", func() (bool, string) { return len(disabledNotices()) == 1, "" })
+	testenv.Eventually(t, 5*time.Second, "the hooks.disabled notice", func() (bool, string) { return len(disabledNotices()) == 1, "" })
 
 	// A delivery queued before the hook was disabled is not sent.
 	queued := newDelivery(hook)
@@ -303,7 +304,7 @@ func TestAutoDisableAfterRepeatedFailuresThenReEnable(t *testing.T) {
 		t.Fatalf("notice: %v", err)
 	}
 	d := newDelivery(hook)
-	eventually(t, 10*time.Second, "a delivery to the re-enabled hook", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "a delivery to the re-enabled hook", func() (bool, string) {
 		d = newDelivery(hook)
 		h.publish(t, d)
 		h.waitAcked(t)

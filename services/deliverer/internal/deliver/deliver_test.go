@@ -25,7 +25,6 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
@@ -33,6 +32,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/outbound"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // receiver is the customer's endpoint: it records every request and answers
@@ -200,7 +200,7 @@ func (h *harness) newHook(t *testing.T, url string, retries int32) store.Hook {
 	if err := h.q.EnsureAccount(t.Context(), accountID); err != nil {
 		t.Fatalf("account: %v", err)
 	}
-	hook, err := h.q.CreateHook(t.Context(), store.CreateHookParams{
+	hook, err := h.q.InsertHook(t.Context(), store.InsertHookParams{
 		ID: newID("hk"), AccountID: accountID, Name: "test", Uri: url + "/callback", HttpVerb: "post",
 		Hook: "channel_create", Retries: retries, CustomData: json.RawMessage(`{}`), Enabled: true,
 		Format: "json", CallTypes: []string{}, CallStatuses: []string{}, MediaTypes: []string{}, Secret: newSecret(),
@@ -252,7 +252,7 @@ func (h *harness) publish(t *testing.T, d *pbxhooksv1.Delivery) {
 // was acked or terminated, hence its outcome is final and recorded.
 func (h *harness) waitAcked(t *testing.T) {
 	t.Helper()
-	eventually(t, 30*time.Second, "DELIVERIES to drain", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "DELIVERIES to drain", func() (bool, string) {
 		stream, err := h.js.Stream(t.Context(), bus.StreamDeliveries)
 		if err != nil {
 			t.Fatalf("stream: %v", err)
@@ -260,22 +260,6 @@ func (h *harness) waitAcked(t *testing.T) {
 		n := stream.CachedInfo().State.Msgs
 		return n == 0, fmt.Sprintf("%d messages left", n)
 	})
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, within time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s; last state: %s", within, what, state)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // attemptsOf returns the delivery's attempt rows, oldest first.

@@ -21,6 +21,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/autodisable"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/deliver"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // hangingReceiver holds every request until the test ends, counting the
@@ -124,7 +125,7 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 	publishAsync(t, h.js, newDeliveries(goodHook, healthy))
 	start := time.Now()
 
-	eventually(t, deadline, "every healthy delivery", func() (bool, string) {
+	testenv.Eventually(t, deadline, "every healthy delivery", func() (bool, string) {
 		n := len(good.received())
 		return n >= healthy, "healthy deliveries received: " + strconv.Itoa(n)
 	})
@@ -133,7 +134,7 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 	// parked backlog: nothing of it waits on DELIVERIES but the requests
 	// hanging, so it is not fetched again and again ahead of other
 	// endpoints' deliveries.
-	eventually(t, deadline, "the dead backlog parked", func() (bool, string) {
+	testenv.Eventually(t, deadline, "the dead backlog parked", func() (bool, string) {
 		shared := consumerInfo(t, h.js, bus.StreamDeliveries, bus.ConsumerDeliverer)
 		parked := streamMsgs(t, h.js, bus.StreamParked)
 		state := fmt.Sprintf("shared consumer: %d pending, %d unacked; parked: %d", shared.NumPending, shared.NumAckPending, parked)
@@ -153,7 +154,7 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 		t.Fatalf("the hanging endpoint received %d requests; want 1..%d while they hang", got, perCap)
 	}
 	// Every healthy delivery's success is recorded (ack follows record).
-	eventually(t, deadline, "healthy attempt rows", func() (bool, string) {
+	testenv.Eventually(t, deadline, "healthy attempt rows", func() (bool, string) {
 		rows, err := h.q.ListAttemptsFiltered(t.Context(), store.ListAttemptsFilteredParams{AccountID: goodHook.AccountID, PageSize: 1000})
 		if err != nil {
 			t.Fatalf("list: %v", err)
@@ -202,7 +203,7 @@ func TestManyHangingEndpointsDoNotHoldTheSharedWorkers(t *testing.T) {
 	goodHook := h.newHook(t, good.srv.URL, 0)
 	publishAsync(t, h.js, dead)
 	publishAsync(t, h.js, newDeliveries(goodHook, healthy))
-	eventually(t, deadline, "every healthy delivery", func() (bool, string) {
+	testenv.Eventually(t, deadline, "every healthy delivery", func() (bool, string) {
 		n := len(good.received())
 		return n >= healthy, "healthy deliveries received: " + strconv.Itoa(n)
 	})
@@ -231,14 +232,14 @@ func TestOpenBreakerParksWithoutAttempts(t *testing.T) {
 	hook := h.newHook(t, recv.srv.URL, 5)
 	first := newDelivery(hook)
 	h.publish(t, first)
-	eventually(t, 10*time.Second, "the first attempt row", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the first attempt row", func() (bool, string) {
 		return len(h.attemptsOf(t, first)) == 1, ""
 	})
 	later := newDeliveries(hook, 20)
 	publishAsync(t, h.js, later)
 	// The first waits for its retry on the shared consumer; the 20 later
 	// ones are parked.
-	eventually(t, 10*time.Second, "the later deliveries parked", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the later deliveries parked", func() (bool, string) {
 		n := streamMsgs(t, h.js, bus.StreamParked)
 		return n == 20, fmt.Sprintf("%d parked", n)
 	})
@@ -279,12 +280,12 @@ func TestParkedBacklogDrainsWhenTheEndpointRecovers(t *testing.T) {
 	hook := h.newHook(t, recv.srv.URL, 50)
 	all := newDeliveries(hook, n)
 	publishAsync(t, h.js, all)
-	eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
 		p := streamMsgs(t, h.js, bus.StreamParked)
 		return p > 0, fmt.Sprintf("%d parked", p)
 	})
 	healthy.Store(true)
-	eventually(t, 20*time.Second, "every delivery to succeed", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "every delivery to succeed", func() (bool, string) {
 		ok := 0
 		for _, d := range all {
 			rows := h.attemptsOf(t, d)
@@ -309,7 +310,7 @@ func TestParkedBacklogDrainsWhenTheEndpointRecovers(t *testing.T) {
 	if len(successes) != n {
 		t.Fatalf("%d distinct webhook-ids reached the receiver, want %d", len(successes), n)
 	}
-	eventually(t, 10*time.Second, "PARKED to empty", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "PARKED to empty", func() (bool, string) {
 		p := streamMsgs(t, h.js, bus.StreamParked)
 		return p == 0, fmt.Sprintf("%d parked", p)
 	})
@@ -336,18 +337,18 @@ func TestAnotherReplicaDrainsWhatOneParked(t *testing.T) {
 	hook := h.newHook(t, recv.srv.URL, 0)
 	first := newDelivery(hook)
 	h.publish(t, first)
-	eventually(t, 10*time.Second, "the failed first attempt", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the failed first attempt", func() (bool, string) {
 		return len(h.attemptsOf(t, first)) == 1, ""
 	})
 	later := newDeliveries(hook, n)
 	publishAsync(t, h.js, later)
-	eventually(t, 10*time.Second, "the first replica to park them", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "the first replica to park them", func() (bool, string) {
 		p := streamMsgs(t, h.js, bus.StreamParked)
 		return p == n, fmt.Sprintf("%d parked", p)
 	})
 
 	h.startReplica(t, options{allow: loopbackAllowed})
-	eventually(t, 20*time.Second, "the second replica to deliver them", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the second replica to deliver them", func() (bool, string) {
 		ok := 0
 		for _, d := range later {
 			if rows := h.attemptsOf(t, d); len(rows) == 1 && rows[0].Result == "success" {
@@ -434,7 +435,7 @@ func TestParkedBacklogDrainsAfterItsConsumerIsDeleted(t *testing.T) {
 	hook := h.newHook(t, recv.srv.URL, 50)
 	all := newDeliveries(hook, n)
 	publishAsync(t, h.js, all)
-	eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
+	testenv.Eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
 		p := streamMsgs(t, h.js, bus.StreamParked)
 		return p >= n/2, fmt.Sprintf("%d parked", p)
 	})
@@ -449,7 +450,7 @@ func TestParkedBacklogDrainsAfterItsConsumerIsDeleted(t *testing.T) {
 		}
 		return ok
 	}
-	eventually(t, 20*time.Second, "the backlog to start draining", func() (bool, string) {
+	testenv.Eventually(t, 20*time.Second, "the backlog to start draining", func() (bool, string) {
 		ok := succeeded()
 		return ok >= 4, fmt.Sprintf("%d of %d succeeded", ok, n)
 	})
@@ -457,7 +458,7 @@ func TestParkedBacklogDrainsAfterItsConsumerIsDeleted(t *testing.T) {
 	if err := h.js.DeleteConsumer(t.Context(), bus.StreamParked, bus.ParkedConsumer(key)); err != nil {
 		t.Fatalf("delete the parked consumer: %v", err)
 	}
-	eventually(t, 30*time.Second, "every delivery to succeed", func() (bool, string) {
+	testenv.Eventually(t, 30*time.Second, "every delivery to succeed", func() (bool, string) {
 		ok := succeeded()
 		return ok == n, fmt.Sprintf("%d of %d succeeded; %d parked", ok, n, streamMsgs(t, h.js, bus.StreamParked))
 	})

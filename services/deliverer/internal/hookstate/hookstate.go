@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -137,8 +136,8 @@ func New(src Source, ttl time.Duration, now func() time.Time) *Cache {
 // arrives; Close ends the subscription.
 func (c *Cache) Subscribe(nc *nats.Conn) error {
 	sub, err := nc.Subscribe(bus.HooksChangedAll, func(m *nats.Msg) {
-		if i := strings.LastIndexByte(m.Subject, '.'); i >= 0 {
-			c.InvalidateAccount(m.Subject[i+1:])
+		if accountID, err := bus.HooksChangedAccount(m.Subject); err == nil {
+			c.InvalidateAccount(accountID)
 		}
 	})
 	if err != nil {

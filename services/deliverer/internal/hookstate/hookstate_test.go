@@ -12,8 +12,8 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // source is an in-memory hooks table that counts reads.

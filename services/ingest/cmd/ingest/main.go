@@ -20,7 +20,9 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ami"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/consume"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/httpapi"
@@ -97,7 +99,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ariChannels, err := bus.EnsureARIChannelBucket(ctx, js, cfg.Common.StreamReplicas)
+	channelState, err := bus.EnsureChannelStateBucket(ctx, js, cfg.Common.StreamReplicas)
 	if err != nil {
 		return err
 	}
@@ -108,8 +110,9 @@ func run() error {
 		freeswitch.Adapter(freeswitch.Options{AccountVar: cfg.FreeSWITCHAccountVar, ChannelVars: cfg.FreeSWITCHChannelVars}),
 		ari.Adapter(ari.Options{
 			AccountVar: cfg.ARIAccountVar, DirectionVar: cfg.ARIDirectionVar, LinkedIDVar: cfg.ARILinkedIDVar,
-			Channels: ari.KVChannels{KV: ariChannels},
+			Channels: chanstate.KV{KV: channelState},
 		}),
+		ami.Adapter(ami.Options{Channels: chanstate.KV{KV: channelState}}),
 	}
 	reg, err := metrics.NewRegistry()
 	if err != nil {

@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // runMainEnv makes the test binary run ingest's main instead of the tests,
@@ -75,17 +75,6 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	return info.State.Msgs
 }
 
-func poll(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestKilledIngestLosesAndDuplicatesNothing runs ingest as a process, kills
 // it with SIGKILL while it works through a backlog, publishes more while it
 // is down, restarts it and checks that every PBX event is stored on EVENTS
@@ -112,7 +101,7 @@ func TestKilledIngestLosesAndDuplicatesNothing(t *testing.T) {
 	publish(0, firstBatch)
 
 	first := startIngest(t, srv.URL)
-	poll(t, "ingest to store its first events", 30*time.Second, func() bool { return streamMsgs(t, js, bus.StreamEvents) >= 50 })
+	testenv.Eventually(t, 30*time.Second, "ingest to store its first events", func() bool { return streamMsgs(t, js, bus.StreamEvents) >= 50 })
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +114,7 @@ func TestKilledIngestLosesAndDuplicatesNothing(t *testing.T) {
 	publish(firstBatch, total)
 
 	second := startIngest(t, srv.URL)
-	poll(t, "the PBX stream to drain after the restart", 60*time.Second, func() bool {
+	testenv.Eventually(t, 60*time.Second, "the PBX stream to drain after the restart", func() bool {
 		return streamMsgs(t, js, bus.StreamPBX) == 0 && streamMsgs(t, js, bus.StreamEvents) >= total
 	})
 

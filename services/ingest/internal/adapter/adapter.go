@@ -28,7 +28,7 @@ type Adapter struct {
 	// parses; its last token is the account id.
 	Subject string
 	// Path is the HTTP route pattern accepting this format; it contains the
-	// {account_id} wildcard.
+	// {account_id} wildcard. Empty: the format comes over NATS only.
 	Path  string
 	Parse ParseFunc
 	// Ordered says Parse keeps state across events (the ARI adapter's

@@ -17,6 +17,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/status"
 )
 
@@ -61,7 +62,7 @@ type Options struct {
 	// event is read alone: a leg's direction is guessed from its current
 	// dialplan application, the caller is what the event carries and a
 	// Dial's outcome is not known when the leg ends.
-	Channels Channels
+	Channels chanstate.Store
 }
 
 // Adapter registers the ARI format with the HTTP intake and the NATS
@@ -278,16 +279,16 @@ var dialStatusCauses = map[string]string{
 // remember returns ch's state, recording what this event adds: the
 // direction when the channel is first seen, and the latest caller and
 // linkedid. A Dial's peer seen first in that Dial is outbound.
-func remember(ctx context.Context, opts Options, accountID, asteriskID string, ch *channel, dialPeer bool) (channelState, error) {
-	fresh := channelState{Direction: direction(ch, opts.DirectionVar, dialPeer)}
+func remember(ctx context.Context, opts Options, accountID, asteriskID string, ch *channel, dialPeer bool) (chanstate.State, error) {
+	fresh := chanstate.State{Direction: direction(ch, opts.DirectionVar, dialPeer)}
 	if opts.Channels == nil {
 		fresh.Thread = ch.ChannelVars[opts.LinkedIDVar]
 		return fresh, nil
 	}
-	key := stateKey(accountID, asteriskID, ch.ID)
+	key := chanstate.Key(source, accountID, asteriskID, ch.ID)
 	st, found, err := opts.Channels.Get(ctx, key)
 	if err != nil {
-		return channelState{}, err
+		return chanstate.State{}, err
 	}
 	before := st
 	if !found {
@@ -301,7 +302,7 @@ func remember(ctx context.Context, opts Options, accountID, asteriskID string, c
 	}
 	if !found || st != before {
 		if err := opts.Channels.Put(ctx, key, st); err != nil {
-			return channelState{}, err
+			return chanstate.State{}, err
 		}
 	}
 	return st, nil
@@ -318,13 +319,13 @@ func recordDialStatus(ctx context.Context, opts Options, accountID, asteriskID, 
 		if leg == nil {
 			continue
 		}
-		key := stateKey(accountID, asteriskID, leg.ID)
+		key := chanstate.Key(source, accountID, asteriskID, leg.ID)
 		st, found, err := opts.Channels.Get(ctx, key)
 		if err != nil {
 			return err
 		}
 		if !found {
-			st = channelState{Direction: direction(leg, opts.DirectionVar, leg == legs[0]), FromNumber: leg.Caller.Number, FromName: leg.Caller.Name, Thread: leg.ChannelVars[opts.LinkedIDVar]}
+			st = chanstate.State{Direction: direction(leg, opts.DirectionVar, leg == legs[0]), FromNumber: leg.Caller.Number, FromName: leg.Caller.Name, Thread: leg.ChannelVars[opts.LinkedIDVar]}
 		}
 		if st.DialStatus == dialAnswer || st.DialStatus == dialStatus {
 			continue

@@ -8,9 +8,10 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // replayCapture parses every frame of a captured ARI websocket stream in
@@ -20,11 +21,11 @@ import (
 func replayCapture(t *testing.T, name string) map[string][]*pbxhooksv1.Event {
 	t.Helper()
 	_, _, js := testenv.JetStream(t)
-	kv, err := bus.EnsureARIChannelBucket(t.Context(), js, 1)
+	kv, err := bus.EnsureChannelStateBucket(t.Context(), js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := Adapter(Options{AccountVar: "tenant", Channels: KVChannels{KV: kv}})
+	a := Adapter(Options{AccountVar: "tenant", Channels: chanstate.KV{KV: kv}})
 	if !a.Ordered {
 		t.Fatal("an ARI adapter with channel state must ask for ordered consumption")
 	}

@@ -206,7 +206,7 @@ func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 		return err
 	}
 	if err := c.deps.Publisher.Publish(pubCtx, ev); err != nil {
-		if errors.Is(err, publish.ErrUnroutable) {
+		if errors.Is(err, bus.ErrUnroutable) {
 			return c.reject(ctx, msg, ev.GetAccountId(), bus.Permanent("event cannot be routed", err))
 		}
 		return err
@@ -237,7 +237,7 @@ func (c *Consumer) reject(ctx context.Context, msg jetstream.Msg, owner string, 
 		return bus.RetryAfter(deadLetterRetry, fmt.Errorf("dead-letter copy of rejected input: %w", err))
 	}
 	reason := ingestmetrics.Reason(perr)
-	if errors.Is(perr, publish.ErrUnroutable) {
+	if errors.Is(perr, bus.ErrUnroutable) {
 		reason = ingestmetrics.ReasonUnroutable
 	}
 	c.deps.Metrics.DeadLetter(reason)

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
@@ -20,6 +19,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 const maxEventBytes = 4096
@@ -62,18 +62,6 @@ func startConsumer(t *testing.T, js jetstream.JetStream) {
 			t.Errorf("Run after cancel: %v", err)
 		}
 	})
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func msgCount(t *testing.T, js jetstream.JetStream, stream string) uint64 {
@@ -122,7 +110,7 @@ func TestNATSEventIsStoredOnEvents(t *testing.T) {
 	pbxPublish(t, js, "pbx.events.acct1", body)
 	startConsumer(t, js)
 
-	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
 	if n := msgCount(t, js, bus.StreamEvents); n != 1 {
 		t.Fatalf("EVENTS holds %d messages, want 1", n)
 	}
@@ -151,7 +139,7 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	startConsumer(t, js)
 
 	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_answer","timestamp":"noon"}`)
-	waitFor(t, "a dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	testenv.Eventually(t, 15*time.Second, "a dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	reason := d.Header.Get(bus.HeaderDeadLetterReason)
 	for _, want := range []string{"invalid native event", "call_id is required", "timestamp must be an RFC 3339"} {
@@ -164,8 +152,8 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	}
 
 	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_create","call_id":"c","pad":"`+strings.Repeat("x", maxEventBytes)+`"}`)
-	waitFor(t, "a second dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
-	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "a second dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
 	s, err := js.Stream(t.Context(), bus.StreamDeadLetter)
 	if err != nil {
 		t.Fatal(err)

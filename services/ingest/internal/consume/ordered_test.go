@@ -11,14 +11,17 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	amimsg "github.com/pbxhooks/pbxhooks/pkg/ami"
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ami"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // startReplica runs one ingest consumer as main wires it: the ARI adapter
@@ -27,7 +30,8 @@ func startReplica(t *testing.T, js jetstream.JetStream, kv jetstream.KeyValue) {
 	t.Helper()
 	adapters := []adapter.Adapter{
 		native.Adapter(), freeswitch.Adapter(freeswitch.Options{}),
-		ari.Adapter(ari.Options{Channels: ari.KVChannels{KV: kv}}),
+		ari.Adapter(ari.Options{Channels: chanstate.KV{KV: kv}}),
+		ami.Adapter(ami.Options{Channels: chanstate.KV{KV: kv}}),
 	}
 	c, err := New(Deps{
 		JS: js, Publisher: publish.New(js, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
@@ -57,7 +61,7 @@ func startReplica(t *testing.T, js jetstream.JetStream, kv jetstream.KeyValue) {
 func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 	t.Parallel()
 	_, _, js := testenv.JetStream(t)
-	kv, err := bus.EnsureARIChannelBucket(t.Context(), js, 1)
+	kv, err := bus.EnsureChannelStateBucket(t.Context(), js, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,9 +78,9 @@ func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 	for range 3 {
 		startReplica(t, js, kv)
 	}
-	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
 	// 4 channels: a channel_create and a channel_destroy each.
-	waitFor(t, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
 	got := eventsByCall(t, js)
 	want := map[string]string{
 		"1796049121.28": "events.acct3.call.outgoing_call.",
@@ -106,4 +110,46 @@ func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 		t.Errorf("DEADLETTER holds %d messages, want 0", n)
 	}
 	t.Logf("%d ARI frames replayed", frames)
+}
+
+// TestAMICaptureThroughSeveralReplicas is the same over AMI: each captured
+// event message is one PBX-stream message on pbx.ami.<account>.
+func TestAMICaptureThroughSeveralReplicas(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.JetStream(t)
+	kv, err := bus.EnsureChannelStateBucket(t.Context(), js, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := testenv.SharedFixture(t, "pbx-captures", "asterisk", "ami_linkedid.txt")
+	_, stream, _ := bytes.Cut(b, []byte("\n"))
+	r := bufio.NewReader(bytes.NewReader(stream))
+	for {
+		m, err := amimsg.ReadMessage(r)
+		if err != nil {
+			break
+		}
+		if m.Has("Event") {
+			pbxPublish(t, js, "pbx.ami.acct4", string(m.Raw))
+		}
+	}
+	for range 3 {
+		startReplica(t, js, kv)
+	}
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
+	got := eventsByCall(t, js)
+	for id, end := range map[string]string{
+		"1796049121.29": "events.acct4.call.incoming_call.busy",
+		"1796049121.30": "events.acct4.call.outgoing_call.busy",
+		"1796049121.31": "events.acct4.call.incoming_call.busy",
+	} {
+		evs := got[id]
+		if len(evs) == 0 || evs[len(evs)-1].subject != end {
+			t.Errorf("channel %s: %v, want to end on %s", id, evs, end)
+		}
+	}
+	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+		t.Errorf("DEADLETTER holds %d messages, want 0", n)
+	}
 }

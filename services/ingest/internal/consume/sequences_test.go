@@ -10,13 +10,14 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // stored is one event found on EVENTS.
@@ -139,8 +140,8 @@ func TestFreeSWITCHSequencesOverNATS(t *testing.T) {
 	pbxPublish(t, js, "pbx.freeswitch.any", fsBody("CHANNEL_CREATE", "", "broken-create", map[string]string{"variable_account_id": "acct7"}))
 	startConsumer(t, js)
 
-	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	waitFor(t, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= uint64(total) })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= uint64(total) })
 	got := eventsByCall(t, js)
 	for _, sc := range scenarios {
 		var subjects []string
@@ -170,7 +171,7 @@ func TestFreeSWITCHSequencesOverNATS(t *testing.T) {
 		t.Errorf("answered hangup %v", h)
 	}
 	// The broken event named its account: its dead letter is filed there.
-	waitFor(t, "the dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	testenv.Eventually(t, 15*time.Second, "the dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	if d.Subject != "pbx.deadletter.acct7" || !strings.Contains(d.Header.Get(bus.HeaderDeadLetterReason), "Unique-ID is required") {
 		t.Errorf("dead letter on %s: %q", d.Subject, d.Header.Get(bus.HeaderDeadLetterReason))
@@ -241,8 +242,8 @@ func TestARISequencesOverNATS(t *testing.T) {
 		total += len(sc.want)
 	}
 	startConsumer(t, js)
-	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	waitFor(t, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= uint64(total) })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= uint64(total) })
 	got := eventsByCall(t, js)
 	for _, sc := range scenarios {
 		var subjects []string
@@ -286,7 +287,7 @@ func TestNATSMediaEventNamesAStoredObject(t *testing.T) {
 	pbxPublish(t, js, "pbx.events.acct3", `{"event":"voicemail","id":"vm-nobody","media_id":"rec-nobody","call_id":"c3"}`)
 	startConsumer(t, js)
 
-	waitFor(t, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
 	if n := msgCount(t, js, bus.StreamEvents); n != 1 {
 		t.Fatalf("EVENTS holds %d messages, want 1", n)
 	}
@@ -300,7 +301,7 @@ func TestNATSMediaEventNamesAStoredObject(t *testing.T) {
 		ev.GetMedia().GetSha256() != hex.EncodeToString(sum[:]) || ev.GetMedia().GetObjectName() != "rec-obj-1" {
 		t.Errorf("stored %s %v", m.Subject, ev.GetMedia())
 	}
-	waitFor(t, "the dead letters", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
+	testenv.Eventually(t, 15*time.Second, "the dead letters", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	if d.Subject != "pbx.deadletter.acct3" || !strings.Contains(d.Header.Get(bus.HeaderDeadLetterReason), "names no file") {
 		t.Errorf("dead letter on %s: %q", d.Subject, d.Header.Get(bus.HeaderDeadLetterReason))

@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // captureEvents parses the `event json` bodies of a captured event-socket

@@ -17,7 +17,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // issueToken stores an account token with scopes, as the API's

@@ -17,7 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // serveIntake runs s as ingest does, with Serve on a real listener, so the
@@ -110,19 +110,6 @@ func mediaStreamBytes(t *testing.T, js jetstream.JetStream) uint64 {
 	return info.State.Bytes
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, cond func() bool) bool {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return true
-}
-
 const testBoundary = "bounds-test-boundary"
 
 // uploadHead is a form's fields and the head of its file part; the file's
@@ -181,20 +168,26 @@ func TestAbortedUploadLeavesNoChunks(t *testing.T) {
 		_, _ = io.WriteString(pw, uploadHead)
 		_, _ = pw.Write(bytes.Repeat([]byte{0x5a}, 200<<10)) // more than one chunk, under the limit
 	}()
-	if !waitFor(t, 10*time.Second, func() bool { return mediaStreamBytes(t, js) >= 64<<10 }) {
-		t.Fatalf("the upload's first chunks never reached the bucket (%d bytes)", mediaStreamBytes(t, js))
-	}
+	testenv.Eventually(t, 10*time.Second, "the upload's first chunks to reach the bucket", func() (bool, string) {
+		n := mediaStreamBytes(t, js)
+		return n >= 64<<10, fmt.Sprintf("the bucket holds %d bytes", n)
+	})
 	cancel() // the client gives up: its connection closes mid-body
 	_ = pw.CloseWithError(errors.New("client gone"))
 	if a := <-done; a.err == nil {
 		t.Fatalf("the aborted upload was answered %d %s", a.resp.StatusCode, a.raw)
 	}
-	if !waitFor(t, 10*time.Second, func() bool { return mediaStreamBytes(t, js) == 0 }) {
-		for _, m := range storedMsgs(t, js, "OBJ_"+bus.MediaBucket) {
-			t.Logf("left: %s %v %q", m.Subject, m.Header, m.Data)
+	testenv.Eventually(t, 10*time.Second, "the media bucket to empty after the aborted upload", func() (bool, string) {
+		n := mediaStreamBytes(t, js)
+		if n == 0 {
+			return true, ""
 		}
-		t.Fatalf("after the aborted upload the media bucket still holds %d bytes", mediaStreamBytes(t, js))
-	}
+		var left strings.Builder
+		for _, m := range storedMsgs(t, js, "OBJ_"+bus.MediaBucket) {
+			fmt.Fprintf(&left, "\nleft: %s %v %q", m.Subject, m.Header, m.Data)
+		}
+		return false, fmt.Sprintf("the bucket holds %d bytes%s", n, left.String())
+	})
 	if names := objectNames(t, js); len(names) != 0 {
 		t.Errorf("objects %v remain", names)
 	}
@@ -274,9 +267,10 @@ func TestStalledUploadIs408(t *testing.T) {
 	if msg, _ := body["message"].(string); leaksAddress(msg) || !strings.Contains(msg, "500ms") {
 		t.Errorf("message %q: want the idle timeout and no network detail", msg)
 	}
-	if !waitFor(t, 10*time.Second, func() bool { return mediaStreamBytes(t, js) == 0 }) {
-		t.Errorf("after the stalled upload the media bucket holds %d bytes", mediaStreamBytes(t, js))
-	}
+	testenv.Eventually(t, 10*time.Second, "the media bucket to empty after the stalled upload", func() (bool, string) {
+		n := mediaStreamBytes(t, js)
+		return n == 0, fmt.Sprintf("the bucket holds %d bytes", n)
+	})
 }
 
 // sendSteadily writes n pieces of piece, one every interval, as a slow
@@ -424,9 +418,10 @@ func TestInflightBytesAreBounded(t *testing.T) {
 			_ = pw.Close()
 		}
 	}()
-	if !waitFor(t, 10*time.Second, func() bool { return s.inflight.held.Load() == 3*(batchBytes+1) }) {
-		t.Fatalf("ingest holds %d bytes, want the three batches' %d", s.inflight.held.Load(), 3*(batchBytes+1))
-	}
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("ingest to hold the three batches' %d bytes", 3*(batchBytes+1)), func() (bool, string) {
+		held := s.inflight.held.Load()
+		return held == 3*(batchBytes+1), fmt.Sprintf("ingest holds %d bytes", held)
+	})
 
 	fourth := paddedBatch("fourth", 5, batchBytes)
 	a := postBatch(t.Context(), base, bytes.NewReader(fourth), batchBytes)
@@ -448,9 +443,10 @@ func TestInflightBytesAreBounded(t *testing.T) {
 			t.Errorf("held batch %d: %v %v %s", i, a.err, a.resp, a.raw)
 		}
 	}
-	if !waitFor(t, 10*time.Second, func() bool { return s.inflight.held.Load() == 0 }) {
-		t.Fatalf("ingest still holds %d bytes after every request was answered", s.inflight.held.Load())
-	}
+	testenv.Eventually(t, 10*time.Second, "ingest to hold nothing once every request was answered", func() (bool, string) {
+		held := s.inflight.held.Load()
+		return held == 0, fmt.Sprintf("ingest holds %d bytes", held)
+	})
 	if a := postBatch(t.Context(), base, bytes.NewReader(fourth), batchBytes); a.err != nil || a.resp.StatusCode != http.StatusAccepted {
 		t.Errorf("the refused batch, resent: %v %v %s", a.err, a.resp, a.raw)
 	}

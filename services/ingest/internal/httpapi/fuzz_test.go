@@ -7,7 +7,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // FuzzUploadForm sends arbitrary bytes as an upload's multipart body and

@@ -20,15 +20,15 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
-	"github.com/pbxhooks/pbxhooks/pkg/natsembed"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
+	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestMain(m *testing.M) {

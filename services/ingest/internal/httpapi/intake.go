@@ -23,7 +23,6 @@ import (
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
 // retryAfter is what a caller is told to wait when JetStream did not
@@ -103,7 +102,9 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 		}
 		receivedAt := time.Now()
 		for i := range items {
-			s.parse(ctx, a, &items[i], accountID, receivedAt)
+			if err := s.parse(ctx, a, &items[i], accountID, receivedAt); err != nil {
+				return err
+			}
 		}
 		if err := s.attachMedia(ctx, items); err != nil {
 			return err
@@ -196,28 +197,33 @@ func (s *Server) split(body []byte) (items []item, isBatch bool, err error) {
 	return items, true, nil
 }
 
-func (s *Server) parse(ctx context.Context, a adapter.Adapter, it *item, accountID string, receivedAt time.Time) {
+// parse fills in it's event, or marks it invalid or ignored. A parser
+// failure that is not the input's fault (the ARI channel state could not be
+// read or written) fails the request with 503, since a resend may succeed.
+func (s *Server) parse(ctx context.Context, a adapter.Adapter, it *item, accountID string, receivedAt time.Time) error {
 	if len(it.raw) > s.limits.MaxEventBytes {
 		it.invalid = adapter.Invalid(adapter.BodyField, adapter.RuleMaxLength,
 			fmt.Sprintf("the event exceeds %d bytes", s.limits.MaxEventBytes))
-		return
+		return nil
 	}
 	ev, err := a.Parse(it.raw, accountID, receivedAt)
 	if errors.Is(err, adapter.ErrIgnored) {
 		s.log.DebugContext(ctx, "input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
 		it.ignored = true
 		s.metrics.Event(a.Name, ingestmetrics.ResultIgnored)
-		return
+		return nil
 	}
 	if err != nil {
 		var verr *adapter.ValidationError
 		if !errors.As(err, &verr) {
-			verr = adapter.Invalid(adapter.BodyField, adapter.RuleFormat, err.Error())
+			s.log.WarnContext(ctx, "parser state unavailable", telemetry.KeyAccountID, accountID, telemetry.KeyError, err)
+			return &apiError{status: http.StatusServiceUnavailable, message: "the " + a.Name + " channel state did not answer; resend the request", retryAfter: retryAfter}
 		}
 		it.invalid = verr
-		return
+		return nil
 	}
 	it.event = ev
+	return nil
 }
 
 // attachMedia checks that each media event names a stored file and fills
@@ -288,7 +294,7 @@ func (s *Server) publishAll(ctx context.Context, items []item) error {
 	if err == nil {
 		return nil
 	}
-	if errors.Is(err, publish.ErrUnroutable) {
+	if errors.Is(err, bus.ErrUnroutable) {
 		return err
 	}
 	s.log.WarnContext(ctx, "events not acknowledged by JetStream", telemetry.KeyError, err)

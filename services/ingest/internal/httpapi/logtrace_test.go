@@ -11,11 +11,11 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // lockedBuffer is a log sink written by the server's goroutines and read by

@@ -127,6 +127,10 @@ func New(deps Deps) (*Server, error) {
 		mux.Handle("GET /metrics", deps.MetricsHandler)
 	}
 	for _, a := range deps.Adapters {
+		if a.Path == "" {
+			// NATS only (AMI: its text messages are no JSON body).
+			continue
+		}
 		// No method in the pattern: other methods get a Kazoo-style 405
 		// from the handler instead of the mux's plain-text one.
 		mux.Handle(a.Path, s.route(http.MethodPost, s.authorized(s.intake(a))))

@@ -9,10 +9,10 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func mediaEvent(account, mediaID string, size int64, sha string) *pbxhooksv1.Event {

@@ -3,27 +3,18 @@ package publish
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 )
-
-// ErrUnroutable marks an event whose fields do not make a valid EVENTS
-// subject. Adapters validate before publishing, so it means a bug; retrying
-// cannot help.
-var ErrUnroutable = errors.New("event cannot be routed to an EVENTS subject")
 
 var tracer = otel.Tracer("github.com/pbxhooks/pbxhooks/services/ingest/internal/publish")
 
@@ -53,7 +44,7 @@ func (p *Publisher) Publish(ctx context.Context, ev *pbxhooksv1.Event) error {
 // event (a duplicate within bus.DedupeWindow), for callers that must undo
 // side effects of a resent request.
 func (p *Publisher) Store(ctx context.Context, ev *pbxhooksv1.Event) (duplicate bool, err error) {
-	subject, err := subjectFor(ev)
+	subject, err := bus.EventSubject(ev)
 	if err != nil {
 		return false, err
 	}
@@ -65,15 +56,11 @@ func (p *Publisher) Store(ctx context.Context, ev *pbxhooksv1.Event) (duplicate 
 		))
 	defer span.End()
 
-	data, err := proto.Marshal(ev)
+	msg, err := bus.EventMsg(ctx, subject, ev)
 	if err != nil {
-		return false, fmt.Errorf("marshal event %s: %w", ev.GetId(), err)
+		return false, err
 	}
-	msg := nats.NewMsg(subject)
-	msg.Data = data
-	msg.Header.Set(bus.HeaderMsgID, ev.GetAccountId()+"/"+ev.GetId())
-	telemetry.InjectNATS(ctx, msg.Header)
-	ack, err := p.js.PublishMsg(ctx, msg, jetstream.WithExpectStream(bus.StreamEvents))
+	ack, err := bus.PublishEvent(ctx, p.js, msg)
 	if err != nil {
 		span.RecordError(err)
 		p.metrics.Event(ev.GetSource(), ingestmetrics.ResultFailed)
@@ -86,26 +73,4 @@ func (p *Publisher) Store(ctx context.Context, ev *pbxhooksv1.Event) (duplicate 
 		p.metrics.Event(ev.GetSource(), ingestmetrics.ResultStored)
 	}
 	return ack.Duplicate, nil
-}
-
-func subjectFor(ev *pbxhooksv1.Event) (string, error) {
-	var (
-		subject string
-		err     error
-	)
-	switch ev.GetKind() {
-	case event.KindCall:
-		subject, err = bus.CallEventSubject(ev.GetAccountId(), ev.GetCallType(), ev.GetStatus())
-	case event.KindMedia:
-		subject, err = bus.MediaEventSubject(ev.GetAccountId(), ev.GetMedia().GetType())
-	default:
-		err = fmt.Errorf("unknown kind %q", ev.GetKind())
-	}
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrUnroutable, err)
-	}
-	if ev.GetId() == "" {
-		return "", fmt.Errorf("%w: event has no id", ErrUnroutable)
-	}
-	return subject, nil
 }

@@ -85,10 +85,6 @@ func NewDeliveredCounter() prometheus.Counter {
 
 var tracer = otel.Tracer("github.com/pbxhooks/pbxhooks/services/matcher/internal/fanout")
 
-// DeliveryID names the delivery of event eventID to hook hookID; it is the
-// Nats-Msg-Id and the webhook-id receivers dedupe on.
-func DeliveryID(eventID, hookID string) string { return eventID + ":" + hookID }
-
 // Processor returns the consumer that runs Handle over every event.
 func (f *Fanout) Processor(workers int) *bus.Processor {
 	return &bus.Processor{
@@ -241,7 +237,7 @@ func (f *Fanout) deliveryMsg(ctx context.Context, hook *store.Hook, ev *pbxhooks
 	if err != nil {
 		return nil, err
 	}
-	id := DeliveryID(ev.GetId(), hook.ID)
+	id := bus.DeliveryID(ev.GetId(), hook.ID)
 	delivery := &pbxhooksv1.Delivery{
 		Id:              id,
 		AccountId:       ev.GetAccountId(),

@@ -20,12 +20,11 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/fanout"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/hookcache"
-	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/render"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // pipeline is a running matcher (hook cache + fan-out consumer) on real NATS
@@ -89,13 +88,13 @@ func newID(prefix string) string {
 	return prefix + hex.EncodeToString(b)
 }
 
-func createHook(t *testing.T, q *store.Queries, accountID, hookType string, mutate func(*store.CreateHookParams)) store.Hook {
+func createHook(t *testing.T, q *store.Queries, accountID, hookType string, mutate func(*store.InsertHookParams)) store.Hook {
 	t.Helper()
 	ctx := t.Context()
 	if err := q.EnsureAccount(ctx, accountID); err != nil {
 		t.Fatalf("ensure account: %v", err)
 	}
-	p := store.CreateHookParams{
+	p := store.InsertHookParams{
 		ID: newID("hk"), AccountID: accountID, Name: hookType, Uri: "https://example.com/" + hookType,
 		HttpVerb: "post", Hook: hookType, Retries: 2, CustomData: json.RawMessage(`{}`), Enabled: true,
 		Format: "json", IncludeInternalLegs: true,
@@ -104,7 +103,7 @@ func createHook(t *testing.T, q *store.Queries, accountID, hookType string, muta
 	if mutate != nil {
 		mutate(&p)
 	}
-	h, err := q.CreateHook(ctx, p)
+	h, err := q.InsertHook(ctx, p)
 	if err != nil {
 		t.Fatalf("create hook: %v", err)
 	}
@@ -215,18 +214,18 @@ func TestFanOutPublishesOneDeliveryPerMatchingHook(t *testing.T) {
 	var matching []store.Hook
 	p := startPipeline(t, func(q *store.Queries) {
 		matching = append(matching,
-			createHook(t, q, acct, event.LifecycleChannelCreate, func(h *store.CreateHookParams) {
+			createHook(t, q, acct, event.LifecycleChannelCreate, func(h *store.InsertHookParams) {
 				h.CustomData = json.RawMessage(`{"screen_pop":true,"account_id":"WIRECLOUD"}`)
 			}),
-			createHook(t, q, acct, match.HookAll, func(h *store.CreateHookParams) { h.Retries = 5 }),
-			createHook(t, q, acct, match.HookCall, func(h *store.CreateHookParams) {
+			createHook(t, q, acct, event.HookAll, func(h *store.InsertHookParams) { h.Retries = 5 }),
+			createHook(t, q, acct, event.HookCall, func(h *store.InsertHookParams) {
 				h.CallStatuses = []string{event.StatusRinging}
 			}),
 		)
 		createHook(t, q, acct, event.LifecycleChannelAnswer, nil)
-		createHook(t, q, acct, match.HookCall, func(h *store.CreateHookParams) { h.CallStatuses = []string{event.StatusMissed} })
-		createHook(t, q, acct, match.HookAll, func(h *store.CreateHookParams) { h.Enabled = false })
-		createHook(t, q, other, match.HookAll, nil)
+		createHook(t, q, acct, event.HookCall, func(h *store.InsertHookParams) { h.CallStatuses = []string{event.StatusMissed} })
+		createHook(t, q, acct, event.HookAll, func(h *store.InsertHookParams) { h.Enabled = false })
+		createHook(t, q, other, event.HookAll, nil)
 	})
 	sort.Slice(matching, func(i, j int) bool { return matching[i].ID < matching[j].ID })
 
@@ -255,7 +254,7 @@ func TestFanOutPublishesOneDeliveryPerMatchingHook(t *testing.T) {
 		if err := json.Unmarshal(sd.d.Body, &body); err != nil {
 			t.Fatalf("delivery %d body: %v", i, err)
 		}
-		if hook.Hook == match.HookCall {
+		if hook.Hook == event.HookCall {
 			// Spoke's payload.
 			if body["subtype"] != event.StatusRinging || body["id"] != ev.CallId {
 				t.Errorf("delivery %d body: %v", i, body)
@@ -301,7 +300,7 @@ func TestHooksChangedNoticeReloadsTheAccount(t *testing.T) {
 		t.Fatalf("an account without hooks got %d deliveries", len(got))
 	}
 
-	hook := createHook(t, p.q, acct, match.HookAll, nil)
+	hook := createHook(t, p.q, acct, event.HookAll, nil)
 	if err := p.nc.Publish(bus.HooksChangedSubject(acct), nil); err != nil {
 		t.Fatalf("publish hooks.changed: %v", err)
 	}

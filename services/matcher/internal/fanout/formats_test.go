@@ -13,7 +13,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
-	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 )
 
 // TestOneEventThreeFormats: one call event reaches a Kazoo lifecycle hook
@@ -25,18 +24,18 @@ func TestOneEventThreeFormats(t *testing.T) {
 	acct, other := newID("acct"), newID("other")
 	var kazoo, spoke, all store.Hook
 	p := startPipeline(t, func(q *store.Queries) {
-		kazoo = createHook(t, q, acct, event.LifecycleChannelCreate, func(h *store.CreateHookParams) {
+		kazoo = createHook(t, q, acct, event.LifecycleChannelCreate, func(h *store.InsertHookParams) {
 			h.HttpVerb, h.Format = "post", "form-data"
 			h.CustomData = json.RawMessage(`{"account_id":"my_crm_account_id","screen_pop":true}`)
 		})
-		spoke = createHook(t, q, acct, match.HookCall, func(h *store.CreateHookParams) {
+		spoke = createHook(t, q, acct, event.HookCall, func(h *store.InsertHookParams) {
 			h.HttpVerb, h.Format = "post", "json"
 			h.CallTypes, h.CallStatuses = []string{event.CallTypeIncoming}, []string{event.StatusRinging}
 		})
-		all = createHook(t, q, acct, match.HookAll, func(h *store.CreateHookParams) {
+		all = createHook(t, q, acct, event.HookAll, func(h *store.InsertHookParams) {
 			h.HttpVerb, h.Uri = "get", "https://example.com/all?token=abc"
 		})
-		createHook(t, q, other, match.HookAll, nil)
+		createHook(t, q, other, event.HookAll, nil)
 	})
 
 	ev := ringingEvent(newID("ev"), acct)
@@ -115,13 +114,13 @@ func TestMediaEventCarriesAVerifiableLink(t *testing.T) {
 	acct := newID("acct")
 	var media store.Hook
 	p := startPipeline(t, func(q *store.Queries) {
-		media = createHook(t, q, acct, match.HookMedia, func(h *store.CreateHookParams) {
+		media = createHook(t, q, acct, event.HookMedia, func(h *store.InsertHookParams) {
 			h.MediaTypes = []string{event.MediaVoicemail}
 		})
-		createHook(t, q, acct, match.HookMedia, func(h *store.CreateHookParams) {
+		createHook(t, q, acct, event.HookMedia, func(h *store.InsertHookParams) {
 			h.MediaTypes = []string{event.MediaCallRecording}
 		})
-		createHook(t, q, acct, match.HookAll, nil)
+		createHook(t, q, acct, event.HookAll, nil)
 	})
 	mediaID := newID("vm")
 	p.putMedia(t, mediaID, acct)

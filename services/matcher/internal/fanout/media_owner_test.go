@@ -13,7 +13,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
-	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 )
 
 // putMedia stores a media object as ingest does, owned by account (none
@@ -41,7 +40,7 @@ func TestMediaLinkOnlyForTheAccountsOwnFile(t *testing.T) {
 	t.Parallel()
 	acct, other := newID("acct"), newID("other")
 	p := startPipeline(t, func(q *store.Queries) {
-		createHook(t, q, acct, match.HookMedia, nil)
+		createHook(t, q, acct, event.HookMedia, nil)
 	})
 	own, others, nobodys := newID("own"), newID("theirs"), newID("nobody")
 	p.putMedia(t, own, acct)

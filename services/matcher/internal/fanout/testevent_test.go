@@ -6,7 +6,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 )
 
 // TestTestEventReachesOnlyItsHook: an event carrying the test-hook header is
@@ -17,10 +16,10 @@ func TestTestEventReachesOnlyItsHook(t *testing.T) {
 	acct, other := newID("acct"), newID("other")
 	var disabled, foreign store.Hook
 	p := startPipeline(t, func(q *store.Queries) {
-		createHook(t, q, acct, match.HookAll, nil)
+		createHook(t, q, acct, event.HookAll, nil)
 		createHook(t, q, acct, event.LifecycleChannelCreate, nil)
-		disabled = createHook(t, q, acct, event.LifecycleChannelDestroy, func(h *store.CreateHookParams) { h.Enabled = false })
-		foreign = createHook(t, q, other, match.HookAll, nil)
+		disabled = createHook(t, q, acct, event.LifecycleChannelDestroy, func(h *store.InsertHookParams) { h.Enabled = false })
+		foreign = createHook(t, q, other, event.HookAll, nil)
 	})
 
 	ev := ringingEvent(newID("ev"), acct)
@@ -57,7 +56,7 @@ func TestHookCreatedJustBeforeAnEventHearsIt(t *testing.T) {
 			t.Fatalf("ensure account: %v", err)
 		}
 	})
-	hook := createHook(t, p.q, acct, match.HookAll, nil)
+	hook := createHook(t, p.q, acct, event.HookAll, nil)
 	if err := p.nc.Publish(bus.HooksChangedSubject(acct), nil); err != nil {
 		t.Fatalf("publish hooks.changed: %v", err)
 	}

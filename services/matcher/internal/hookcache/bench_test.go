@@ -40,7 +40,7 @@ func benchHooks(total, accounts, perAccount int) []store.Hook {
 			status = event.StatusMissed
 		}
 		hooks = append(hooks, store.Hook{
-			ID: fmt.Sprintf("hk%07d", len(hooks)), AccountID: accountID, Hook: match.HookCall, Enabled: true,
+			ID: fmt.Sprintf("hk%07d", len(hooks)), AccountID: accountID, Hook: event.HookCall, Enabled: true,
 			IncludeInternalLegs: true, CallTypes: []string{event.CallTypeIncoming}, CallStatuses: []string{status},
 		})
 	}

@@ -26,14 +26,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 )
@@ -246,8 +244,8 @@ func (c *Cache) drainNotices() {
 // reload, so that an event matched in between waits for the reload instead
 // of missing the change. Callers hold noticeMu.
 func (c *Cache) onNotice(msg *nats.Msg) {
-	accountID := strings.TrimPrefix(msg.Subject, "hooks.changed.")
-	if err := event.ValidateAccountID(accountID); err != nil {
+	accountID, err := bus.HooksChangedAccount(msg.Subject)
+	if err != nil {
 		c.deps.Log.Warn("ignoring hook change notice", telemetry.KeySubject, msg.Subject, telemetry.KeyError, err)
 		return
 	}

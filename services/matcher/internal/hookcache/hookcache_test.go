@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
 	"github.com/pbxhooks/pbxhooks/services/matcher/internal/hookcache"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func newID(prefix string) string {
@@ -24,7 +24,7 @@ func createHook(t *testing.T, q *store.Queries, accountID string, enabled bool) 
 	if err := q.EnsureAccount(t.Context(), accountID); err != nil {
 		t.Fatalf("ensure account: %v", err)
 	}
-	h, err := q.CreateHook(t.Context(), store.CreateHookParams{
+	h, err := q.InsertHook(t.Context(), store.InsertHookParams{
 		ID: newID("hk"), AccountID: accountID, Name: "n", Uri: "https://example.com/", HttpVerb: "post",
 		Hook: "all", Retries: 1, CustomData: json.RawMessage(`{}`), Enabled: enabled, Format: "json",
 		IncludeInternalLegs: true, CallTypes: []string{}, CallStatuses: []string{}, MediaTypes: []string{},

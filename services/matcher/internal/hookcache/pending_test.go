@@ -11,7 +11,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
-	"github.com/pbxhooks/pbxhooks/pkg/testenv"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // gatedSource holds every per-account reload until the test opens the gate,
@@ -43,7 +43,7 @@ func insertHook(t *testing.T, q *store.Queries, accountID string) string {
 	if err := q.EnsureAccount(t.Context(), accountID); err != nil {
 		t.Fatalf("ensure account: %v", err)
 	}
-	h, err := q.CreateHook(t.Context(), store.CreateHookParams{
+	h, err := q.InsertHook(t.Context(), store.InsertHookParams{
 		ID: randomID("hk"), AccountID: accountID, Name: "n", Uri: "https://example.com/", HttpVerb: "post",
 		Hook: "all", Retries: 1, CustomData: json.RawMessage(`{}`), Enabled: true, Format: "json",
 		IncludeInternalLegs: true, CallTypes: []string{}, CallStatuses: []string{}, MediaTypes: []string{},

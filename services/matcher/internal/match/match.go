@@ -10,17 +10,6 @@ import (
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 )
 
-// Hook types beyond the four Kazoo lifecycles (event.Lifecycles), which are
-// hook types of their own.
-const (
-	// HookAll hears every call event, whatever its lifecycle.
-	HookAll = "all"
-	// HookCall is a Spoke call hook, filtered by call type and status.
-	HookCall = "call"
-	// HookMedia is a Spoke media hook, filtered by media type.
-	HookMedia = "media"
-)
-
 // Matches reports whether hook h must receive ev. A hook of an unknown type
 // matches nothing, so a type added to the API before the matcher knows it
 // stays silent instead of receiving everything.
@@ -32,7 +21,7 @@ func Matches(h *store.Hook, ev *pbxhooksv1.Event) bool {
 	case event.KindCall:
 		return matchesCall(h, ev)
 	case event.KindMedia:
-		return h.Hook == HookMedia && anyOrContains(h.MediaTypes, ev.GetMedia().GetType())
+		return h.Hook == event.HookMedia && anyOrContains(h.MediaTypes, ev.GetMedia().GetType())
 	default:
 		return false
 	}
@@ -40,9 +29,9 @@ func Matches(h *store.Hook, ev *pbxhooksv1.Event) bool {
 
 func matchesCall(h *store.Hook, ev *pbxhooksv1.Event) bool {
 	switch h.Hook {
-	case HookAll:
+	case event.HookAll:
 		return true
-	case HookCall:
+	case event.HookCall:
 		// A status-less event (a losing ring-group leg's hangup) is not a
 		// Spoke call event at all; it only reaches Kazoo lifecycle hooks.
 		status := ev.GetStatus()
@@ -50,7 +39,7 @@ func matchesCall(h *store.Hook, ev *pbxhooksv1.Event) bool {
 			return false
 		}
 		return anyOrContains(h.CallTypes, ev.GetCallType()) && anyOrContains(h.CallStatuses, status)
-	case HookMedia:
+	case event.HookMedia:
 		return false
 	default:
 		return event.IsLifecycle(h.Hook) && h.Hook == ev.GetLifecycle()

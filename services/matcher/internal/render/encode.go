@@ -9,25 +9,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/pbxhooks/pbxhooks/pkg/event"
 )
 
 // Content types of request bodies.
 const (
 	ContentTypeJSON = "application/json"
 	ContentTypeForm = "application/x-www-form-urlencoded"
-)
-
-// Kazoo's http_verb and format values, and its defaults for each.
-const (
-	VerbGet  = "get"
-	VerbPost = "post"
-	VerbPut  = "put"
-
-	FormatFormData = "form-data"
-	FormatJSON     = "json"
-
-	defaultVerb   = VerbPost
-	defaultFormat = FormatFormData
 )
 
 // encode turns a payload into a request the way Kazoo's webhooks do: `get`
@@ -38,32 +27,32 @@ const (
 func encode(verb, format, uri string, payload map[string]any) (Request, error) {
 	verb = strings.ToLower(strings.TrimSpace(verb))
 	if verb == "" {
-		verb = defaultVerb
+		verb = event.DefaultHTTPVerb
 	}
 	format = strings.ToLower(strings.TrimSpace(format))
 	if format == "" {
-		format = defaultFormat
+		format = event.DefaultFormat
 	}
 	switch verb {
-	case VerbGet:
+	case event.VerbGet:
 		u, err := withQuery(uri, formEncode(payload))
 		if err != nil {
 			return Request{}, err
 		}
 		return Request{Method: "GET", URL: u}, nil
-	case VerbPost, VerbPut:
+	case event.VerbPost, event.VerbPut:
 	default:
 		return Request{}, fmt.Errorf("%w: http_verb %q", ErrUnsupportedHook, verb)
 	}
 	method := strings.ToUpper(verb)
 	switch format {
-	case FormatJSON:
+	case event.FormatJSON:
 		body, err := encodeJSON(payload)
 		if err != nil {
 			return Request{}, err
 		}
 		return Request{Method: method, URL: uri, ContentType: ContentTypeJSON, Body: body}, nil
-	case FormatFormData:
+	case event.FormatFormData:
 		return Request{Method: method, URL: uri, ContentType: ContentTypeForm, Body: []byte(formEncode(payload))}, nil
 	default:
 		return Request{}, fmt.Errorf("%w: format %q", ErrUnsupportedHook, format)

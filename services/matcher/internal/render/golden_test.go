@@ -11,7 +11,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
-	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current output")
@@ -47,17 +46,17 @@ func TestGolden(t *testing.T) {
 		{"kazoo_channel_destroy_form_post", hook(event.LifecycleChannelDestroy, "post", "form-data", "https://crm.example.com/kazoo"), nil, callEvent(event.LifecycleChannelDestroy, event.StatusEnded)},
 		{"kazoo_channel_destroy_form_put", hook(event.LifecycleChannelDestroy, "put", "form-data", "https://crm.example.com/kazoo"), nil, callEvent(event.LifecycleChannelDestroy, event.StatusEnded)},
 		{"kazoo_channel_create_get", hook(event.LifecycleChannelCreate, "get", "form-data", "https://crm.example.com/kazoo?token=abc"), nil, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
-		{"kazoo_all_internal_leg_put_json", hook(match.HookAll, "put", "json", "https://crm.example.com/all"), nil, internal},
+		{"kazoo_all_internal_leg_put_json", hook(event.HookAll, "put", "json", "https://crm.example.com/all"), nil, internal},
 		{"kazoo_custom_data_wirecloud_json", hook(event.LifecycleChannelCreate, "post", "json", "http://my.server.com/calls/new.php"), wirecloud, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
 		{"kazoo_custom_data_nested_get", hook(event.LifecycleChannelCreate, "get", "", "http://my.server.com/calls/new.php"), nested, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
 		{"kazoo_custom_data_nested_form", hook(event.LifecycleChannelCreate, "post", "form-data", "http://my.server.com/calls/new.php"), nested, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
-		{"spoke_call_ringing_json", hook(match.HookCall, "post", "json", "https://spoke.example.com/call"), nil, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
-		{"spoke_call_ended_form", hook(match.HookCall, "post", "form-data", "https://spoke.example.com/call"), nil, callEvent(event.LifecycleChannelDestroy, event.StatusEnded)},
-		{"spoke_call_ringing_get", hook(match.HookCall, "get", "", "https://spoke.example.com/call"), nil, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
-		{"spoke_call_custom_data_json", hook(match.HookCall, "post", "json", "https://spoke.example.com/call"), wirecloud, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
-		{"spoke_media_voicemail_json", hook(match.HookMedia, "post", "json", "https://spoke.example.com/media"), nil, mediaEvent(event.MediaVoicemail)},
-		{"spoke_media_call_recording_form", hook(match.HookMedia, "post", "form-data", "https://spoke.example.com/media"), nil, mediaEvent(event.MediaCallRecording)},
-		{"spoke_media_voicemail_get", hook(match.HookMedia, "get", "", "https://spoke.example.com/media?src=pbx"), nil, mediaEvent(event.MediaVoicemail)},
+		{"spoke_call_ringing_json", hook(event.HookCall, "post", "json", "https://spoke.example.com/call"), nil, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
+		{"spoke_call_ended_form", hook(event.HookCall, "post", "form-data", "https://spoke.example.com/call"), nil, callEvent(event.LifecycleChannelDestroy, event.StatusEnded)},
+		{"spoke_call_ringing_get", hook(event.HookCall, "get", "", "https://spoke.example.com/call"), nil, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
+		{"spoke_call_custom_data_json", hook(event.HookCall, "post", "json", "https://spoke.example.com/call"), wirecloud, callEvent(event.LifecycleChannelCreate, event.StatusRinging)},
+		{"spoke_media_voicemail_json", hook(event.HookMedia, "post", "json", "https://spoke.example.com/media"), nil, mediaEvent(event.MediaVoicemail)},
+		{"spoke_media_call_recording_form", hook(event.HookMedia, "post", "form-data", "https://spoke.example.com/media"), nil, mediaEvent(event.MediaCallRecording)},
+		{"spoke_media_voicemail_get", hook(event.HookMedia, "get", "", "https://spoke.example.com/media?src=pbx"), nil, mediaEvent(event.MediaVoicemail)},
 	}
 	r := testRenderer(t)
 	for _, tc := range cases {

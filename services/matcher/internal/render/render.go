@@ -20,7 +20,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
-	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 )
 
 // Rendering failures. Each means only editing the hook (or fixing the
@@ -72,11 +71,11 @@ func (r *Renderer) Render(h *store.Hook, ev *pbxhooksv1.Event) (Request, error) 
 
 func (r *Renderer) payload(h *store.Hook, ev *pbxhooksv1.Event) (map[string]any, error) {
 	switch {
-	case h.Hook == match.HookAll || event.IsLifecycle(h.Hook):
+	case h.Hook == event.HookAll || event.IsLifecycle(h.Hook):
 		return KazooPayload(ev), nil
-	case h.Hook == match.HookCall:
+	case h.Hook == event.HookCall:
 		return SpokeCallPayload(ev), nil
-	case h.Hook == match.HookMedia:
+	case h.Hook == event.HookMedia:
 		if r == nil || r.Links == nil {
 			return nil, ErrNoMediaLinks
 		}

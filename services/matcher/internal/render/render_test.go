@@ -16,7 +16,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
-	"github.com/pbxhooks/pbxhooks/services/matcher/internal/match"
 )
 
 // occurred is 2020-05-01T12:00:09Z: Gregorian seconds 63755553609.
@@ -132,7 +131,7 @@ func equalJSON(a, b map[string]any) bool {
 func TestKazooOmitsUnknownFields(t *testing.T) {
 	t.Parallel()
 	ev := &pbxhooksv1.Event{Id: "ev-2", AccountId: "acct1", Kind: event.KindCall, Lifecycle: event.LifecycleChannelCreate, CallId: "c"}
-	req, err := (&Renderer{}).Render(hook(match.HookAll, "post", "json", "https://example.com/"), ev)
+	req, err := (&Renderer{}).Render(hook(event.HookAll, "post", "json", "https://example.com/"), ev)
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -150,7 +149,7 @@ func TestKazooHangupOnlyOnDestroy(t *testing.T) {
 	t.Parallel()
 	ev := callEvent(event.LifecycleChannelDestroy, event.StatusEnded)
 	ev.Lifecycle = event.LifecycleChannelAnswer
-	req, err := (&Renderer{}).Render(hook(match.HookAll, "post", "json", "https://example.com/"), ev)
+	req, err := (&Renderer{}).Render(hook(event.HookAll, "post", "json", "https://example.com/"), ev)
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -165,7 +164,7 @@ func TestCustomDataOverridesEventFields(t *testing.T) {
 	t.Parallel()
 	h := hook(event.LifecycleChannelCreate, "post", "json", "https://example.com/")
 	h.CustomData = json.RawMessage(`{"account_id":"my_crm_account_id","screen_pop":true,"big":12345678901234567890}`)
-	for _, hookType := range []string{event.LifecycleChannelCreate, match.HookCall} {
+	for _, hookType := range []string{event.LifecycleChannelCreate, event.HookCall} {
 		h.Hook = hookType
 		req, err := (&Renderer{}).Render(h, callEvent(event.LifecycleChannelCreate, event.StatusRinging))
 		if err != nil {
@@ -185,14 +184,14 @@ func TestRenderRejects(t *testing.T) {
 	t.Parallel()
 	ev := callEvent(event.LifecycleChannelCreate, event.StatusRinging)
 	for _, raw := range []string{`[1,2]`, `"text"`, `{`} {
-		h := hook(match.HookAll, "post", "json", "https://example.com/")
+		h := hook(event.HookAll, "post", "json", "https://example.com/")
 		h.CustomData = json.RawMessage(raw)
 		if _, err := (&Renderer{}).Render(h, ev); !errors.Is(err, ErrBadCustomData) {
 			t.Errorf("custom_data %s: err = %v, want ErrBadCustomData", raw, err)
 		}
 	}
 	for _, raw := range []string{``, `null`, `{}`} {
-		h := hook(match.HookAll, "post", "json", "https://example.com/")
+		h := hook(event.HookAll, "post", "json", "https://example.com/")
 		h.CustomData = json.RawMessage(raw)
 		if _, err := (&Renderer{}).Render(h, ev); err != nil {
 			t.Errorf("custom_data %q: unexpected error %v", raw, err)
@@ -200,15 +199,15 @@ func TestRenderRejects(t *testing.T) {
 	}
 	for _, h := range []*store.Hook{
 		hook("object", "post", "json", "https://example.com/"),
-		hook(match.HookAll, "delete", "json", "https://example.com/"),
-		hook(match.HookAll, "post", "xml", "https://example.com/"),
-		hook(match.HookAll, "get", "json", "http://[::1"),
+		hook(event.HookAll, "delete", "json", "https://example.com/"),
+		hook(event.HookAll, "post", "xml", "https://example.com/"),
+		hook(event.HookAll, "get", "json", "http://[::1"),
 	} {
 		if _, err := (&Renderer{}).Render(h, ev); !errors.Is(err, ErrUnsupportedHook) {
 			t.Errorf("hook %s %s %s: err = %v, want ErrUnsupportedHook", h.Hook, h.HttpVerb, h.Format, err)
 		}
 	}
-	if _, err := (&Renderer{}).Render(hook(match.HookMedia, "post", "json", "https://example.com/"), mediaEvent(event.MediaVoicemail)); !errors.Is(err, ErrNoMediaLinks) {
+	if _, err := (&Renderer{}).Render(hook(event.HookMedia, "post", "json", "https://example.com/"), mediaEvent(event.MediaVoicemail)); !errors.Is(err, ErrNoMediaLinks) {
 		t.Errorf("media without a linker: err = %v, want ErrNoMediaLinks", err)
 	}
 }
@@ -217,7 +216,7 @@ func TestRenderRejects(t *testing.T) {
 // form-data POST.
 func TestKazooDefaults(t *testing.T) {
 	t.Parallel()
-	req, err := (&Renderer{}).Render(hook(match.HookAll, "", "", "https://example.com/"), callEvent(event.LifecycleChannelCreate, event.StatusRinging))
+	req, err := (&Renderer{}).Render(hook(event.HookAll, "", "", "https://example.com/"), callEvent(event.LifecycleChannelCreate, event.StatusRinging))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -245,7 +244,7 @@ func TestFormEncodeNesting(t *testing.T) {
 
 func TestGetKeepsTheURIsQuery(t *testing.T) {
 	t.Parallel()
-	req, err := (&Renderer{}).Render(hook(match.HookAll, "get", "", "https://example.com/cb?token=abc&x=1"), callEvent(event.LifecycleChannelCreate, event.StatusRinging))
+	req, err := (&Renderer{}).Render(hook(event.HookAll, "get", "", "https://example.com/cb?token=abc&x=1"), callEvent(event.LifecycleChannelCreate, event.StatusRinging))
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}
@@ -269,7 +268,7 @@ func TestSpokeMediaLinkVerifies(t *testing.T) {
 	t.Parallel()
 	r := testRenderer(t)
 	ev := mediaEvent(event.MediaCallRecording)
-	req, err := r.Render(hook(match.HookMedia, "post", "json", "https://example.com/"), ev)
+	req, err := r.Render(hook(event.HookMedia, "post", "json", "https://example.com/"), ev)
 	if err != nil {
 		t.Fatalf("Render: %v", err)
 	}

@@ -1,0 +1,361 @@
+package natsauth_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
+	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
+)
+
+const (
+	acme   = "acme"
+	globex = "globex"
+)
+
+// securedServer starts an in-process nats-server whose only users are the
+// generated ones, for the accounts acme and globex, and returns its URL and
+// every user's password.
+func securedServer(t *testing.T) (string, map[string]string) {
+	t.Helper()
+	users, passwords, err := natsauth.Users([]string{acme, globex}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := natsauth.Render(users, bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := natsembed.Start(natsembed.Options{Port: -1, StoreDir: filepath.Join(dir, "js"), ConfigFile: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv.ClientURL(), passwords
+}
+
+// client is a connection that records the asynchronous errors (permission
+// violations) the server sends it.
+type client struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+
+	mu   sync.Mutex
+	errs []error
+}
+
+func connect(t *testing.T, url, user, password, inboxPrefix string) *client {
+	t.Helper()
+	c := &client{}
+	opts := []nats.Option{
+		nats.UserInfo(user, password),
+		// The server checks a bcrypt hash per connection: slow under -race
+		// on a busy machine.
+		nats.Timeout(30 * time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			c.mu.Lock()
+			c.errs = append(c.errs, err)
+			c.mu.Unlock()
+		}),
+	}
+	if inboxPrefix != "" {
+		opts = append(opts, nats.CustomInboxPrefix(inboxPrefix))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatalf("connect as %s: %v", user, err)
+	}
+	t.Cleanup(nc.Close)
+	c.nc = nc
+	if c.js, err = jetstream.New(nc); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// waitViolation waits until the server reported a permission violation
+// naming subject (or, for a subject ending in a dot, one under it).
+func (c *client) waitViolation(t *testing.T, subject string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		for _, err := range c.errs {
+			if errors.Is(err, nats.ErrPermissionViolation) && violationNames(err, subject) {
+				c.mu.Unlock()
+				return
+			}
+		}
+		c.mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t.Fatalf("no permission violation for %q; errors: %v", subject, c.errs)
+}
+
+func violationNames(err error, subject string) bool {
+	if strings.HasSuffix(subject, ".") {
+		return strings.Contains(err.Error(), `"`+subject)
+	}
+	return strings.Contains(err.Error(), `"`+subject+`"`)
+}
+
+func ingestClient(t *testing.T, url string, passwords map[string]string) *client {
+	t.Helper()
+	user := natsauth.ServiceUser(natsauth.ServiceIngest)
+	c := connect(t, url, user, passwords[user], bus.ServiceInboxPrefix(natsauth.ServiceIngest))
+	if err := bus.EnsureStreams(t.Context(), c.js, bus.DefaultStreamOptions()); err != nil {
+		t.Fatalf("ingest ensures the streams: %v", err)
+	}
+	return c
+}
+
+func pbxClient(t *testing.T, url string, passwords map[string]string, account string) *client {
+	t.Helper()
+	user := natsauth.PBXUser(account)
+	return connect(t, url, user, passwords[user], bus.PBXInboxPrefix(account))
+}
+
+func TestPBXPublishesOnlyItsOwnAccountsSubjects(t *testing.T) {
+	t.Parallel()
+	url, passwords := securedServer(t)
+	ingest := ingestClient(t, url, passwords)
+	pbx := pbxClient(t, url, passwords, acme)
+
+	for _, subject := range []string{"pbx.events.acme", "pbx.freeswitch.acme", "pbx.ari.acme", "pbx.ami.acme"} {
+		if _, err := pbx.js.Publish(t.Context(), subject, []byte(`{"event":"channel_create"}`)); err != nil {
+			t.Fatalf("acme's PBX publishes on %s: %v", subject, err)
+		}
+	}
+	for _, subject := range []string{"pbx.events.globex", "pbx.freeswitch.any", "events.globex.call.incoming_call.ringing", "deliveries.globex.h1"} {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		_, err := pbx.js.Publish(ctx, subject, []byte(`{"event":"channel_create"}`))
+		cancel()
+		if err == nil {
+			t.Fatalf("acme's PBX got a PubAck for %s", subject)
+		}
+		pbx.waitViolation(t, subject)
+	}
+
+	// Nothing of the refused publishes reached a stream.
+	for stream, want := range map[string]uint64{bus.StreamPBX: 4, bus.StreamEvents: 0, bus.StreamDeliveries: 0} {
+		s, err := ingest.js.Stream(t.Context(), stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := s.Info(t.Context(), jetstream.WithSubjectFilter(">"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.State.Msgs != want {
+			t.Errorf("stream %s holds %d messages, want %d (subjects %v)", stream, info.State.Msgs, want, info.State.Subjects)
+		}
+		for subject := range info.State.Subjects {
+			if strings.Contains(subject, globex) || strings.HasSuffix(subject, ".any") {
+				t.Errorf("stream %s holds a message on %s", stream, subject)
+			}
+		}
+	}
+}
+
+func TestPBXHasNoJetStreamAPIAndReadsOnlyItsInbox(t *testing.T) {
+	t.Parallel()
+	url, passwords := securedServer(t)
+	ingestClient(t, url, passwords)
+	pbx := pbxClient(t, url, passwords, acme)
+
+	for _, stream := range []string{bus.StreamEvents, bus.StreamDeliveries, bus.StreamPBX} {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+		_, err := pbx.js.Stream(ctx, stream)
+		cancel()
+		if err == nil {
+			t.Fatalf("acme's PBX read stream %s's info", stream)
+		}
+		pbx.waitViolation(t, "$JS.API.STREAM.INFO."+stream)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	_, err := pbx.js.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{Durable: "spy"})
+	cancel()
+	if err == nil {
+		t.Fatal("acme's PBX created a consumer on EVENTS")
+	}
+	pbx.waitViolation(t, "$JS.API.CONSUMER.CREATE.EVENTS.spy")
+	ctx, cancel = context.WithTimeout(t.Context(), time.Second)
+	_, err = pbx.js.ObjectStore(ctx, bus.MediaBucket)
+	cancel()
+	if err == nil {
+		t.Fatal("acme's PBX bound the media bucket")
+	}
+	pbx.waitViolation(t, "$JS.API.STREAM.INFO.OBJ_media")
+	if err := pbx.nc.Publish("$O.media.M.bWVkaWE", []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	pbx.waitViolation(t, "$O.media.M.bWVkaWE")
+
+	// Reading other traffic: EVENTS' subjects, another account's replies,
+	// a service's replies. The server refuses each subscription.
+	for _, subject := range []string{"events.>", "deliveries.>", bus.PBXInboxPrefix(globex) + ".>", bus.ServiceInboxPrefix(natsauth.ServiceIngest) + ".>", "_INBOX.>", ">"} {
+		if _, err := pbx.nc.SubscribeSync(subject); err != nil {
+			t.Fatal(err)
+		}
+		pbx.waitViolation(t, subject)
+	}
+}
+
+func TestPBXWithoutItsInboxPrefixGetsNoPubAck(t *testing.T) {
+	t.Parallel()
+	url, passwords := securedServer(t)
+	ingestClient(t, url, passwords)
+	user := natsauth.PBXUser(acme)
+	pbx := connect(t, url, user, passwords[user], "")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Second)
+	defer cancel()
+	if _, err := pbx.js.Publish(ctx, "pbx.events.acme", []byte(`{}`)); err == nil {
+		t.Fatal("a PBX on the default _INBOX prefix got its PubAck")
+	}
+	pbx.waitViolation(t, "_INBOX.")
+}
+
+func TestConnectionsNeedAGeneratedUser(t *testing.T) {
+	t.Parallel()
+	url, passwords := securedServer(t)
+	if nc, err := nats.Connect(url, nats.Timeout(30*time.Second)); err == nil {
+		nc.Close()
+		t.Fatal("a client without credentials connected")
+	} else if !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("no credentials: %v, want an authorization violation", err)
+	}
+	if nc, err := nats.Connect(url, nats.Timeout(30*time.Second), nats.UserInfo(natsauth.PBXUser(acme), passwords[natsauth.PBXUser(globex)])); err == nil {
+		nc.Close()
+		t.Fatal("acme's PBX user connected with globex's password")
+	}
+}
+
+func TestGivenPasswordsAreKept(t *testing.T) {
+	t.Parallel()
+	given := map[string]string{natsauth.PBXUser(acme): "acme-pbx-password-0123456789"}
+	users, passwords, err := natsauth.Users([]string{acme, acme}, given)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(users) != len(natsauth.Services)+1 {
+		t.Fatalf("%d users, want the four services and one PBX", len(users))
+	}
+	if passwords[natsauth.PBXUser(acme)] != given[natsauth.PBXUser(acme)] {
+		t.Fatal("the given password was replaced")
+	}
+	for _, svc := range natsauth.Services {
+		if len(passwords[natsauth.ServiceUser(svc)]) < natsauth.MinPasswordBytes {
+			t.Fatalf("service %s has no generated password", svc)
+		}
+	}
+	parsed, err := natsauth.ParseSecrets(natsauth.FormatSecrets(passwords))
+	if err != nil || len(parsed) != len(passwords) {
+		t.Fatalf("secrets round trip: %v, %d of %d", err, len(parsed), len(passwords))
+	}
+	for name, pw := range passwords {
+		if parsed[name] != pw {
+			t.Fatalf("secrets round trip lost %s", name)
+		}
+	}
+	if _, _, err := natsauth.Users([]string{"bad.account"}, nil); err == nil {
+		t.Fatal("an account id with a dot was accepted")
+	}
+	if _, _, err := natsauth.Users(nil, map[string]string{natsauth.ServiceUser(natsauth.ServiceAPI): "short"}); err == nil {
+		t.Fatal("a short password was accepted")
+	}
+}
+
+// TestDelivererParksAndDrainsWithItsUser makes, as svc-deliverer, the calls
+// the deliverer's parking makes at run time (the end-to-end test does not
+// park): copy a delivery to an endpoint's parked subject, find the
+// endpoint in the stream's subjects, make its consumer, fetch, double-ack,
+// read the consumer's info and delete it; then the hook notices.
+func TestDelivererParksAndDrainsWithItsUser(t *testing.T) {
+	t.Parallel()
+	url, passwords := securedServer(t)
+	ingestClient(t, url, passwords)
+	user := natsauth.ServiceUser(natsauth.ServiceDeliverer)
+	d := connect(t, url, user, passwords[user], bus.ServiceInboxPrefix(natsauth.ServiceDeliverer))
+	ctx := t.Context()
+
+	const endpoint = "https://hooks.example.com:443"
+	subject, err := bus.ParkedSubject(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.js.Publish(ctx, subject, []byte("delivery")); err != nil {
+		t.Fatalf("park: %v", err)
+	}
+	stream, err := d.js.Stream(ctx, bus.StreamParked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := stream.Info(ctx, jetstream.WithSubjectFilter(bus.SubjectParkedAll))
+	if err != nil || info.State.Subjects[subject] != 1 {
+		t.Fatalf("parked subjects: %v, %v", info, err)
+	}
+	cons, err := d.js.CreateOrUpdateConsumer(ctx, bus.StreamParked, jetstream.ConsumerConfig{
+		Durable: bus.ParkedConsumer(endpoint), FilterSubject: subject,
+		AckPolicy: jetstream.AckExplicitPolicy, InactiveThreshold: time.Minute,
+	})
+	if err != nil {
+		t.Fatalf("endpoint consumer: %v", err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := 0
+	for msg := range batch.Messages() {
+		fetched++
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+	}
+	if fetched != 1 || batch.Error() != nil {
+		t.Fatalf("fetched %d, %v", fetched, batch.Error())
+	}
+	if _, err := cons.Info(ctx); err != nil {
+		t.Fatalf("consumer info: %v", err)
+	}
+	if err := d.js.DeleteConsumer(ctx, bus.StreamParked, bus.ParkedConsumer(endpoint)); err != nil {
+		t.Fatalf("delete consumer: %v", err)
+	}
+
+	sub, err := d.nc.SubscribeSync(bus.HooksChangedAll)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.nc.Publish(bus.HooksDisabledSubject(acme), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.nc.Publish(bus.HooksChangedSubject(acme), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sub.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("hooks.changed notice: %v", err)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if len(d.errs) > 0 {
+		t.Fatalf("the deliverer's user hit: %v", d.errs)
+	}
+}
