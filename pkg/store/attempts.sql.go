@@ -93,7 +93,7 @@ type GetFirstAttemptForDeliveryParams struct {
 	DeliveryID string
 }
 
-// The first recorded attempt of one delivery (event id + ":" + hook id).
+// The first recorded attempt of one delivery (bus.DeliveryID).
 func (q *Queries) GetFirstAttemptForDelivery(ctx context.Context, arg GetFirstAttemptForDeliveryParams) (Attempt, error) {
 	row := q.db.QueryRow(ctx, getFirstAttemptForDelivery, arg.AccountID, arg.DeliveryID)
 	var i Attempt

@@ -28,6 +28,10 @@ const (
 	KeyError      = "error"
 	KeyService    = "service"
 	KeyConsumer   = "consumer"
+	// KeyCallID is a PBX channel's id; KeyPBXAddr where a connector
+	// attaches to its PBX.
+	KeyCallID  = "call_id"
+	KeyPBXAddr = "pbx_addr"
 	// KeyTraceID and KeySpanID are the W3C ids (hex) of the span a line
 	// was logged in; see TraceHandler.
 	KeyTraceID = "trace_id"

@@ -35,7 +35,7 @@ ORDER BY id DESC
 LIMIT sqlc.arg(page_size);
 
 -- name: GetFirstAttemptForDelivery :one
--- The first recorded attempt of one delivery (event id + ":" + hook id).
+-- The first recorded attempt of one delivery (bus.DeliveryID).
 SELECT * FROM attempts
 WHERE account_id = $1 AND delivery_id = $2
 ORDER BY id

@@ -48,7 +48,7 @@ const maxRequestBody = 4 << 20
 type Call struct {
 	At        time.Time
 	Behaviour Behaviour
-	// WebhookID is the delivery id (event id + ":" + hook id).
+	// WebhookID is the delivery id (bus.DeliveryID: event id + ":" + hook id).
 	WebhookID string
 	HookID    string
 	// Status is what the receiver answered; 0 for Hang and Reset.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/ami"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
 )
 
@@ -137,7 +138,7 @@ func (c *Connector) session(ctx context.Context) error {
 		return err
 	}
 	c.SetConnected(true)
-	c.Log.InfoContext(ctx, "attached to Asterisk AMI", "addr", c.Addr)
+	c.Log.InfoContext(ctx, "attached to Asterisk AMI", telemetry.KeyPBXAddr, c.Addr)
 	pingDone := make(chan struct{})
 	defer close(pingDone)
 	go func() {

@@ -209,17 +209,6 @@ func stored(t *testing.T, js jetstream.JetStream) [][]byte {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // events are the captured messages that are events, in order.
 func events(msgs []*ami.Message) [][]byte {
 	var out [][]byte
@@ -238,7 +227,7 @@ func TestForwardsTheCaptureRawAndInOrder(t *testing.T) {
 	fake := startFake(t, banner, session{msgs: msgs})
 	start(t, srv.URL, fake.ln.Addr().String(), "secret")
 	want := events(msgs)
-	waitFor(t, "every event", func() bool { return len(stored(t, js)) >= len(want) })
+	testenv.Eventually(t, 20*time.Second, "every event", func() bool { return len(stored(t, js)) >= len(want) })
 	got := stored(t, js)
 	if len(got) != len(want) {
 		t.Fatalf("%d stored, want %d", len(got), len(want))
@@ -272,7 +261,7 @@ func TestDisconnectMidCallResynchronises(t *testing.T) {
 	fake := startFake(t, banner, session{msgs: msgs[:cut], close: true}, session{msgs: msgs[:1]})
 	start(t, srv.URL, fake.ln.Addr().String(), "secret")
 	before := events(msgs[:cut])
-	waitFor(t, "the reconstructed hangups", func() bool { return len(stored(t, js)) >= len(before)+4 })
+	testenv.Eventually(t, 20*time.Second, "the reconstructed hangups", func() bool { return len(stored(t, js)) >= len(before)+4 })
 	got := stored(t, js)
 	for i := range before {
 		if !bytes.Equal(got[i], before[i]) {
@@ -303,7 +292,7 @@ func TestReconnectMidCallReconstructsTheStart(t *testing.T) {
 		"CallerIDNum": "5551000", "CallerIDName": "Alice", "Exten": "100", "Uniqueid": "1796049093.25", "Linkedid": "1796049093.24"}}
 	fake := startFake(t, banner, session{msgs: msgs[:1], live: live})
 	start(t, srv.URL, fake.ln.Addr().String(), "secret")
-	waitFor(t, "the reconstructed start", func() bool { return len(stored(t, js)) >= 1 })
+	testenv.Eventually(t, 20*time.Second, "the reconstructed start", func() bool { return len(stored(t, js)) >= 1 })
 	m, err := ami.Parse(stored(t, js)[0])
 	if err != nil {
 		t.Fatal(err)
@@ -319,7 +308,7 @@ func TestWrongPasswordIsNotReady(t *testing.T) {
 	banner, msgs := capture(t, "ami_linkedid.txt")
 	fake := startFake(t, banner, session{msgs: msgs})
 	c, _ := start(t, srv.URL, fake.ln.Addr().String(), "wrong")
-	waitFor(t, "the login attempt", func() bool { return len(fake.Actions()) >= 1 })
+	testenv.Eventually(t, 20*time.Second, "the login attempt", func() bool { return len(fake.Actions()) >= 1 })
 	time.Sleep(100 * time.Millisecond)
 	if err := c.Ready(t.Context()); err == nil {
 		t.Error("ready after a refused login")

@@ -21,6 +21,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/pbxhooks/pbxhooks/pkg/event"
+	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
 )
 
@@ -131,7 +132,7 @@ func (c *Connector) session(ctx context.Context) error {
 		return err
 	}
 	c.SetConnected(true)
-	c.Log.InfoContext(ctx, "attached to Asterisk", "url", ws.Redacted())
+	c.Log.InfoContext(ctx, "attached to Asterisk", telemetry.KeyPBXAddr, ws.Redacted())
 
 	idle := c.idle()
 	_ = conn.SetReadDeadline(time.Now().Add(idle))

@@ -182,17 +182,6 @@ func stored(t *testing.T, js jetstream.JetStream) [][]byte {
 	return out
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 type parsed struct {
 	Type    string `json:"type"`
 	Channel struct {
@@ -219,7 +208,7 @@ func TestForwardsTheCaptureRawAndInOrder(t *testing.T) {
 	ts := httptest.NewServer(fake)
 	t.Cleanup(ts.Close)
 	start(t, srv.URL, ts.URL, "secret")
-	waitFor(t, "every frame", func() bool { return len(stored(t, js)) >= len(want) })
+	testenv.Eventually(t, 20*time.Second, "every frame", func() bool { return len(stored(t, js)) >= len(want) })
 	got := stored(t, js)
 	if len(got) != len(want) {
 		t.Fatalf("%d stored, want %d", len(got), len(want))
@@ -245,7 +234,7 @@ func TestDisconnectMidCallResynchronises(t *testing.T) {
 	ts := httptest.NewServer(fake)
 	t.Cleanup(ts.Close)
 	start(t, srv.URL, ts.URL, "secret")
-	waitFor(t, "the reconstructed ends", func() bool { return len(stored(t, js)) >= cut+4 })
+	testenv.Eventually(t, 20*time.Second, "the reconstructed ends", func() bool { return len(stored(t, js)) >= cut+4 })
 	got := stored(t, js)
 	for i := range cut {
 		if !bytes.Equal(got[i], all[i]) {
@@ -295,7 +284,7 @@ func TestReconnectMidCallReconstructsTheStart(t *testing.T) {
 	ts := httptest.NewServer(fake)
 	t.Cleanup(ts.Close)
 	start(t, srv.URL, ts.URL, "secret")
-	waitFor(t, "the starts and the tail", func() bool { return len(stored(t, js)) >= 4+len(tail) })
+	testenv.Eventually(t, 20*time.Second, "the starts and the tail", func() bool { return len(stored(t, js)) >= 4+len(tail) })
 	got := stored(t, js)
 	for i := range 4 {
 		p := parse(t, got[i])

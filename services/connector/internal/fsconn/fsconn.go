@@ -96,7 +96,7 @@ func (c *Connector) session(ctx context.Context) error {
 		return err
 	}
 	c.SetConnected(true)
-	c.Log.InfoContext(ctx, "attached to FreeSWITCH", "addr", c.Addr)
+	c.Log.InfoContext(ctx, "attached to FreeSWITCH", telemetry.KeyPBXAddr, c.Addr)
 	snapshotPending := true
 	return conn.Run(func(f *esl.Frame) error {
 		switch f.ContentType() {
@@ -172,7 +172,7 @@ func (c *Connector) media(ev fsEvent) {
 	sum := sha256.Sum256([]byte(job.Type + "\x00" + job.CallID + "\x00" + job.Path))
 	job.ID = "fs-" + hex.EncodeToString(sum[:16])
 	if err := c.Media.Enqueue(job); err != nil {
-		c.Log.Error("media upload not queued", "call_id", job.CallID, "path", job.Path, telemetry.KeyError, err)
+		c.Log.Error("media upload not queued", telemetry.KeyCallID, job.CallID, "path", job.Path, telemetry.KeyError, err)
 	}
 }
 
@@ -255,7 +255,7 @@ func (c *Connector) resync(ctx context.Context, body []byte) error {
 	for _, id := range ended {
 		body, err := reconstructedEnd(id, c.table.channels[id], now)
 		if err != nil {
-			c.Log.ErrorContext(ctx, "cannot reconstruct a channel's end", "call_id", id, telemetry.KeyError, err)
+			c.Log.ErrorContext(ctx, "cannot reconstruct a channel's end", telemetry.KeyCallID, id, telemetry.KeyError, err)
 			delete(c.table.channels, id)
 			continue
 		}

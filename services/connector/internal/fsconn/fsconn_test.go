@@ -241,17 +241,6 @@ func startConnectorWith(t *testing.T, n *natsServer, addr, password string, spoo
 	return r
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func headersOf(t *testing.T, body []byte) map[string]string {
 	t.Helper()
 	var h map[string]string
@@ -287,9 +276,9 @@ func TestForwardsTheCaptureRawAndInOrder(t *testing.T) {
 	if len(want) != 12 {
 		t.Fatalf("capture has %d call events, want 12", len(want))
 	}
-	waitFor(t, "every event on the PBX stream", func() bool { return len(n.stored(t)) >= len(want) })
+	testenv.Eventually(t, 20*time.Second, "every event on the PBX stream", func() bool { return len(n.stored(t)) >= len(want) })
 	// The capture's client exited; the connector attaches again.
-	waitFor(t, "a second attachment", func() bool { return srv.Accepted() >= 2 && r.conn.Ready(t.Context()) == nil })
+	testenv.Eventually(t, 20*time.Second, "a second attachment", func() bool { return srv.Accepted() >= 2 && r.conn.Ready(t.Context()) == nil })
 	sameBodies(t, n.stored(t), want)
 	// Each attachment authenticates, subscribes and asks for the live
 	// channels (the first one's request may still be in flight when the
@@ -337,7 +326,7 @@ func TestDisconnectMidCallResynchronises(t *testing.T) {
 	if err := json.Unmarshal(f.Body, &snap); err != nil || len(snap.Rows) != 4 {
 		t.Fatalf("snapshot: %v, %d rows", err, len(snap.Rows))
 	}
-	waitFor(t, "the reconstructed starts and the tail", func() bool { return len(n.stored(t)) >= 4+len(tail) })
+	testenv.Eventually(t, 20*time.Second, "the reconstructed starts and the tail", func() bool { return len(n.stored(t)) >= 4+len(tail) })
 	got := n.stored(t)
 	for i, row := range snap.Rows {
 		h := headersOf(t, got[i])
@@ -391,7 +380,7 @@ func TestCallsEndedDuringAPBXRestartAreClosed(t *testing.T) {
 	if len(before) != 4 {
 		t.Fatalf("%d events before the restart, want 4", len(before))
 	}
-	waitFor(t, "the reconstructed ends", func() bool { return len(n.stored(t)) >= 6 })
+	testenv.Eventually(t, 20*time.Second, "the reconstructed ends", func() bool { return len(n.stored(t)) >= 6 })
 	got := n.stored(t)
 	sameBodies(t, got[:4], before)
 	ended := map[string]bool{}
@@ -422,10 +411,10 @@ func TestNATSDownNothingLostOrderKept(t *testing.T) {
 	want := eventBodies(t, vm[0]...)
 	// The socket is read in full while NATS is away: FreeSWITCH never
 	// sees a slow listener.
-	waitFor(t, "the whole call in the spool", func() bool { return r.sp.Len() == len(want) && srv.Accepted() >= 2 })
-	waitFor(t, "readiness to report NATS", func() bool { return r.fwd.Ready(t.Context()) != nil })
+	testenv.Eventually(t, 20*time.Second, "the whole call in the spool", func() bool { return r.sp.Len() == len(want) && srv.Accepted() >= 2 })
+	testenv.Eventually(t, 20*time.Second, "readiness to report NATS", func() bool { return r.fwd.Ready(t.Context()) != nil })
 	n.start()
-	waitFor(t, "the spool to drain", func() bool { return r.sp.Len() == 0 })
+	testenv.Eventually(t, 20*time.Second, "the spool to drain", func() bool { return r.sp.Len() == 0 })
 	sameBodies(t, n.stored(t), want)
 	if err := r.fwd.Ready(t.Context()); err != nil {
 		t.Errorf("forwarder not ready after NATS returned: %v", err)
@@ -446,14 +435,14 @@ func TestFullSpoolLeavesThePBXThenResynchronises(t *testing.T) {
 	// Room for the two CHANNEL_CREATEs and the first CHANNEL_ANSWER only.
 	limit := int64(len(want[0]) + len(want[1]) + len(want[2]) + 3*64)
 	r := startConnector(t, n, srv.Addr(), "ClueCon", limit)
-	waitFor(t, "the spool to fill", func() bool { return r.spoolFull.Load() > 0 })
+	testenv.Eventually(t, 20*time.Second, "the spool to fill", func() bool { return r.spoolFull.Load() > 0 })
 	if err := r.conn.Ready(t.Context()); err == nil {
 		t.Error("ready while disconnected for a full spool")
 	}
 	n.start()
 	// Once the spool drains, the connector attaches again (the idle
 	// FreeSWITCH has no channel) and ends the calls it had seen begin.
-	waitFor(t, "the reconstructed ends", func() bool { return len(n.stored(t)) >= 5 })
+	testenv.Eventually(t, 20*time.Second, "the reconstructed ends", func() bool { return len(n.stored(t)) >= 5 })
 	got := n.stored(t)
 	sameBodies(t, got[:3], want[:3])
 	for _, body := range got[3:] {
@@ -469,7 +458,7 @@ func TestWrongPasswordIsNotReady(t *testing.T) {
 	n := startNATS(t)
 	srv := esltest.Start(t, esltest.Options{Sessions: sessions(t, "badauth.txt"), ClientCommands: func(string) bool { return true }})
 	r := startConnector(t, n, srv.Addr(), "wrong", 1<<20)
-	waitFor(t, "the refused attempt", func() bool { return len(srv.Received()) >= 1 })
+	testenv.Eventually(t, 20*time.Second, "the refused attempt", func() bool { return len(srv.Received()) >= 1 })
 	if got := srv.Received()[0]; got != "auth wrong" {
 		t.Errorf("sent %q", got)
 	}

@@ -12,10 +12,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esltest"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // mediaRoute is ingest's media upload route as its contract says
@@ -118,7 +120,7 @@ func TestRecordingIsUploadedAfterARetry(t *testing.T) {
 	route := &mediaRoute{}
 	r := startConnectorWith(t, n, srv.Addr(), "ClueCon", 1<<20, func(r *running) { withMedia(t, r, route, dir) })
 	_ = r
-	waitFor(t, "the upload", func() bool { _, u := route.got(); return len(u) == 1 })
+	testenv.Eventually(t, 20*time.Second, "the upload", func() bool { _, u := route.got(); return len(u) == 1 })
 	calls, uploads := route.got()
 	up := uploads[0]
 	if calls != 2 || up["type"] != "call_recording" || up["call_id"] != "58e662db-7770-4a8c-833b-e3551fc8cab4" || up["file"] != wav ||
@@ -139,7 +141,7 @@ func TestVoicemailAppRecordingWaitsForItsMessage(t *testing.T) {
 	route := &mediaRoute{}
 	startConnectorWith(t, n, srv.Addr(), "ClueCon", 1<<20, func(r *running) { withMedia(t, r, route, t.TempDir()) })
 	want := eventBodies(t, vm[0]...)
-	waitFor(t, "the call", func() bool { return len(n.stored(t)) >= len(want) })
+	testenv.Eventually(t, 20*time.Second, "the call", func() bool { return len(n.stored(t)) >= len(want) })
 	// The message was discarded: no vm::maintenance, no upload, and the
 	// voicemail application's own RECORD_STOP is not a call recording.
 	if calls, _ := route.got(); calls != 0 {

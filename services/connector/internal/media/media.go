@@ -102,7 +102,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				u.Log.WarnContext(ctx, "media upload failed; will retry", "call_id", j.CallID, "retry_in", wait.String(), telemetry.KeyError, err)
+				u.Log.WarnContext(ctx, "media upload failed; will retry", telemetry.KeyCallID, j.CallID, "retry_in", wait.String(), telemetry.KeyError, err)
 				select {
 				case <-ctx.Done():
 					return nil
@@ -123,7 +123,7 @@ func (u *Uploader) Run(ctx context.Context) error {
 }
 
 func (u *Uploader) drop(ctx context.Context, j Job, err error) {
-	u.Log.ErrorContext(ctx, "media not uploaded", "call_id", j.CallID, "path", j.Path, telemetry.KeyError, err)
+	u.Log.ErrorContext(ctx, "media not uploaded", telemetry.KeyCallID, j.CallID, "path", j.Path, telemetry.KeyError, err)
 	if u.Dropped != nil {
 		u.Dropped()
 	}

@@ -136,7 +136,7 @@ func TestHangingEndpointBacklogDoesNotDelayAHealthyEndpoint(t *testing.T) {
 	// endpoints' deliveries.
 	testenv.Eventually(t, deadline, "the dead backlog parked", func() (bool, string) {
 		shared := consumerInfo(t, h.js, bus.StreamDeliveries, bus.ConsumerDeliverer)
-		parked := streamMsgs(t, h.js, bus.StreamParked)
+		parked := testenv.StreamMsgs(t, h.js, bus.StreamParked)
 		state := fmt.Sprintf("shared consumer: %d pending, %d unacked; parked: %d", shared.NumPending, shared.NumAckPending, parked)
 		return shared.NumPending == 0 && shared.NumAckPending <= perCap && parked+uint64(shared.NumAckPending) == backlog, state
 	})
@@ -240,7 +240,7 @@ func TestOpenBreakerParksWithoutAttempts(t *testing.T) {
 	// The first waits for its retry on the shared consumer; the 20 later
 	// ones are parked.
 	testenv.Eventually(t, 10*time.Second, "the later deliveries parked", func() (bool, string) {
-		n := streamMsgs(t, h.js, bus.StreamParked)
+		n := testenv.StreamMsgs(t, h.js, bus.StreamParked)
 		return n == 20, fmt.Sprintf("%d parked", n)
 	})
 	if n := calls.Load(); n != 1 {
@@ -281,7 +281,7 @@ func TestParkedBacklogDrainsWhenTheEndpointRecovers(t *testing.T) {
 	all := newDeliveries(hook, n)
 	publishAsync(t, h.js, all)
 	testenv.Eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
-		p := streamMsgs(t, h.js, bus.StreamParked)
+		p := testenv.StreamMsgs(t, h.js, bus.StreamParked)
 		return p > 0, fmt.Sprintf("%d parked", p)
 	})
 	healthy.Store(true)
@@ -311,7 +311,7 @@ func TestParkedBacklogDrainsWhenTheEndpointRecovers(t *testing.T) {
 		t.Fatalf("%d distinct webhook-ids reached the receiver, want %d", len(successes), n)
 	}
 	testenv.Eventually(t, 10*time.Second, "PARKED to empty", func() (bool, string) {
-		p := streamMsgs(t, h.js, bus.StreamParked)
+		p := testenv.StreamMsgs(t, h.js, bus.StreamParked)
 		return p == 0, fmt.Sprintf("%d parked", p)
 	})
 }
@@ -343,7 +343,7 @@ func TestAnotherReplicaDrainsWhatOneParked(t *testing.T) {
 	later := newDeliveries(hook, n)
 	publishAsync(t, h.js, later)
 	testenv.Eventually(t, 10*time.Second, "the first replica to park them", func() (bool, string) {
-		p := streamMsgs(t, h.js, bus.StreamParked)
+		p := testenv.StreamMsgs(t, h.js, bus.StreamParked)
 		return p == n, fmt.Sprintf("%d parked", p)
 	})
 
@@ -373,19 +373,6 @@ func consumerInfo(t *testing.T, js jetstream.JetStream, stream, name string) *je
 		t.Fatalf("consumer %s info: %v", name, err)
 	}
 	return info
-}
-
-func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
-	t.Helper()
-	st, err := js.Stream(context.Background(), name)
-	if err != nil {
-		t.Fatalf("stream %s: %v", name, err)
-	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatalf("stream %s info: %v", name, err)
-	}
-	return info.State.Msgs
 }
 
 func TestHostnameResolvingToLoopbackIsRefused(t *testing.T) {
@@ -436,7 +423,7 @@ func TestParkedBacklogDrainsAfterItsConsumerIsDeleted(t *testing.T) {
 	all := newDeliveries(hook, n)
 	publishAsync(t, h.js, all)
 	testenv.Eventually(t, 10*time.Second, "deliveries parked", func() (bool, string) {
-		p := streamMsgs(t, h.js, bus.StreamParked)
+		p := testenv.StreamMsgs(t, h.js, bus.StreamParked)
 		return p >= n/2, fmt.Sprintf("%d parked", p)
 	})
 	healthy.Store(true)
@@ -460,6 +447,6 @@ func TestParkedBacklogDrainsAfterItsConsumerIsDeleted(t *testing.T) {
 	}
 	testenv.Eventually(t, 30*time.Second, "every delivery to succeed", func() (bool, string) {
 		ok := succeeded()
-		return ok == n, fmt.Sprintf("%d of %d succeeded; %d parked", ok, n, streamMsgs(t, h.js, bus.StreamParked))
+		return ok == n, fmt.Sprintf("%d of %d succeeded; %d parked", ok, n, testenv.StreamMsgs(t, h.js, bus.StreamParked))
 	})
 }

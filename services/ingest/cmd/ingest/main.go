@@ -19,6 +19,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ami"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
@@ -126,9 +127,18 @@ func run() error {
 		return err
 	}
 	pub := publish.New(js, counts)
+	// One pipeline for both transports: an event is parsed, stored and
+	// dead-lettered the same way whether it came over NATS or HTTP.
+	pipeline, err := accept.New(accept.Deps{
+		JS: js, Publisher: pub, Media: mediaStore, Log: log, Metrics: counts,
+		MaxEventBytes: cfg.MaxEventBytes, PublishTimeout: cfg.PublishTimeout,
+	})
+	if err != nil {
+		return err
+	}
 	server, err := httpapi.New(httpapi.Deps{
-		Log: log, NC: nc, JS: js, Publisher: pub, Adapters: adapters, Media: mediaStore, Auth: auth,
-		Metrics: counts, MetricsHandler: metrics.Handler(reg),
+		Log: log, NC: nc, JS: js, Publisher: pub, Pipeline: pipeline, Adapters: adapters, Media: mediaStore, Auth: auth,
+		MetricsHandler: metrics.Handler(reg),
 		Limits: httpapi.Limits{
 			MaxEventBytes:    cfg.MaxEventBytes,
 			MaxBatchEvents:   cfg.MaxBatchEvents,
@@ -142,9 +152,8 @@ func run() error {
 		return err
 	}
 	consumer, err := consume.New(consume.Deps{
-		JS: js, Publisher: pub, Log: log, Adapters: adapters,
-		Workers: cfg.Workers, MaxEventBytes: cfg.MaxEventBytes, PublishTimeout: cfg.PublishTimeout,
-		Media: mediaStore, AckWait: cfg.AckWait, Metrics: counts,
+		JS: js, Log: log, Pipeline: pipeline, Adapters: adapters,
+		Workers: cfg.Workers, AckWait: cfg.AckWait,
 	})
 	if err != nil {
 		return err

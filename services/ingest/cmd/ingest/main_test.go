@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
@@ -62,19 +60,6 @@ func startIngest(t *testing.T, natsURL string) *ingestProcess {
 	return p
 }
 
-func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
-	t.Helper()
-	s, err := js.Stream(t.Context(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
-}
-
 // TestKilledIngestLosesAndDuplicatesNothing runs ingest as a process, kills
 // it with SIGKILL while it works through a backlog, publishes more while it
 // is down, restarts it and checks that every PBX event is stored on EVENTS
@@ -101,12 +86,12 @@ func TestKilledIngestLosesAndDuplicatesNothing(t *testing.T) {
 	publish(0, firstBatch)
 
 	first := startIngest(t, srv.URL)
-	testenv.Eventually(t, 30*time.Second, "ingest to store its first events", func() bool { return streamMsgs(t, js, bus.StreamEvents) >= 50 })
+	testenv.Eventually(t, 30*time.Second, "ingest to store its first events", func() bool { return testenv.StreamMsgs(t, js, bus.StreamEvents) >= 50 })
 	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = first.cmd.Wait()
-	atKill := streamMsgs(t, js, bus.StreamEvents)
+	atKill := testenv.StreamMsgs(t, js, bus.StreamEvents)
 	t.Logf("killed ingest with %d of %d events stored", atKill, firstBatch)
 	if atKill >= firstBatch {
 		t.Fatalf("ingest stored all %d events before it was killed; the test did not interrupt it", atKill)
@@ -115,7 +100,7 @@ func TestKilledIngestLosesAndDuplicatesNothing(t *testing.T) {
 
 	second := startIngest(t, srv.URL)
 	testenv.Eventually(t, 60*time.Second, "the PBX stream to drain after the restart", func() bool {
-		return streamMsgs(t, js, bus.StreamPBX) == 0 && streamMsgs(t, js, bus.StreamEvents) >= total
+		return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 && testenv.StreamMsgs(t, js, bus.StreamEvents) >= total
 	})
 
 	s, err := js.Stream(t.Context(), bus.StreamEvents)
@@ -142,7 +127,7 @@ func TestKilledIngestLosesAndDuplicatesNothing(t *testing.T) {
 			t.Errorf("event ev-%d stored %d times", i, n)
 		}
 	}
-	if n := streamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("DEADLETTER holds %d messages", n)
 	}
 

@@ -1,7 +1,9 @@
 // Package consume turns what PBXs publish on NATS (the PBX stream) into
-// canonical events on EVENTS. A PBX message is acknowledged only after its
-// event is stored, so a crash in between loses nothing: the message is
-// redelivered and the publish deduplicated.
+// canonical events on EVENTS through the intake pipeline (accept), which
+// the HTTP intake shares. A PBX message is acknowledged only after its
+// event is stored (or, for rejected input, its dead-letter copy), so a
+// crash in between loses nothing: the message is redelivered and the
+// publish deduplicated.
 package consume
 
 import (
@@ -12,16 +14,13 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
 
 // DefaultAckWait is how long a PBX message may be in process before
@@ -31,25 +30,17 @@ const DefaultAckWait = 30 * time.Second
 
 // Deps are what the consumer needs.
 type Deps struct {
-	JS        jetstream.JetStream
-	Publisher *publish.Publisher
-	Log       *slog.Logger
+	JS  jetstream.JetStream
+	Log *slog.Logger
+	// Pipeline parses, stores and dead-letters each message, as it does
+	// for the HTTP intake.
+	Pipeline *accept.Pipeline
 	// Adapters decide which PBX subjects are consumed and how each is parsed.
 	Adapters []adapter.Adapter
 	// Workers bounds the messages handled at once.
 	Workers int
-	// MaxEventBytes rejects larger messages as invalid input.
-	MaxEventBytes int
-	// PublishTimeout bounds the wait for the EVENTS acknowledgement (and
-	// for the media lookup).
-	PublishTimeout time.Duration
-	// Media checks that media events name a stored file.
-	Media *media.Store
 	// AckWait overrides DefaultAckWait when positive.
 	AckWait time.Duration
-	// Metrics counts rejected and ignored input (the Publisher counts the
-	// rest); nil counts nothing.
-	Metrics *ingestmetrics.Metrics
 }
 
 // Consumer is the ingest durable consumer on the PBX stream.
@@ -60,14 +51,11 @@ type Consumer struct {
 
 // New validates deps and returns a Consumer.
 func New(deps Deps) (*Consumer, error) {
-	if deps.JS == nil || deps.Publisher == nil || deps.Log == nil || deps.Media == nil {
-		return nil, errors.New("consume: JS, Publisher, Log and Media are required")
+	if deps.JS == nil || deps.Log == nil || deps.Pipeline == nil {
+		return nil, errors.New("consume: JS, Log and Pipeline are required")
 	}
 	if len(deps.Adapters) == 0 {
 		return nil, errors.New("consume: at least one adapter is required")
-	}
-	if deps.MaxEventBytes <= 0 || deps.PublishTimeout <= 0 {
-		return nil, errors.New("consume: MaxEventBytes and PublishTimeout must be positive")
 	}
 	c := &Consumer{deps: deps}
 	var parallel, ordered []string
@@ -108,8 +96,9 @@ func (c *Consumer) processor(durable string, filters []string, workers int) *bus
 		Handler: c.handle,
 		Log:     c.deps.Log,
 		Workers: workers,
-		// No DeadLetterSubject: handle copies rejected input itself, because
-		// only it knows the account of an event sent on a shared subject.
+		// No DeadLetterSubject: the pipeline copies rejected input itself,
+		// because only it knows the account of an event sent on a shared
+		// subject, and copies it the same way for the HTTP intake.
 	}
 }
 
@@ -156,95 +145,50 @@ func (c *Consumer) Ready(ctx context.Context) error {
 	return nil
 }
 
-// handle parses one PBX message and stores its event. Input that cannot be
-// parsed is copied to the dead-letter stream and returned as bus.Permanent
-// so the Processor terminates it; well-formed input of a kind pbxhooks does
-// not handle is acked; a failed publish is returned as is so the message is
-// redelivered later.
+// handle hands one PBX message to the intake pipeline and maps its outcome
+// for the Processor: stored, duplicate or ignored input is acked; rejected
+// input (already on the dead-letter stream) is returned as bus.Permanent so
+// it is terminated; anything else is returned so the message is redelivered,
+// after the outcome's wait when it names one.
 func (c *Consumer) handle(ctx context.Context, msg jetstream.Msg) error {
 	subject := msg.Subject()
+	in := accept.Input{Raw: msg.Data(), Source: subject, Headers: msg.Headers()}
 	a, ok := c.adapterFor(subject)
 	if !ok {
-		return c.reject(ctx, msg, "", bus.Permanent("no adapter for subject", fmt.Errorf("subject %q", subject)))
+		return outcomeErr(c.deps.Pipeline.Reject(ctx, in, "", nil, bus.Permanent("no adapter for subject", fmt.Errorf("subject %q", subject))))
 	}
+	in.Adapter = a
 	accountID := adapter.AccountFromSubject(subject)
 	if err := event.ValidateAccountID(accountID); err != nil {
-		return c.reject(ctx, msg, "", bus.Permanent("invalid account id in subject", err))
+		return outcomeErr(c.deps.Pipeline.Reject(ctx, in, "", nil, bus.Permanent("invalid account id in subject", err)))
 	}
-	log := c.deps.Log.With(telemetry.KeyAccountID, accountID, telemetry.KeySubject, subject)
-	if n := len(msg.Data()); n > c.deps.MaxEventBytes {
-		return c.reject(ctx, msg, "", bus.Permanent("event too large", fmt.Errorf("%d bytes; at most %d", n, c.deps.MaxEventBytes)))
-	}
+	in.AccountID = accountID
 	// The time the PBX stream stored the message is stable across
 	// redeliveries, so a retried message yields the same event.
-	receivedAt := time.Now()
+	in.ReceivedAt = time.Now()
 	if md, err := msg.Metadata(); err == nil {
-		receivedAt = md.Timestamp
+		in.ReceivedAt = md.Timestamp
 	}
-	ev, err := a.Parse(msg.Data(), accountID, receivedAt)
-	if errors.Is(err, adapter.ErrIgnored) {
-		log.DebugContext(ctx, "input ignored", "reason", err.Error())
-		c.deps.Metrics.Event(a.Name, ingestmetrics.ResultIgnored)
-		return nil
+	out := c.deps.Pipeline.Accept(ctx, in)
+	if out.Result == accept.Stored || out.Result == accept.Duplicate {
+		c.deps.Log.DebugContext(ctx, "event stored", telemetry.KeyAccountID, accountID, telemetry.KeySubject, subject, telemetry.KeyEventID, out.Event.GetId())
 	}
-	if err != nil {
-		var verr *adapter.ValidationError
-		if !errors.As(err, &verr) {
-			// Not the input's fault (the ARI channel state could not be
-			// read or written): retried, in order.
-			return err
-		}
-		return c.reject(ctx, msg, verr.AccountID, bus.Permanent("invalid "+a.Name+" event", err))
-	}
-	pubCtx, cancel := context.WithTimeout(ctx, c.deps.PublishTimeout)
-	defer cancel()
-	if err := c.deps.Media.Attach(pubCtx, ev); err != nil {
-		var verr *adapter.ValidationError
-		if errors.As(err, &verr) {
-			return c.reject(ctx, msg, ev.GetAccountId(), bus.Permanent("invalid "+a.Name+" media event", err))
-		}
-		return err
-	}
-	if err := c.deps.Publisher.Publish(pubCtx, ev); err != nil {
-		if errors.Is(err, bus.ErrUnroutable) {
-			return c.reject(ctx, msg, ev.GetAccountId(), bus.Permanent("event cannot be routed", err))
-		}
-		return err
-	}
-	log.DebugContext(ctx, "event stored", telemetry.KeyEventID, ev.GetId())
-	return nil
+	return outcomeErr(out)
 }
 
-// deadLetterRetry is the wait before retrying a message whose dead-letter
-// copy could not be stored.
-const deadLetterRetry = 5 * time.Second
-
-// reject copies msg to the dead-letter stream with perr's reason and
-// returns perr, so the Processor terminates msg only once the copy is
-// stored. The copy is filed under owner when the parser found the account
-// in the event (a shared pbx.<source>.any subject), else under the
-// subject's account. A failed copy is retried: rejected input is never
-// silently dropped.
-func (c *Consumer) reject(ctx context.Context, msg jetstream.Msg, owner string, perr error) error {
-	headers := nats.Header{}
-	for k, v := range msg.Headers() {
-		headers[k] = v
+// outcomeErr is the Processor's view of an outcome: nil acks, a
+// bus.PermanentError terminates, any other error redelivers.
+func outcomeErr(out accept.Outcome) error {
+	switch out.Result {
+	case accept.Stored, accept.Duplicate, accept.Ignored:
+		return nil
+	case accept.Rejected:
+		return out.Err
 	}
-	if owner != "" {
-		headers.Set(bus.HeaderAccountID, owner)
+	if out.RetryAfter > 0 {
+		return bus.RetryAfter(out.RetryAfter, out.Err)
 	}
-	if err := bus.PublishDeadLetter(ctx, c.deps.JS, msg.Subject(), headers, msg.Data(), perr.Error()); err != nil {
-		return bus.RetryAfter(deadLetterRetry, fmt.Errorf("dead-letter copy of rejected input: %w", err))
-	}
-	reason := ingestmetrics.Reason(perr)
-	if errors.Is(perr, bus.ErrUnroutable) {
-		reason = ingestmetrics.ReasonUnroutable
-	}
-	c.deps.Metrics.DeadLetter(reason)
-	if a, ok := c.adapterFor(msg.Subject()); ok {
-		c.deps.Metrics.Event(a.Name, ingestmetrics.ResultRejected)
-	}
-	return perr
+	return out.Err
 }
 
 func (c *Consumer) adapterFor(subject string) (adapter.Adapter, bool) {

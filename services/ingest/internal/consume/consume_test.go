@@ -13,6 +13,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
@@ -40,15 +41,28 @@ func mediaStore(t *testing.T, js jetstream.JetStream) *media.Store {
 	return m
 }
 
+// newPipeline is the intake pipeline main builds, over js.
+func newPipeline(t *testing.T, js jetstream.JetStream, maxBytes int) *accept.Pipeline {
+	t.Helper()
+	p, err := accept.New(accept.Deps{
+		JS: js, Publisher: publish.New(js, nil), Media: mediaStore(t, js),
+		Log:           slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		MaxEventBytes: maxBytes, PublishTimeout: 5 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // startConsumer runs the consumer until the test ends and checks that it
 // stops cleanly when cancelled.
 func startConsumer(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	c, err := New(Deps{
-		JS: js, Publisher: publish.New(js, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		JS: js, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Pipeline: newPipeline(t, js, maxEventBytes),
 		Adapters: allAdapters, Workers: 4,
-		MaxEventBytes: maxEventBytes, PublishTimeout: 5 * time.Second,
-		Media: mediaStore(t, js),
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
@@ -62,19 +76,6 @@ func startConsumer(t *testing.T, js jetstream.JetStream) {
 			t.Errorf("Run after cancel: %v", err)
 		}
 	})
-}
-
-func msgCount(t *testing.T, js jetstream.JetStream, stream string) uint64 {
-	t.Helper()
-	s, err := js.Stream(t.Context(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
 }
 
 func firstMsg(t *testing.T, js jetstream.JetStream, stream string) *jetstream.RawStreamMsg {
@@ -110,8 +111,8 @@ func TestNATSEventIsStoredOnEvents(t *testing.T) {
 	pbxPublish(t, js, "pbx.events.acct1", body)
 	startConsumer(t, js)
 
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	if n := msgCount(t, js, bus.StreamEvents); n != 1 {
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
+	if n := testenv.StreamMsgs(t, js, bus.StreamEvents); n != 1 {
 		t.Fatalf("EVENTS holds %d messages, want 1", n)
 	}
 	m := firstMsg(t, js, bus.StreamEvents)
@@ -128,7 +129,7 @@ func TestNATSEventIsStoredOnEvents(t *testing.T) {
 	if ev.GetCallId() != "c7" || ev.GetAccountId() != "acct1" || ev.GetHangup().GetCause() != "ORIGINATOR_CANCEL" {
 		t.Errorf("stored event %v", &ev)
 	}
-	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("DEADLETTER holds %d messages, want 0", n)
 	}
 }
@@ -139,7 +140,7 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	startConsumer(t, js)
 
 	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_answer","timestamp":"noon"}`)
-	testenv.Eventually(t, 15*time.Second, "a dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	testenv.Eventually(t, 15*time.Second, "a dead letter", func() bool { return testenv.StreamMsgs(t, js, bus.StreamDeadLetter) == 1 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	reason := d.Header.Get(bus.HeaderDeadLetterReason)
 	for _, want := range []string{"invalid native event", "call_id is required", "timestamp must be an RFC 3339"} {
@@ -152,8 +153,8 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	}
 
 	pbxPublish(t, js, "pbx.events.acct1", `{"event":"channel_create","call_id":"c","pad":"`+strings.Repeat("x", maxEventBytes)+`"}`)
-	testenv.Eventually(t, 15*time.Second, "a second dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "a second dead letter", func() bool { return testenv.StreamMsgs(t, js, bus.StreamDeadLetter) == 2 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
 	s, err := js.Stream(t.Context(), bus.StreamDeadLetter)
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +166,7 @@ func TestInvalidNATSInputIsDeadLettered(t *testing.T) {
 	if reason := last.Header.Get(bus.HeaderDeadLetterReason); !strings.HasPrefix(reason, "event too large") {
 		t.Errorf("oversized input dead-lettered with reason %q", reason)
 	}
-	if n := msgCount(t, js, bus.StreamEvents); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamEvents); n != 0 {
 		t.Errorf("EVENTS holds %d messages, want 0", n)
 	}
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/chanstate"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
@@ -34,10 +33,9 @@ func startReplica(t *testing.T, js jetstream.JetStream, kv jetstream.KeyValue) {
 		ami.Adapter(ami.Options{Channels: chanstate.KV{KV: kv}}),
 	}
 	c, err := New(Deps{
-		JS: js, Publisher: publish.New(js, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		JS: js, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Pipeline: newPipeline(t, js, 64<<10),
 		Adapters: adapters, Workers: 8,
-		MaxEventBytes: 64 << 10, PublishTimeout: 5 * time.Second,
-		Media: mediaStore(t, js),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -78,9 +76,9 @@ func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 	for range 3 {
 		startReplica(t, js, kv)
 	}
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
 	// 4 channels: a channel_create and a channel_destroy each.
-	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return testenv.StreamMsgs(t, js, bus.StreamEvents) >= 8 })
 	got := eventsByCall(t, js)
 	want := map[string]string{
 		"1796049121.28": "events.acct3.call.outgoing_call.",
@@ -106,7 +104,7 @@ func TestARICaptureThroughSeveralReplicas(t *testing.T) {
 			}
 		}
 	}
-	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("DEADLETTER holds %d messages, want 0", n)
 	}
 	t.Logf("%d ARI frames replayed", frames)
@@ -136,8 +134,8 @@ func TestAMICaptureThroughSeveralReplicas(t *testing.T) {
 	for range 3 {
 		startReplica(t, js, kv)
 	}
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= 8 })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return testenv.StreamMsgs(t, js, bus.StreamEvents) >= 8 })
 	got := eventsByCall(t, js)
 	for id, end := range map[string]string{
 		"1796049121.29": "events.acct4.call.incoming_call.busy",
@@ -149,7 +147,7 @@ func TestAMICaptureThroughSeveralReplicas(t *testing.T) {
 			t.Errorf("channel %s: %v, want to end on %s", id, evs, end)
 		}
 	}
-	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("DEADLETTER holds %d messages, want 0", n)
 	}
 }

@@ -140,8 +140,8 @@ func TestFreeSWITCHSequencesOverNATS(t *testing.T) {
 	pbxPublish(t, js, "pbx.freeswitch.any", fsBody("CHANNEL_CREATE", "", "broken-create", map[string]string{"variable_account_id": "acct7"}))
 	startConsumer(t, js)
 
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= uint64(total) })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return testenv.StreamMsgs(t, js, bus.StreamEvents) >= uint64(total) })
 	got := eventsByCall(t, js)
 	for _, sc := range scenarios {
 		var subjects []string
@@ -158,7 +158,7 @@ func TestFreeSWITCHSequencesOverNATS(t *testing.T) {
 	if s := got["shared"]; len(s) != 1 || s[0].subject != in+"ringing" || s[0].event.GetAccountId() != "acct1" {
 		t.Errorf("shared-subject event stored as %v", s)
 	}
-	if n := msgCount(t, js, bus.StreamEvents); n != uint64(total) {
+	if n := testenv.StreamMsgs(t, js, bus.StreamEvents); n != uint64(total) {
 		t.Errorf("EVENTS holds %d messages, want %d", n, total)
 	}
 	var ansHangup *pbxhooksv1.Event
@@ -171,7 +171,7 @@ func TestFreeSWITCHSequencesOverNATS(t *testing.T) {
 		t.Errorf("answered hangup %v", h)
 	}
 	// The broken event named its account: its dead letter is filed there.
-	testenv.Eventually(t, 15*time.Second, "the dead letter", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 1 })
+	testenv.Eventually(t, 15*time.Second, "the dead letter", func() bool { return testenv.StreamMsgs(t, js, bus.StreamDeadLetter) == 1 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	if d.Subject != "pbx.deadletter.acct7" || !strings.Contains(d.Header.Get(bus.HeaderDeadLetterReason), "Unique-ID is required") {
 		t.Errorf("dead letter on %s: %q", d.Subject, d.Header.Get(bus.HeaderDeadLetterReason))
@@ -242,8 +242,8 @@ func TestARISequencesOverNATS(t *testing.T) {
 		total += len(sc.want)
 	}
 	startConsumer(t, js)
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return msgCount(t, js, bus.StreamEvents) >= uint64(total) })
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
+	testenv.Eventually(t, 15*time.Second, "every event on EVENTS", func() bool { return testenv.StreamMsgs(t, js, bus.StreamEvents) >= uint64(total) })
 	got := eventsByCall(t, js)
 	for _, sc := range scenarios {
 		var subjects []string
@@ -257,10 +257,10 @@ func TestARISequencesOverNATS(t *testing.T) {
 			t.Errorf("channel %s: stored %v, want %v", sc.callID, subjects, sc.want)
 		}
 	}
-	if n := msgCount(t, js, bus.StreamEvents); n != uint64(total) {
+	if n := testenv.StreamMsgs(t, js, bus.StreamEvents); n != uint64(total) {
 		t.Errorf("EVENTS holds %d messages, want %d", n, total)
 	}
-	if n := msgCount(t, js, bus.StreamDeadLetter); n != 0 {
+	if n := testenv.StreamMsgs(t, js, bus.StreamDeadLetter); n != 0 {
 		t.Errorf("DEADLETTER holds %d messages, want 0", n)
 	}
 }
@@ -287,8 +287,8 @@ func TestNATSMediaEventNamesAStoredObject(t *testing.T) {
 	pbxPublish(t, js, "pbx.events.acct3", `{"event":"voicemail","id":"vm-nobody","media_id":"rec-nobody","call_id":"c3"}`)
 	startConsumer(t, js)
 
-	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return msgCount(t, js, bus.StreamPBX) == 0 })
-	if n := msgCount(t, js, bus.StreamEvents); n != 1 {
+	testenv.Eventually(t, 15*time.Second, "the PBX stream to drain", func() bool { return testenv.StreamMsgs(t, js, bus.StreamPBX) == 0 })
+	if n := testenv.StreamMsgs(t, js, bus.StreamEvents); n != 1 {
 		t.Fatalf("EVENTS holds %d messages, want 1", n)
 	}
 	m := firstMsg(t, js, bus.StreamEvents)
@@ -301,7 +301,7 @@ func TestNATSMediaEventNamesAStoredObject(t *testing.T) {
 		ev.GetMedia().GetSha256() != hex.EncodeToString(sum[:]) || ev.GetMedia().GetObjectName() != "rec-obj-1" {
 		t.Errorf("stored %s %v", m.Subject, ev.GetMedia())
 	}
-	testenv.Eventually(t, 15*time.Second, "the dead letters", func() bool { return msgCount(t, js, bus.StreamDeadLetter) == 2 })
+	testenv.Eventually(t, 15*time.Second, "the dead letters", func() bool { return testenv.StreamMsgs(t, js, bus.StreamDeadLetter) == 2 })
 	d := firstMsg(t, js, bus.StreamDeadLetter)
 	if d.Subject != "pbx.deadletter.acct3" || !strings.Contains(d.Header.Get(bus.HeaderDeadLetterReason), "names no file") {
 		t.Errorf("dead letter on %s: %q", d.Subject, d.Header.Get(bus.HeaderDeadLetterReason))

@@ -27,10 +27,12 @@ func TestARIStateOutageIs503(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth, _ := newTestAuth(t, credential.Options{})
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	m := mediaStore(t, js, testMaxMediaBytes)
 	s, err := New(Deps{
-		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), NC: nc, JS: js, Publisher: publish.New(js, nil),
+		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil), Pipeline: newPipeline(t, js, log, m, testLimits),
 		Adapters: []adapter.Adapter{ari.Adapter(ari.Options{Channels: chanstate.KV{KV: kv}})},
-		Limits:   testLimits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
+		Limits:   testLimits, Media: m, Auth: auth,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,7 @@ func TestARIStateOutageIs503(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
 		t.Errorf("status %d Retry-After %q, want 503 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
 	}
-	if n := len(storedMsgs(t, js, bus.StreamDeadLetter)); n != 0 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamDeadLetter)); n != 0 {
 		t.Errorf("%d dead letters, want none", n)
 	}
 }

@@ -183,7 +183,7 @@ func TestAbortedUploadLeavesNoChunks(t *testing.T) {
 			return true, ""
 		}
 		var left strings.Builder
-		for _, m := range storedMsgs(t, js, "OBJ_"+bus.MediaBucket) {
+		for _, m := range testenv.StoredMsgs(t, js, "OBJ_"+bus.MediaBucket) {
 			fmt.Fprintf(&left, "\nleft: %s %v %q", m.Subject, m.Header, m.Data)
 		}
 		return false, fmt.Sprintf("the bucket holds %d bytes%s", n, left.String())

@@ -22,9 +22,11 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ari"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/freeswitch"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/native"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
@@ -58,15 +60,29 @@ func newAuthIntake(t testing.TB, nc *nats.Conn, js jetstream.JetStream, limits L
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	auth, pool := newTestAuth(t, opts)
+	m := mediaStore(t, js, testMaxMediaBytes)
 	s, err := New(Deps{
-		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
+		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil), Pipeline: newPipeline(t, js, log, m, limits),
 		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{}), ari.Adapter(ari.Options{})},
-		Limits:   limits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
+		Limits:   limits, Media: m, Auth: auth,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
 	return s, pool
+}
+
+// newPipeline is the intake pipeline main builds for limits.
+func newPipeline(t testing.TB, js jetstream.JetStream, log *slog.Logger, m *media.Store, limits Limits) *accept.Pipeline {
+	t.Helper()
+	p, err := accept.New(accept.Deps{
+		JS: js, Publisher: publish.New(js, nil), Media: m, Log: log,
+		MaxEventBytes: limits.MaxEventBytes, PublishTimeout: limits.PublishTimeout,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // newTestAuth is an authenticator that knows testAdminToken and the
@@ -156,28 +172,6 @@ func post(t *testing.T, srv *httptest.Server, account, contentType, body string,
 	return a
 }
 
-// storedMsgs returns every message on stream, in order.
-func storedMsgs(t *testing.T, js jetstream.JetStream, stream string) []*jetstream.RawStreamMsg {
-	t.Helper()
-	s, err := js.Stream(t.Context(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []*jetstream.RawStreamMsg
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := s.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatalf("get %s #%d: %v", stream, seq, err)
-		}
-		out = append(out, m)
-	}
-	return out
-}
-
 func ids(t *testing.T, a answer) []string {
 	t.Helper()
 	data, _ := a.body["data"].(map[string]any)
@@ -201,7 +195,7 @@ func TestAcceptedEventIsStoredOnEvents(t *testing.T) {
 		t.Fatalf("answer %d %v, want 202 with ids [pbx-1]", a.status, a.body)
 	}
 	// 202 promises the event is already stored: no waiting here.
-	msgs := storedMsgs(t, js, bus.StreamEvents)
+	msgs := testenv.StoredMsgs(t, js, bus.StreamEvents)
 	if len(msgs) != 1 {
 		t.Fatalf("EVENTS holds %d messages, want 1", len(msgs))
 	}
@@ -247,7 +241,7 @@ func TestDuplicatesAreStoredOnce(t *testing.T) {
 	if a := post(t, srv, "acct2", "application/json", withID); a.status != http.StatusAccepted {
 		t.Fatalf("answer %d %v", a.status, a.body)
 	}
-	msgs := storedMsgs(t, js, bus.StreamEvents)
+	msgs := testenv.StoredMsgs(t, js, bus.StreamEvents)
 	var got []string
 	for _, m := range msgs {
 		got = append(got, m.Header.Get(bus.HeaderMsgID))
@@ -274,10 +268,10 @@ func TestInvalidEventIsAnswered400AndDeadLettered(t *testing.T) {
 			t.Errorf("data.%s.%s.message = %q; data = %v", field, rule, msg, data)
 		}
 	}
-	if n := len(storedMsgs(t, js, bus.StreamEvents)); n != 0 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamEvents)); n != 0 {
 		t.Errorf("EVENTS holds %d messages, want 0", n)
 	}
-	dead := storedMsgs(t, js, bus.StreamDeadLetter)
+	dead := testenv.StoredMsgs(t, js, bus.StreamDeadLetter)
 	if len(dead) != 1 {
 		t.Fatalf("DEADLETTER holds %d messages, want 1", len(dead))
 	}
@@ -304,7 +298,7 @@ func TestMalformedJSONIsDeadLettered(t *testing.T) {
 			t.Errorf("%s: answer %d %v, want 400 naming the body", body, a.status, a.body)
 		}
 	}
-	if n := len(storedMsgs(t, js, bus.StreamDeadLetter)); n != 2 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamDeadLetter)); n != 2 {
 		t.Errorf("DEADLETTER holds %d messages, want 2", n)
 	}
 }
@@ -327,7 +321,7 @@ func TestBatchReportsEachItem(t *testing.T) {
 		t.Errorf("rejected item %v", item)
 	}
 	var subjects []string
-	for _, m := range storedMsgs(t, js, bus.StreamEvents) {
+	for _, m := range testenv.StoredMsgs(t, js, bus.StreamEvents) {
 		subjects = append(subjects, m.Subject)
 	}
 	want := "events.acct1.call.incoming_call.ringing events.acct1.call.incoming_call.busy"
@@ -337,7 +331,7 @@ func TestBatchReportsEachItem(t *testing.T) {
 			t.Errorf("stored subjects %v", subjects)
 		}
 	}
-	if n := len(storedMsgs(t, js, bus.StreamDeadLetter)); n != 1 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamDeadLetter)); n != 1 {
 		t.Errorf("DEADLETTER holds %d messages, want 1", n)
 	}
 
@@ -376,7 +370,7 @@ func TestRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := len(storedMsgs(t, js, bus.StreamEvents)); n != 0 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamEvents)); n != 0 {
 		t.Errorf("EVENTS holds %d messages, want 0", n)
 	}
 	// One oversized item in an accepted batch is rejected alone.

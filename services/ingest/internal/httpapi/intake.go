@@ -11,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -20,32 +19,23 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
-	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 )
 
 // retryAfter is what a caller is told to wait when JetStream did not
 // acknowledge; a resend is safe because stored events are deduplicated.
 const retryAfter = 5 * time.Second
 
-// maxDeadLetterBytes keeps a dead-letter copy within NATS's default
-// message size; a whole rejected batch may be larger.
-const maxDeadLetterBytes = 1 << 20
-
-// publishConcurrency bounds the publishes in flight for one batch.
-const publishConcurrency = 16
+// acceptConcurrency bounds the events of one batch in the pipeline at once.
+const acceptConcurrency = 16
 
 var tracer = otel.Tracer("github.com/pbxhooks/pbxhooks/services/ingest/internal/httpapi")
 
 // item is one event of a request and what became of it.
 type item struct {
-	raw     []byte
-	event   *pbxhooksv1.Event
-	invalid *adapter.ValidationError
-	// ignored is well-formed input of a kind pbxhooks does not turn into an
-	// event (a FreeSWITCH HEARTBEAT): accepted and dropped.
-	ignored bool
+	raw []byte
+	out accept.Outcome
 }
 
 type acceptedBody struct {
@@ -69,8 +59,13 @@ type rejectedItem struct {
 }
 
 // intake accepts one event (a JSON object) or a batch (an array) for an
-// account. It answers 202 only once JetStream stored every valid event;
-// invalid events are reported per item and copied to the dead-letter stream.
+// account, each through the intake pipeline the NATS consumer shares. It
+// answers 202 only once JetStream stored every valid event; invalid events
+// are reported per item (400 when none is left) once their copy is on the
+// dead-letter stream. When anything the pipeline needs failed (the event
+// store, the media store, the dead-letter copy) the answer is 503 with
+// Retry-After: the resend is deduplicated, and rejected input is never
+// answered 400 without its copy kept.
 func (s *Server) intake(a adapter.Adapter) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		ctx := r.Context()
@@ -90,37 +85,24 @@ func (s *Server) intake(a adapter.Adapter) handlerFunc {
 		if err != nil {
 			return err
 		}
+		source := r.Method + " " + r.URL.Path
 		items, isBatch, err := s.split(body)
 		if err != nil {
 			var verr *adapter.ValidationError
 			if errors.As(err, &verr) {
-				s.deadLetter(ctx, r, accountID, body, verr)
-				s.metrics.Event(a.Name, ingestmetrics.ResultRejected)
+				in := accept.Input{Adapter: a, AccountID: accountID, Raw: body, Source: source}
+				if out := s.pipeline.Reject(ctx, in, "", verr, bus.Permanent("invalid "+a.Name+" request", verr)); out.Result == accept.Unavailable {
+					return unavailable(out)
+				}
 				return errBadRequest(verr.Error(), fieldErrorsOf(verr, "", nil))
 			}
 			return err
 		}
-		receivedAt := time.Now()
-		for i := range items {
-			if err := s.parse(ctx, a, &items[i], accountID, receivedAt); err != nil {
-				return err
+		s.acceptAll(ctx, a, accountID, source, items, time.Now())
+		for _, it := range items {
+			if it.out.Result == accept.Unavailable {
+				return unavailable(it.out)
 			}
-		}
-		if err := s.attachMedia(ctx, items); err != nil {
-			return err
-		}
-		for i := range items {
-			if inv := items[i].invalid; inv != nil {
-				owner := accountID
-				if inv.AccountID != "" {
-					owner = inv.AccountID
-				}
-				s.deadLetter(ctx, r, owner, items[i].raw, inv)
-				s.metrics.Event(a.Name, ingestmetrics.ResultRejected)
-			}
-		}
-		if err := s.publishAll(ctx, items); err != nil {
-			return err
 		}
 		return respond(w, items, isBatch)
 	}
@@ -197,111 +179,35 @@ func (s *Server) split(body []byte) (items []item, isBatch bool, err error) {
 	return items, true, nil
 }
 
-// parse fills in it's event, or marks it invalid or ignored. A parser
-// failure that is not the input's fault (the ARI channel state could not be
-// read or written) fails the request with 503, since a resend may succeed.
-func (s *Server) parse(ctx context.Context, a adapter.Adapter, it *item, accountID string, receivedAt time.Time) error {
-	if len(it.raw) > s.limits.MaxEventBytes {
-		it.invalid = adapter.Invalid(adapter.BodyField, adapter.RuleMaxLength,
-			fmt.Sprintf("the event exceeds %d bytes", s.limits.MaxEventBytes))
-		return nil
-	}
-	ev, err := a.Parse(it.raw, accountID, receivedAt)
-	if errors.Is(err, adapter.ErrIgnored) {
-		s.log.DebugContext(ctx, "input ignored", telemetry.KeyAccountID, accountID, "reason", err.Error())
-		it.ignored = true
-		s.metrics.Event(a.Name, ingestmetrics.ResultIgnored)
-		return nil
-	}
-	if err != nil {
-		var verr *adapter.ValidationError
-		if !errors.As(err, &verr) {
-			s.log.WarnContext(ctx, "parser state unavailable", telemetry.KeyAccountID, accountID, telemetry.KeyError, err)
-			return &apiError{status: http.StatusServiceUnavailable, message: "the " + a.Name + " channel state did not answer; resend the request", retryAfter: retryAfter}
-		}
-		it.invalid = verr
-		return nil
-	}
-	it.event = ev
-	return nil
-}
-
-// attachMedia checks that each media event names a stored file and fills
-// in its size and digest. An event naming no stored file becomes invalid; a
-// failed lookup fails the request with 503, since a resend may succeed.
-func (s *Server) attachMedia(ctx context.Context, items []item) error {
-	ctx, cancel := context.WithTimeout(ctx, s.limits.PublishTimeout)
-	defer cancel()
-	for i := range items {
-		ev := items[i].event
-		if ev == nil {
-			continue
-		}
-		err := s.media.Attach(ctx, ev)
-		var verr *adapter.ValidationError
-		switch {
-		case err == nil:
-		case errors.As(err, &verr):
-			items[i].event, items[i].invalid = nil, verr
-		default:
-			s.log.WarnContext(ctx, "media lookup failed", telemetry.KeyError, err)
-			return &apiError{status: http.StatusServiceUnavailable, message: "the media store did not answer; resend the request", retryAfter: retryAfter}
-		}
-	}
-	return nil
-}
-
-// deadLetter keeps a copy of rejected input for inspection. The caller is
-// answered 400 either way: a failed copy is an outage of ours, logged, and
-// not a reason for the sender to resend input that is wrong.
-func (s *Server) deadLetter(ctx context.Context, r *http.Request, accountID string, data []byte, verr *adapter.ValidationError) {
-	s.log.InfoContext(ctx, "event rejected", telemetry.KeyAccountID, accountID, "reason", verr.Error())
-	s.metrics.DeadLetter(ingestmetrics.Reason(verr))
-	headers := nats.Header{}
-	headers.Set(bus.HeaderAccountID, accountID)
-	telemetry.InjectNATS(ctx, headers)
-	ctx, cancel := context.WithTimeout(ctx, s.limits.PublishTimeout)
-	defer cancel()
-	reason := verr.Error()
-	if len(data) > maxDeadLetterBytes {
-		data = data[:maxDeadLetterBytes]
-		reason = fmt.Sprintf("(copy truncated to the first %d bytes) %s", maxDeadLetterBytes, reason)
-	}
-	source := r.Method + " " + r.URL.Path
-	if err := bus.PublishDeadLetter(ctx, s.js, source, headers, data, reason); err != nil {
-		s.log.ErrorContext(ctx, "dead-letter copy failed", telemetry.KeyAccountID, accountID, telemetry.KeyError, err)
-	}
-}
-
-// publishAll stores every valid item and waits for all acknowledgements.
-func (s *Server) publishAll(ctx context.Context, items []item) error {
-	ctx, cancel := context.WithTimeout(ctx, s.limits.PublishTimeout)
-	defer cancel()
-	errs := make([]error, len(items))
+// acceptAll hands every item to the intake pipeline, in parallel unless
+// the adapter keeps state across events (ARI), whose items are parsed one
+// after the other in request order, as the NATS consumer does.
+func (s *Server) acceptAll(ctx context.Context, a adapter.Adapter, accountID, source string, items []item, receivedAt time.Time) {
 	var g errgroup.Group
-	g.SetLimit(publishConcurrency)
+	g.SetLimit(acceptConcurrency)
+	if a.Ordered {
+		g.SetLimit(1)
+	}
 	for i := range items {
-		if items[i].event == nil {
-			continue
-		}
 		g.Go(func() error {
-			errs[i] = s.pub.Publish(ctx, items[i].event)
+			items[i].out = s.pipeline.Accept(ctx, accept.Input{
+				Adapter: a, AccountID: accountID, Raw: items[i].raw, ReceivedAt: receivedAt, Source: source,
+			})
 			return nil
 		})
 	}
 	_ = g.Wait()
-	err := errors.Join(errs...)
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, bus.ErrUnroutable) {
-		return err
-	}
-	s.log.WarnContext(ctx, "events not acknowledged by JetStream", telemetry.KeyError, err)
+}
+
+// unavailable answers an outcome that a resend may turn into success: 503
+// with Retry-After. The events of the request already stored are
+// deduplicated when it is resent, and rejected input is dead-lettered only
+// once its copy is stored, so nothing is lost either way.
+func unavailable(out accept.Outcome) error {
 	return &apiError{
 		status:     http.StatusServiceUnavailable,
-		message:    "the event store did not acknowledge in time; resend the request, stored events are deduplicated",
-		retryAfter: retryAfter,
+		message:    "the " + out.Store + " did not answer in time; resend the request, stored events are deduplicated",
+		retryAfter: max(out.RetryAfter, retryAfter),
 	}
 }
 
@@ -310,11 +216,11 @@ func respond(w http.ResponseWriter, items []item, isBatch bool) error {
 	body.Data.IDs = []string{}
 	all := fieldErrors{}
 	for i, it := range items {
-		if it.event != nil {
-			body.Data.IDs = append(body.Data.IDs, it.event.GetId())
+		switch it.out.Result {
+		case accept.Stored, accept.Duplicate:
+			body.Data.IDs = append(body.Data.IDs, it.out.Event.GetId())
 			continue
-		}
-		if it.ignored {
+		case accept.Ignored:
 			body.Data.Ignored = append(body.Data.Ignored, i)
 			continue
 		}
@@ -322,9 +228,9 @@ func respond(w http.ResponseWriter, items []item, isBatch bool) error {
 		if isBatch {
 			prefix = fmt.Sprintf("[%d].", i)
 		}
-		fieldErrorsOf(it.invalid, prefix, all)
+		fieldErrorsOf(it.out.Invalid, prefix, all)
 		body.Data.Rejected = append(body.Data.Rejected, rejectedItem{
-			Index: i, Message: it.invalid.Error(), Data: fieldErrorsOf(it.invalid, "", nil),
+			Index: i, Message: it.out.Invalid.Error(), Data: fieldErrorsOf(it.out.Invalid, "", nil),
 		})
 	}
 	switch {
@@ -332,7 +238,7 @@ func respond(w http.ResponseWriter, items []item, isBatch bool) error {
 		writeJSON(w, http.StatusAccepted, body)
 		return nil
 	case !isBatch:
-		return errBadRequest(items[0].invalid.Error(), all)
+		return errBadRequest(items[0].out.Invalid.Error(), all)
 	default:
 		return errBadRequest("every event in the batch is invalid", all)
 	}

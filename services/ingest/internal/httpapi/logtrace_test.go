@@ -49,10 +49,11 @@ func TestLogLinesOfARequestCarryItsTrace(t *testing.T) {
 		t.Fatal(err)
 	}
 	auth, _ := newTestAuth(t, credential.Options{})
+	m := mediaStore(t, js, testMaxMediaBytes)
 	s, err := New(Deps{
-		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil),
+		Log: log, NC: nc, JS: js, Publisher: publish.New(js, nil), Pipeline: newPipeline(t, js, log, m, testLimits),
 		Adapters: []adapter.Adapter{native.Adapter(), freeswitch.Adapter(freeswitch.Options{})},
-		Limits:   testLimits, Media: mediaStore(t, js, testMaxMediaBytes), Auth: auth,
+		Limits:   testLimits, Media: m, Auth: auth,
 	})
 	if err != nil {
 		t.Fatal(err)

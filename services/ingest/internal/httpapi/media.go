@@ -16,9 +16,11 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 )
@@ -89,7 +91,10 @@ func (s *Server) uploadMedia(w http.ResponseWriter, r *http.Request) error {
 	if verr != nil {
 		s.discardMedia(ctx, form.stored.MediaID)
 		fields, _ := json.Marshal(form.fields)
-		s.deadLetter(ctx, r, accountID, fields, verr)
+		in := accept.Input{AccountID: accountID, Raw: fields, Source: r.Method + " " + r.URL.Path}
+		if out := s.pipeline.Reject(ctx, in, "", verr, bus.Permanent("invalid media upload", verr)); out.Result == accept.Unavailable {
+			return unavailable(out)
+		}
 		return errBadRequest(verr.Error(), fieldErrorsOf(verr, "", nil))
 	}
 	pubCtx, cancel := context.WithTimeout(ctx, s.limits.PublishTimeout)

@@ -20,6 +20,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 const testMaxMediaBytes = 256 << 10
@@ -156,7 +157,7 @@ func TestUploadStoresObjectAndMediaEvent(t *testing.T) {
 		t.Errorf("object metadata %v, description %q", info.Metadata, info.Description)
 	}
 
-	msgs := storedMsgs(t, js, bus.StreamEvents)
+	msgs := testenv.StoredMsgs(t, js, bus.StreamEvents)
 	if len(msgs) != 1 || msgs[0].Subject != "events.acct1.media.voicemail" {
 		t.Fatalf("EVENTS holds %d messages (%v), want one on events.acct1.media.voicemail", len(msgs), msgs)
 	}
@@ -210,11 +211,11 @@ func TestUploadRefusals(t *testing.T) {
 	if names := objectNames(t, js); len(names) != 0 {
 		t.Errorf("refused uploads left objects %v", names)
 	}
-	if n := len(storedMsgs(t, js, bus.StreamEvents)); n != 0 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamEvents)); n != 0 {
 		t.Errorf("EVENTS holds %d messages, want 0", n)
 	}
 	// The invalid forms (bad type, bad id) were dead-lettered, fields only.
-	dl := storedMsgs(t, js, bus.StreamDeadLetter)
+	dl := testenv.StoredMsgs(t, js, bus.StreamDeadLetter)
 	if len(dl) != 2 || dl[0].Subject != "pbx.deadletter.acct1" || !strings.Contains(string(dl[0].Data), `"type":"fax"`) {
 		t.Errorf("dead letters %d: %v", len(dl), dl)
 	}
@@ -235,7 +236,7 @@ func TestUploadWithIDIsStoredOnce(t *testing.T) {
 	if names := objectNames(t, js); len(names) != 1 || names[0] != dataOf(first)["media_id"] {
 		t.Errorf("objects %v, want only the first upload's %v", names, dataOf(first)["media_id"])
 	}
-	if n := len(storedMsgs(t, js, bus.StreamEvents)); n != 1 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamEvents)); n != 1 {
 		t.Errorf("EVENTS holds %d messages, want 1", n)
 	}
 }
@@ -255,7 +256,7 @@ func TestNativeMediaEventMustNameAStoredFile(t *testing.T) {
 	if a.status != http.StatusAccepted {
 		t.Fatalf("answer %d %v", a.status, a.body)
 	}
-	msgs := storedMsgs(t, js, bus.StreamEvents)
+	msgs := testenv.StoredMsgs(t, js, bus.StreamEvents)
 	var ev pbxhooksv1.Event
 	if len(msgs) != 1 || proto.Unmarshal(msgs[0].Data, &ev) != nil {
 		t.Fatalf("EVENTS %v", msgs)
@@ -273,7 +274,7 @@ func TestNativeMediaEventMustNameAStoredFile(t *testing.T) {
 	if a.status != http.StatusBadRequest {
 		t.Errorf("size mismatch: %d %v, want 400", a.status, a.body)
 	}
-	if n := len(storedMsgs(t, js, bus.StreamDeadLetter)); n != 2 {
+	if n := len(testenv.StoredMsgs(t, js, bus.StreamDeadLetter)); n != 2 {
 		t.Errorf("DEADLETTER holds %d messages, want 2", n)
 	}
 }

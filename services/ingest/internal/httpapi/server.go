@@ -23,8 +23,8 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
+	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
-	"github.com/pbxhooks/pbxhooks/services/ingest/internal/ingestmetrics"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/publish"
 )
@@ -54,10 +54,14 @@ type Limits struct {
 
 // Deps are what the HTTP intake needs.
 type Deps struct {
-	Log       *slog.Logger
-	NC        *nats.Conn
-	JS        jetstream.JetStream
+	Log *slog.Logger
+	NC  *nats.Conn
+	JS  jetstream.JetStream
+	// Publisher stores the events of media uploads.
 	Publisher *publish.Publisher
+	// Pipeline parses, stores and dead-letters the events of the intake
+	// routes, as it does for the NATS consumer.
+	Pipeline *accept.Pipeline
 	// Adapters each add one intake route.
 	Adapters []adapter.Adapter
 	Limits   Limits
@@ -65,23 +69,20 @@ type Deps struct {
 	Media *media.Store
 	// Auth authenticates every intake and upload request (auth.go).
 	Auth *credential.Authenticator
-	// Metrics counts rejected and ignored input (the Publisher counts the
-	// rest); nil counts nothing.
-	Metrics *ingestmetrics.Metrics
 	// MetricsHandler, when set, serves GET /metrics beside the probes.
 	MetricsHandler http.Handler
 }
 
 // Server serves the intake routes and probes.
 type Server struct {
-	log     *slog.Logger
-	js      jetstream.JetStream
-	pub     *publish.Publisher
-	limits  Limits
-	media   *media.Store
-	auth    *credential.Authenticator
-	ready   *health.Checks
-	metrics *ingestmetrics.Metrics
+	log      *slog.Logger
+	js       jetstream.JetStream
+	pub      *publish.Publisher
+	pipeline *accept.Pipeline
+	limits   Limits
+	media    *media.Store
+	auth     *credential.Authenticator
+	ready    *health.Checks
 	// inflight bounds the request bytes held in memory across requests.
 	inflight *inflightBytes
 	handler  http.Handler
@@ -89,8 +90,8 @@ type Server struct {
 
 // New validates deps and builds the routes.
 func New(deps Deps) (*Server, error) {
-	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Media == nil || deps.Auth == nil {
-		return nil, errors.New("httpapi: Log, NC, JS, Publisher, Media and Auth are required")
+	if deps.Log == nil || deps.NC == nil || deps.JS == nil || deps.Publisher == nil || deps.Pipeline == nil || deps.Media == nil || deps.Auth == nil {
+		return nil, errors.New("httpapi: Log, NC, JS, Publisher, Pipeline, Media and Auth are required")
 	}
 	l := deps.Limits
 	if l.MaxEventBytes <= 0 || l.MaxBatchEvents <= 0 || l.PublishTimeout <= 0 {
@@ -102,7 +103,7 @@ func New(deps Deps) (*Server, error) {
 	if l.BodyIdleTimeout < 0 || l.MinBodyRate < 0 || l.MaxInflightBytes < 0 {
 		return nil, fmt.Errorf("httpapi: limits must be positive: %+v", l)
 	}
-	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, limits: l, media: deps.Media, auth: deps.Auth, metrics: deps.Metrics,
+	s := &Server{log: deps.Log, js: deps.JS, pub: deps.Publisher, pipeline: deps.Pipeline, limits: l, media: deps.Media, auth: deps.Auth,
 		inflight: newInflightBytes(l.MaxInflightBytes)}
 
 	ready := &health.Checks{}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestFreeSWITCHAndARIRoutes(t *testing.T) {
@@ -36,14 +37,14 @@ func TestFreeSWITCHAndARIRoutes(t *testing.T) {
 	}
 
 	subjects := map[string]bool{}
-	for _, m := range storedMsgs(t, js, bus.StreamEvents) {
+	for _, m := range testenv.StoredMsgs(t, js, bus.StreamEvents) {
 		subjects[m.Subject] = true
 	}
 	if len(subjects) != 2 || !subjects["events.acct1.call.outgoing_call.ringing"] || !subjects["events.acct6.call.incoming_call.ringing"] {
 		t.Errorf("EVENTS subjects %v", subjects)
 	}
 	// The broken FreeSWITCH event named its account; the native one did not.
-	dl := storedMsgs(t, js, bus.StreamDeadLetter)
+	dl := testenv.StoredMsgs(t, js, bus.StreamDeadLetter)
 	if len(dl) != 2 || dl[0].Subject != "pbx.deadletter.acct5" || dl[1].Subject != "pbx.deadletter.any" {
 		for _, d := range dl {
 			t.Logf("dead letter on %s", d.Subject)

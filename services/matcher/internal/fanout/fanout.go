@@ -3,8 +3,9 @@
 //
 // An event is acked only once JetStream has stored every one of its
 // deliveries. A failure anywhere asks for the event again; re-publishing is
-// safe because each delivery carries Nats-Msg-Id = event id + ":" + hook id
-// and the DELIVERIES stream drops duplicates within bus.DedupeWindow.
+// safe because each delivery carries bus.DeliveryID (event id + ":" + hook
+// id) as its Nats-Msg-Id and the DELIVERIES stream drops duplicates within
+// bus.DedupeWindow.
 package fanout
 
 import (
