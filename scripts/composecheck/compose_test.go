@@ -220,3 +220,42 @@ func TestComposeHasNoUsableDefaultMediaLinkKey(t *testing.T) {
 		t.Fatalf("the default MEDIA_LINK_KEYS %q is a usable key: anyone could forge media links", *matcher)
 	}
 }
+
+// The build stage downloads the workspace's modules before it copies the
+// sources, so it must copy the go.mod of every module go.work uses: one
+// missing fails every image build, and only `make compose-check` would say so.
+func TestDockerfileCopiesEveryWorkspaceModule(t *testing.T) {
+	_, root := loadProject(t)
+	work, err := os.ReadFile(filepath.Join(root, "go.work"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dockerfile, err := os.ReadFile(filepath.Join(root, "deployments", "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if missing := uncopiedModules(t, work, dockerfile); len(missing) > 0 {
+		t.Errorf("Dockerfile lacks `COPY <dir>/go.mod <dir>/go.sum <dir>/` for go.work's modules %v", missing)
+	}
+	// The same check sees a line taken out.
+	commented := regexp.MustCompile(`(?m)^COPY pkg/go.mod`).ReplaceAll(dockerfile, []byte("# COPY pkg/go.mod"))
+	if missing := uncopiedModules(t, work, commented); !slices.Equal(missing, []string{"pkg"}) {
+		t.Errorf("with pkg's COPY commented out, missing = %v, want [pkg]", missing)
+	}
+}
+
+func uncopiedModules(t *testing.T, work, dockerfile []byte) []string {
+	t.Helper()
+	modules := regexp.MustCompile(`(?m)^\s*\./(\S+)\s*$`).FindAllSubmatch(work, -1)
+	if len(modules) < 2 {
+		t.Fatalf("found %d modules in go.work", len(modules))
+	}
+	var missing []string
+	for _, m := range modules {
+		dir := regexp.QuoteMeta(string(m[1]))
+		if !regexp.MustCompile(`(?m)^COPY ` + dir + `/go\.mod ` + dir + `/go\.sum ` + dir + `/$`).Match(dockerfile) {
+			missing = append(missing, string(m[1]))
+		}
+	}
+	return missing
+}

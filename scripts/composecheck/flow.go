@@ -16,8 +16,9 @@ import (
 )
 
 // The README's "Try it with curl" requests, in its order: create a hook,
-// list and read it, edit it, add a custom_data hook, send a call event to
-// ingest, see both callbacks arrive, read the attempts, delete the hooks.
+// list and read it, edit it, add a custom_data hook, make a PBX token, send a
+// call event to ingest with it, see both callbacks arrive, read the
+// attempts, delete the hooks.
 const (
 	account    = "demo"
 	callID     = "4922199999936@88.99.77.55"
@@ -77,9 +78,21 @@ func runFlow(ctx context.Context, c *composeStack) error {
 	}
 	second := created.Data.ID
 
-	// The admin token on ingest too: harmless where ingest takes events
-	// without one, required where it does not.
+	// The PBX's credential: a token of the account with scope pbx, shown
+	// once by the create.
+	var token struct {
+		Data struct {
+			Token string `json:"token"`
+		} `json:"data"`
+	}
+	if err := api.call(ctx, http.MethodPut, api.base+"/tokens", `{"data":{"name":"pbx-east","scopes":["pbx"]}}`, http.StatusCreated, &token); err != nil {
+		return err
+	}
+	if token.Data.Token == "" {
+		return errors.New("create token: the answer has no data.token")
+	}
 	ingest := newClient(c.ingestURL)
+	ingest.bearer = token.Data.Token
 	if err := ingest.call(ctx, http.MethodPost, ingest.base+"/v1/accounts/"+account+"/events", eventBody, http.StatusAccepted, nil); err != nil {
 		return err
 	}
@@ -169,10 +182,12 @@ func waitForAttempts(ctx context.Context, api *client, path string, want int) er
 	}
 }
 
-// client sends the README's requests with the admin token.
+// client sends the README's requests: with the admin token, or as a PBX
+// with its bearer token.
 type client struct {
-	base string
-	http *http.Client
+	base   string
+	bearer string
+	http   *http.Client
 }
 
 func newClient(base string) *client {
@@ -184,7 +199,11 @@ func (c *client) call(ctx context.Context, method, url, body string, want int, o
 	if err != nil {
 		return err
 	}
-	req.Header.Set("X-Auth-Token", adminToken)
+	if c.bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+c.bearer)
+	} else {
+		req.Header.Set("X-Auth-Token", adminToken)
+	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
