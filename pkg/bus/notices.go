@@ -16,8 +16,9 @@ import (
 type HookChange struct {
 	AccountID string `json:"account_id"`
 	HookID    string `json:"hook_id"`
-	// Change says what happened: "created", "updated", "deleted",
-	// "disabled", ...
+	// Change says what happened, for logs: from the API "created",
+	// "updated", "deleted", "secret_rotated", "re-enabled" or
+	// "delivery_settings"; from the deliverer "disabled".
 	Change   string `json:"change"`
 	Revision int64  `json:"revision"`
 }
