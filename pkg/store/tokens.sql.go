@@ -11,6 +11,7 @@ import (
 )
 
 const createToken = `-- name: CreateToken :one
+
 INSERT INTO api_tokens (id, account_id, name, token_hash, scopes) VALUES ($1, $2, $3, $4, $5)
 RETURNING id, account_id, name, scopes, created_at
 `
@@ -31,6 +32,8 @@ type CreateTokenRow struct {
 	CreatedAt time.Time
 }
 
+// Tokens: the API's issue, list and revoke, and the lookup by hash every
+// authenticated request makes (pkg/credential).
 func (q *Queries) CreateToken(ctx context.Context, arg CreateTokenParams) (CreateTokenRow, error) {
 	row := q.db.QueryRow(ctx, createToken,
 		arg.ID,
@@ -65,6 +68,80 @@ type GetActiveTokenByHashRow struct {
 func (q *Queries) GetActiveTokenByHash(ctx context.Context, tokenHash []byte) (GetActiveTokenByHashRow, error) {
 	row := q.db.QueryRow(ctx, getActiveTokenByHash, tokenHash)
 	var i GetActiveTokenByHashRow
+	err := row.Scan(
+		&i.ID,
+		&i.AccountID,
+		&i.Name,
+		&i.Scopes,
+		&i.CreatedAt,
+	)
+	return i, err
+}
+
+const listActiveTokens = `-- name: ListActiveTokens :many
+SELECT id, account_id, name, scopes, created_at FROM api_tokens
+WHERE account_id = $1 AND revoked_at IS NULL
+ORDER BY created_at, id
+`
+
+type ListActiveTokensRow struct {
+	ID        string
+	AccountID string
+	Name      string
+	Scopes    []string
+	CreatedAt time.Time
+}
+
+func (q *Queries) ListActiveTokens(ctx context.Context, accountID string) ([]ListActiveTokensRow, error) {
+	rows, err := q.db.Query(ctx, listActiveTokens, accountID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListActiveTokensRow{}
+	for rows.Next() {
+		var i ListActiveTokensRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.AccountID,
+			&i.Name,
+			&i.Scopes,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const revokeToken = `-- name: RevokeToken :one
+UPDATE api_tokens SET revoked_at = now()
+WHERE account_id = $1 AND id = $2 AND revoked_at IS NULL
+RETURNING id, account_id, name, scopes, created_at
+`
+
+type RevokeTokenParams struct {
+	AccountID string
+	ID        string
+}
+
+type RevokeTokenRow struct {
+	ID        string
+	AccountID string
+	Name      string
+	Scopes    []string
+	CreatedAt time.Time
+}
+
+// Revokes an active token; no row means it does not exist in the account
+// or was already revoked.
+func (q *Queries) RevokeToken(ctx context.Context, arg RevokeTokenParams) (RevokeTokenRow, error) {
+	row := q.db.QueryRow(ctx, revokeToken, arg.AccountID, arg.ID)
+	var i RevokeTokenRow
 	err := row.Scan(
 		&i.ID,
 		&i.AccountID,
