@@ -285,9 +285,11 @@ func CheckEnv(o *Objects) []error {
 }
 
 // listenAddrVar reports whether name is a service's listen address, the one
-// its probes and /metrics are served on.
+// its probes and /metrics are served on (API_HTTP_ADDR, INGEST_HTTP_ADDR,
+// <SERVICE>_HEALTH_ADDR); other addresses, such as the PBX a connector
+// dials (CONNECTOR_ADDR) or the optional PPROF_ADDR, are not.
 func listenAddrVar(name string) bool {
-	return strings.HasSuffix(name, "_ADDR") && name != "PPROF_ADDR"
+	return strings.HasSuffix(name, "_HTTP_ADDR") || strings.HasSuffix(name, "_HEALTH_ADDR")
 }
 
 // CheckProbes: each pbxhooks container has startup and liveness probes on

@@ -42,6 +42,7 @@ type Objects struct {
 	Services        []*corev1.Service
 	Deployments     []*appsv1.Deployment
 	StatefulSets    []*appsv1.StatefulSet
+	PVCs            []*corev1.PersistentVolumeClaim
 	PDBs            []*policyv1.PodDisruptionBudget
 	HPAs            []*autoscalingv2.HorizontalPodAutoscaler
 	NetworkPolicies []*networkingv1.NetworkPolicy
@@ -102,6 +103,8 @@ func Decode(m resmap.ResMap) (*Objects, error) {
 			o.Deployments = append(o.Deployments, obj)
 		case *appsv1.StatefulSet:
 			o.StatefulSets = append(o.StatefulSets, obj)
+		case *corev1.PersistentVolumeClaim:
+			o.PVCs = append(o.PVCs, obj)
 		case *policyv1.PodDisruptionBudget:
 			o.PDBs = append(o.PDBs, obj)
 		case *autoscalingv2.HorizontalPodAutoscaler:
