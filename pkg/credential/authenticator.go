@@ -130,9 +130,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 		return Principal{}, &Refusal{Status: http.StatusUnauthorized,
 			Message: "missing credential: send " + HeaderAuthToken + ": <token> or " + HeaderAuthorization + ": Bearer <token>"}
 	}
-	address := a.clients.Of(r)
-	now := a.now()
 	if err != nil {
+		address, now := a.clients.Of(r), a.now()
 		if refusal := a.throttled(address, now); refusal != nil {
 			return Principal{}, refusal
 		}
@@ -145,6 +144,9 @@ func (a *Authenticator) Authenticate(ctx context.Context, r *http.Request) (Prin
 			return p, nil
 		}
 	}
+	// Only past the cache: a cache hit, ingest's common case, needs no
+	// client address.
+	address, now := a.clients.Of(r), a.now()
 	if refusal := a.throttled(address, now); refusal != nil {
 		return Principal{}, refusal
 	}
