@@ -119,6 +119,20 @@ const uploadHead = "--" + testBoundary + "\r\nContent-Disposition: form-data; na
 
 const uploadTail = "\r\n--" + testBoundary + "--\r\n"
 
+// uploadedInfo looks up the stored object of an accepted upload's answer.
+func uploadedInfo(t *testing.T, js jetstream.JetStream, raw []byte) (*jetstream.ObjectInfo, error) {
+	t.Helper()
+	var body uploadedBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs.GetInfo(t.Context(), body.Data.MediaID)
+}
+
 // startUpload sends an upload whose body is what the test writes on the
 // returned pipe; the answer (or the client's error) arrives on the channel.
 func startUpload(t *testing.T, ctx context.Context, baseURL string, contentLength int64) (*io.PipeWriter, <-chan answerOrError) {
@@ -216,15 +230,7 @@ func TestUploadIsStoredInFullChunks(t *testing.T) {
 	if a.err != nil || a.resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("upload: %v %v %s", a.err, a.resp, a.raw)
 	}
-	var body uploadedBody
-	if err := json.Unmarshal(a.raw, &body); err != nil {
-		t.Fatal(err)
-	}
-	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := obs.GetInfo(t.Context(), body.Data.MediaID)
+	info, err := uploadedInfo(t, js, a.raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,15 +314,7 @@ func TestSlowSteadyUploadSucceeds(t *testing.T) {
 	if a.err != nil || a.resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("slow upload: %v %v %s", a.err, a.resp, a.raw)
 	}
-	var body uploadedBody
-	if err := json.Unmarshal(a.raw, &body); err != nil {
-		t.Fatal(err)
-	}
-	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info, err := obs.GetInfo(t.Context(), body.Data.MediaID); err != nil || info.Size != pieces*pieceBytes {
+	if info, err := uploadedInfo(t, js, a.raw); err != nil || info.Size != pieces*pieceBytes {
 		t.Errorf("stored object %+v: %v", info, err)
 	}
 }
