@@ -199,9 +199,6 @@ func (p *Processor) consume(ctx context.Context, cons jetstream.Consumer, from *
 			dispatch(msg)
 			continue
 		}
-		if ctx.Err() != nil && errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-			return nil
-		}
 		if errors.Is(err, jetstream.ErrMsgIteratorClosed) || errors.Is(err, jetstream.ErrConsumerDeleted) ||
 			errors.Is(err, jetstream.ErrBadRequest) {
 			if ctx.Err() != nil {

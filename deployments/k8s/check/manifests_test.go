@@ -32,6 +32,15 @@ func objects(t *testing.T, v Variant) *Objects {
 	if o, ok := rendered[v.Name()]; ok {
 		return o
 	}
+	o := renderFresh(t, v)
+	rendered[v.Name()] = o
+	return o
+}
+
+// renderFresh renders and decodes v into objects of the caller's own, which
+// it may change.
+func renderFresh(t *testing.T, v Variant) *Objects {
+	t.Helper()
 	m, err := Render(manifestsDir, v)
 	if err != nil {
 		t.Fatalf("render %s: %v", v.Name(), err)
@@ -40,7 +49,6 @@ func objects(t *testing.T, v Variant) *Objects {
 	if err != nil {
 		t.Fatalf("decode %s strictly: %v", v.Name(), err)
 	}
-	rendered[v.Name()] = o
 	return o
 }
 
@@ -185,14 +193,7 @@ func TestChecksCatchBrokenManifests(t *testing.T) {
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := Render(manifestsDir, v)
-			if err != nil {
-				t.Fatal(err)
-			}
-			o, err := Decode(m)
-			if err != nil {
-				t.Fatal(err)
-			}
+			o := renderFresh(t, v)
 			if errs := tc.check(o); len(errs) != 0 {
 				t.Fatalf("the good render already fails: %v", errs)
 			}

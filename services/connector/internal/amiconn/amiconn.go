@@ -7,13 +7,10 @@ package amiconn
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -29,7 +26,6 @@ const (
 	// DefaultIdle is the longest silence accepted; a Ping action goes out
 	// every third of it.
 	DefaultIdle = 60 * time.Second
-	maxChannels = 100_000
 	// Action ids of the connector's own actions.
 	actionLogin  = "pbxhooks-login"
 	actionResync = "pbxhooks-resync"
@@ -43,21 +39,17 @@ type Connector struct {
 	StateDir             string
 	Idle                 time.Duration
 
-	mu       sync.Mutex
-	channels map[string]map[string]string
+	mu    sync.Mutex
+	table *link.Table[map[string]string]
 }
 
 // tracked are the headers kept of a live channel to end it after a gap.
 var tracked = []string{"Channel", "ChannelState", "ChannelStateDesc", "CallerIDNum", "CallerIDName", "Exten", "Context", "Uniqueid", "Linkedid"}
 
-func (c *Connector) tablePath() string { return filepath.Join(c.StateDir, "ami-channels.json") }
-
 // Run attaches until ctx is cancelled, reconnecting with backoff.
 func (c *Connector) Run(ctx context.Context) error {
-	c.channels = map[string]map[string]string{}
-	if b, err := os.ReadFile(c.tablePath()); err == nil {
-		_ = json.Unmarshal(b, &c.channels)
-	}
+	// An unreadable table only costs reconstruction.
+	c.table, _ = link.LoadTable[map[string]string](c.StateDir, "ami-channels.json")
 	c.Link.Run(ctx, "Asterisk AMI", c.session)
 	return nil
 }
@@ -170,7 +162,7 @@ func (c *Connector) session(ctx context.Context) error {
 		if m.Get("ActionID") == actionResync {
 			switch m.Get("Event") {
 			case "CoreShowChannel":
-				if listing && len(live) < maxChannels {
+				if listing && len(live) < link.MaxChannels {
 					live = append(live, m)
 				}
 			case "CoreShowChannelsComplete":
@@ -202,20 +194,20 @@ func (c *Connector) onEvent(m *ami.Message) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	ch, known := c.channels[id]
+	ch, known := c.table.Channels[id]
 	switch m.Get("Event") {
 	case "Newchannel":
-		if len(c.channels) >= maxChannels {
+		if len(c.table.Channels) >= link.MaxChannels {
 			return nil
 		}
 		ch = map[string]string{}
-		c.channels[id] = ch
+		c.table.Channels[id] = ch
 	case "Hangup":
 		if !known {
 			return nil
 		}
-		delete(c.channels, id)
-		return c.save()
+		delete(c.table.Channels, id)
+		return c.table.Save()
 	case "Newstate", "NewCallerid":
 		if !known {
 			return nil
@@ -231,19 +223,7 @@ func (c *Connector) onEvent(m *ami.Message) error {
 	for name, value := range m.Variables() {
 		ch["ChanVariable:"+name] = value
 	}
-	return c.save()
-}
-
-func (c *Connector) save() error {
-	b, err := json.Marshal(c.channels)
-	if err != nil {
-		return err
-	}
-	tmp := c.tablePath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("channel table: %w", err)
-	}
-	return os.Rename(tmp, c.tablePath())
+	return c.table.Save()
 }
 
 // resync compares CoreShowChannels' list with the table: a tracked
@@ -261,20 +241,20 @@ func (c *Connector) resync(ctx context.Context, live []*ami.Message) error {
 		}
 	}
 	ended, began := 0, 0
-	for id, ch := range c.channels {
+	for id, ch := range c.table.Channels {
 		if _, ok := listed[id]; ok {
 			continue
 		}
 		if err := c.Append(reconstructed("Hangup", ch, "Cause", "0", "Cause-txt", "Unknown")); err != nil {
 			return err
 		}
-		delete(c.channels, id)
+		delete(c.table.Channels, id)
 		c.Reconstructed(event.LifecycleChannelDestroy)
 		ended++
 	}
 	for _, m := range live {
 		id := m.Get("Uniqueid")
-		if _, ok := c.channels[id]; ok || id == "" {
+		if _, ok := c.table.Channels[id]; ok || id == "" {
 			continue
 		}
 		ch := map[string]string{}
@@ -286,8 +266,8 @@ func (c *Connector) resync(ctx context.Context, live []*ami.Message) error {
 		if err := c.Append(reconstructed("Newchannel", ch)); err != nil {
 			return err
 		}
-		if len(c.channels) < maxChannels {
-			c.channels[id] = ch
+		if len(c.table.Channels) < link.MaxChannels {
+			c.table.Channels[id] = ch
 		}
 		c.Reconstructed(event.LifecycleChannelCreate)
 		began++
@@ -295,7 +275,7 @@ func (c *Connector) resync(ctx context.Context, live []*ami.Message) error {
 	if ended+began > 0 {
 		c.Log.InfoContext(ctx, "resynchronised with Asterisk AMI", "ended_in_gap", ended, "began_in_gap", began)
 	}
-	return c.save()
+	return c.table.Save()
 }
 
 // reconstructed is an AMI event named name for a tracked channel, extra

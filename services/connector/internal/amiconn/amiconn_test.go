@@ -3,11 +3,9 @@ package amiconn
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -17,10 +15,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/ami"
-	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
-	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/linktest"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
@@ -164,49 +160,17 @@ func (f *fakeAMI) serve(c net.Conn, s session) {
 
 func start(t *testing.T, natsURL, addr, password string) (*Connector, *spool.Spool) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := t.TempDir()
-	sp, err := spool.Open(dir, 1<<24, "run1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, js, err := bus.ConnectPBX(natsURL, "connector-test", "acct1", bus.Credentials{}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fwd := &forward.Forwarder{Spool: sp, JS: js, Log: log, PublishTimeout: time.Second}
-	c := &Connector{Link: &link.Link{Subject: subject, Spool: sp, Log: log}, Addr: addr, User: "pbxhooks", Password: password, StateDir: dir, Idle: 3 * time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); fwd.Run(ctx) }()
-	go func() { defer wg.Done(); c.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait(); nc.Close() })
-	return c, sp
+	var c *Connector
+	r := linktest.Start(t, natsURL, subject, 1<<24, func(r *linktest.Rig) linktest.Connector {
+		c = &Connector{Link: r.Link, Addr: addr, User: "pbxhooks", Password: password, StateDir: r.Dir, Idle: 3 * time.Second}
+		return c
+	})
+	return c, r.Spool
 }
 
 func stored(t *testing.T, js jetstream.JetStream) [][]byte {
 	t.Helper()
-	s, err := js.Stream(t.Context(), bus.StreamPBX)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Subject != subject {
-			t.Errorf("message %d on %s", seq, m.Subject)
-		}
-		out = append(out, m.Data)
-	}
-	return out
+	return linktest.Stored(t, js, subject)
 }
 
 // events are the captured messages that are events, in order.

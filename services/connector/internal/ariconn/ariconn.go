@@ -12,8 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -35,7 +33,6 @@ const (
 	maxFrameBytes = 1 << 20
 	// maxChannelsBytes bounds the GET /ari/channels answer.
 	maxChannelsBytes = 64 << 20
-	maxChannels      = 100_000
 	// ariTime is ARI's timestamp layout.
 	ariTime = "2006-01-02T15:04:05.000-0700"
 )
@@ -58,7 +55,7 @@ type Connector struct {
 	HTTP *http.Client
 
 	mu         sync.Mutex
-	channels   map[string]*channel
+	table      *link.Table[*channel]
 	asteriskID string
 }
 
@@ -69,15 +66,10 @@ type channel struct {
 	AsteriskID string          `json:"asterisk_id"`
 }
 
-func (c *Connector) tablePath() string { return filepath.Join(c.StateDir, "ari-channels.json") }
-
 // Run attaches until ctx is cancelled, reconnecting with backoff.
 func (c *Connector) Run(ctx context.Context) error {
-	c.channels = map[string]*channel{}
-	if b, err := os.ReadFile(c.tablePath()); err == nil {
-		// A damaged table only costs reconstruction.
-		_ = json.Unmarshal(b, &c.channels)
-	}
+	// An unreadable table only costs reconstruction.
+	c.table, _ = link.LoadTable[*channel](c.StateDir, "ari-channels.json")
 	c.Link.Run(ctx, "Asterisk", c.session)
 	return nil
 }
@@ -198,31 +190,19 @@ func (c *Connector) onEvent(data []byte) error {
 	if ev.AsteriskID != "" {
 		c.asteriskID = ev.AsteriskID
 	}
-	_, known := c.channels[id.ID]
+	_, known := c.table.Channels[id.ID]
 	switch {
 	case ev.Type == "ChannelDestroyed":
 		if !known {
 			return nil
 		}
-		delete(c.channels, id.ID)
-	case known || len(c.channels) < maxChannels:
-		c.channels[id.ID] = &channel{Snapshot: append(json.RawMessage(nil), ev.Channel...), AsteriskID: ev.AsteriskID}
+		delete(c.table.Channels, id.ID)
+	case known || len(c.table.Channels) < link.MaxChannels:
+		c.table.Channels[id.ID] = &channel{Snapshot: append(json.RawMessage(nil), ev.Channel...), AsteriskID: ev.AsteriskID}
 	default:
 		return nil
 	}
-	return c.save()
-}
-
-func (c *Connector) save() error {
-	b, err := json.Marshal(c.channels)
-	if err != nil {
-		return err
-	}
-	tmp := c.tablePath() + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		return fmt.Errorf("channel table: %w", err)
-	}
-	return os.Rename(tmp, c.tablePath())
+	return c.table.Save()
 }
 
 // resync reads the live channels: a channel the table holds that is gone
@@ -272,23 +252,23 @@ func (c *Connector) resync(ctx context.Context, base *url.URL) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now().UTC().Format(ariTime)
-	for id, ch := range c.channels {
+	for id, ch := range c.table.Channels {
 		if _, ok := liveByID[id]; ok {
 			continue
 		}
 		body, err := reconstructed("ChannelDestroyed", now, ch.Snapshot, ch.AsteriskID, map[string]any{"cause": 0, "cause_txt": ""})
 		if err != nil {
-			delete(c.channels, id)
+			delete(c.table.Channels, id)
 			continue
 		}
 		if err := c.Append(body); err != nil {
 			return err
 		}
-		delete(c.channels, id)
+		delete(c.table.Channels, id)
 		c.Reconstructed(event.LifecycleChannelDestroy)
 	}
 	for _, id := range order {
-		if _, ok := c.channels[id]; ok {
+		if _, ok := c.table.Channels[id]; ok {
 			continue
 		}
 		var created struct {
@@ -302,12 +282,12 @@ func (c *Connector) resync(ctx context.Context, base *url.URL) error {
 		if err := c.Append(body); err != nil {
 			return err
 		}
-		if len(c.channels) < maxChannels {
-			c.channels[id] = &channel{Snapshot: liveByID[id], AsteriskID: c.asteriskID}
+		if len(c.table.Channels) < link.MaxChannels {
+			c.table.Channels[id] = &channel{Snapshot: liveByID[id], AsteriskID: c.asteriskID}
 		}
 		c.Reconstructed(event.LifecycleChannelCreate)
 	}
-	return c.save()
+	return c.table.Save()
 }
 
 // reconstructed is an ARI event of type typ for a channel snapshot, marked

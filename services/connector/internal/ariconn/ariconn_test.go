@@ -3,10 +3,7 @@ package ariconn
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -16,10 +13,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
-	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
-	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/linktest"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
@@ -128,58 +123,25 @@ type running struct {
 	sp   *spool.Spool
 }
 
-func start(t *testing.T, natsURL, baseURL, password string, sessions ...session) *running {
+func start(t *testing.T, natsURL, baseURL, password string) *running {
 	t.Helper()
-	_ = password
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := t.TempDir()
-	sp, err := spool.Open(dir, 1<<24, "run1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, js, err := bus.ConnectPBX(natsURL, "connector-test", "acct1", bus.Credentials{}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &running{sp: sp}
-	fwd := &forward.Forwarder{Spool: sp, JS: js, Log: log, PublishTimeout: time.Second}
-	r.conn = &Connector{
-		Link:    &link.Link{Subject: subject, Spool: sp, Log: log},
-		BaseURL: baseURL, User: "pbxhooks", Password: password, App: "pbxhooks", StateDir: dir,
-		Idle: 3 * time.Second,
-		Now:  func() time.Time { return time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC) },
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); fwd.Run(ctx) }()
-	go func() { defer wg.Done(); r.conn.Run(ctx) }()
-	t.Cleanup(func() { cancel(); wg.Wait(); nc.Close() })
+	r := &running{}
+	rig := linktest.Start(t, natsURL, subject, 1<<24, func(rig *linktest.Rig) linktest.Connector {
+		r.conn = &Connector{
+			Link:    rig.Link,
+			BaseURL: baseURL, User: "pbxhooks", Password: password, App: "pbxhooks", StateDir: rig.Dir,
+			Idle: 3 * time.Second,
+			Now:  func() time.Time { return time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC) },
+		}
+		return r.conn
+	})
+	r.sp = rig.Spool
 	return r
 }
 
 func stored(t *testing.T, js jetstream.JetStream) [][]byte {
 	t.Helper()
-	s, err := js.Stream(t.Context(), bus.StreamPBX)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Subject != subject {
-			t.Errorf("message %d on %s", seq, m.Subject)
-		}
-		out = append(out, m.Data)
-	}
-	return out
+	return linktest.Stored(t, js, subject)
 }
 
 type parsed struct {

@@ -49,12 +49,12 @@ type Connector struct {
 	Media *media.Uploader
 
 	mu    sync.Mutex
-	table *table
+	table *link.Table[*channel]
 }
 
 // Run attaches until ctx is cancelled, reconnecting with backoff.
 func (c *Connector) Run(ctx context.Context) error {
-	t, err := loadTable(c.StateDir)
+	t, err := link.LoadTable[*channel](c.StateDir, "channels.json")
 	if err != nil {
 		return err
 	}
@@ -186,25 +186,25 @@ func (c *Connector) track(ev fsEvent, body []byte) error {
 	defer c.mu.Unlock()
 	switch ev.Name {
 	case "CHANNEL_CREATE":
-		if len(c.table.channels) >= maxChannels {
+		if len(c.table.Channels) >= link.MaxChannels {
 			return nil
 		}
-		c.table.channels[ev.UUID] = &channel{Create: append(json.RawMessage(nil), body...)}
+		c.table.Channels[ev.UUID] = &channel{Create: append(json.RawMessage(nil), body...)}
 	case "CHANNEL_ANSWER":
-		ch, ok := c.table.channels[ev.UUID]
+		ch, ok := c.table.Channels[ev.UUID]
 		if !ok || ch.Answered {
 			return nil
 		}
 		ch.Answered = true
 	case "CHANNEL_HANGUP_COMPLETE", "CHANNEL_DESTROY":
-		if _, ok := c.table.channels[ev.UUID]; !ok {
+		if _, ok := c.table.Channels[ev.UUID]; !ok {
 			return nil
 		}
-		delete(c.table.channels, ev.UUID)
+		delete(c.table.Channels, ev.UUID)
 	default:
 		return nil
 	}
-	return c.table.save()
+	return c.table.Save()
 }
 
 // liveChannel is one row of `show channels as json`.
@@ -242,27 +242,27 @@ func (c *Connector) resync(ctx context.Context, body []byte) error {
 	defer c.mu.Unlock()
 	now := c.now()
 	var ended, began []string
-	for id := range c.table.channels {
+	for id := range c.table.Channels {
 		if _, ok := live[id]; !ok {
 			ended = append(ended, id)
 		}
 	}
 	for _, row := range snap.Rows {
-		if _, ok := c.table.channels[row.UUID]; !ok && row.UUID != "" {
+		if _, ok := c.table.Channels[row.UUID]; !ok && row.UUID != "" {
 			began = append(began, row.UUID)
 		}
 	}
 	for _, id := range ended {
-		body, err := reconstructedEnd(id, c.table.channels[id], now)
+		body, err := reconstructedEnd(id, c.table.Channels[id], now)
 		if err != nil {
 			c.Log.ErrorContext(ctx, "cannot reconstruct a channel's end", telemetry.KeyCallID, id, telemetry.KeyError, err)
-			delete(c.table.channels, id)
+			delete(c.table.Channels, id)
 			continue
 		}
 		if err := c.spoolEvent(body); err != nil {
 			return err
 		}
-		delete(c.table.channels, id)
+		delete(c.table.Channels, id)
 		c.counted(event.LifecycleChannelDestroy)
 	}
 	for _, id := range began {
@@ -271,15 +271,15 @@ func (c *Connector) resync(ctx context.Context, body []byte) error {
 		if err := c.spoolEvent(body); err != nil {
 			return err
 		}
-		if len(c.table.channels) < maxChannels {
-			c.table.channels[id] = &channel{Create: body, Answered: row.CallState == "ACTIVE"}
+		if len(c.table.Channels) < link.MaxChannels {
+			c.table.Channels[id] = &channel{Create: body, Answered: row.CallState == "ACTIVE"}
 		}
 		c.counted(event.LifecycleChannelCreate)
 	}
 	if len(ended) > 0 || len(began) > 0 {
 		c.Log.InfoContext(ctx, "resynchronised with FreeSWITCH", "ended_in_gap", len(ended), "began_in_gap", len(began))
 	}
-	return c.table.save()
+	return c.table.Save()
 }
 
 func (c *Connector) counted(lifecycle string) { c.Reconstructed(lifecycle) }

@@ -3,10 +3,8 @@ package fsconn
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/url"
 	"strconv"
 	"sync/atomic"
@@ -22,6 +20,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/esltest"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/forward"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/link"
+	"github.com/pbxhooks/pbxhooks/services/connector/internal/linktest"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
 	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
@@ -167,26 +166,7 @@ func (n *natsServer) stored(t *testing.T) [][]byte {
 	t.Helper()
 	nc, js := n.client()
 	defer nc.Close()
-	s, err := js.Stream(t.Context(), bus.StreamPBX)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for seq := info.State.FirstSeq; info.State.Msgs > 0 && seq <= info.State.LastSeq; seq++ {
-		m, err := s.GetMsg(t.Context(), seq)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Subject != subject {
-			t.Errorf("message %d on %s, want %s", seq, m.Subject, subject)
-		}
-		out = append(out, m.Data)
-	}
-	return out
+	return linktest.Stored(t, js, subject)
 }
 
 type running struct {
@@ -206,37 +186,20 @@ func startConnector(t *testing.T, n *natsServer, addr, password string, spoolMax
 // startConnectorWith lets setup finish the connector before it runs.
 func startConnectorWith(t *testing.T, n *natsServer, addr, password string, spoolMax int64, setup func(*running)) *running {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	dir := t.TempDir()
-	sp, err := spool.Open(dir, spoolMax, "run1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, js, err := bus.ConnectPBX(n.url, "connector-test", "acct1", bus.Credentials{}, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := &running{sp: sp}
-	r.fwd = &forward.Forwarder{Spool: sp, JS: js, Log: log, PublishTimeout: time.Second}
-	r.conn = &Connector{
-		Link: &link.Link{Subject: subject, Spool: sp, Log: log,
-			Metrics: link.Metrics{SpoolFull: func() { r.spoolFull.Add(1) }}},
-		Addr: addr, Password: password, StateDir: dir,
-		Idle: 5 * time.Second,
-		Now:  func() time.Time { return time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC) },
-	}
-	if setup != nil {
-		setup(r)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{}, 2)
-	go func() { r.fwd.Run(ctx); done <- struct{}{} }()
-	go func() { r.conn.Run(ctx); done <- struct{}{} }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		<-done
-		nc.Close()
+	r := &running{}
+	linktest.Start(t, n.url, subject, spoolMax, func(rig *linktest.Rig) linktest.Connector {
+		r.sp, r.fwd = rig.Spool, rig.Fwd
+		rig.Link.Metrics = link.Metrics{SpoolFull: func() { r.spoolFull.Add(1) }}
+		r.conn = &Connector{
+			Link: rig.Link,
+			Addr: addr, Password: password, StateDir: rig.Dir,
+			Idle: 5 * time.Second,
+			Now:  func() time.Time { return time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC) },
+		}
+		if setup != nil {
+			setup(r)
+		}
+		return r.conn
 	})
 	return r
 }

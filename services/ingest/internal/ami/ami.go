@@ -150,13 +150,18 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 
 	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
 	defer cancel()
-	st, err := remember(ctx, opts, accountID, ch, vars, prefix == "Dest")
+	// A DialEnd's outcome goes on the dialled channel (ch) with what this
+	// event adds to it, in one read and write, and then on the caller.
+	var dialStatus string
+	if name == "DialEnd" {
+		dialStatus = m.Get("DialStatus")
+	}
+	st, err := remember(ctx, opts, accountID, ch, vars, prefix == "Dest", dialStatus)
 	if err != nil {
 		return nil, err
 	}
 	if name == "DialEnd" {
-		caller := legOf(m, "")
-		if err := recordDialStatus(ctx, opts, accountID, m.Get("DialStatus"), ch, caller); err != nil {
+		if err := recordCallerDialStatus(ctx, opts, accountID, dialStatus, legOf(m, "")); err != nil {
 			return nil, err
 		}
 		return nil, adapter.Ignored("AMI DialEnd")
@@ -252,7 +257,7 @@ func direction(ch leg, vars map[string]string, varName string, dialPeer bool) st
 	return event.DirectionInbound
 }
 
-func remember(ctx context.Context, opts Options, accountID string, ch leg, vars map[string]string, dialPeer bool) (chanstate.State, error) {
+func remember(ctx context.Context, opts Options, accountID string, ch leg, vars map[string]string, dialPeer bool, dialStatus string) (chanstate.State, error) {
 	fresh := chanstate.State{Direction: direction(ch, vars, opts.DirectionVar, dialPeer), Thread: ch.linkedID}
 	if opts.Channels == nil {
 		return fresh, nil
@@ -272,6 +277,7 @@ func remember(ctx context.Context, opts Options, accountID string, ch leg, vars 
 	if ch.linkedID != "" {
 		st.Thread = ch.linkedID
 	}
+	keepDialStatus(&st, dialStatus)
 	if !found || st != before {
 		if err := opts.Channels.Put(ctx, key, st); err != nil {
 			return chanstate.State{}, err
@@ -280,31 +286,32 @@ func remember(ctx context.Context, opts Options, accountID string, ch leg, vars 
 	return st, nil
 }
 
-// recordDialStatus stores a DialEnd's outcome on the dialled channel and
-// the dialling one; an ANSWER is kept over a later failure.
-func recordDialStatus(ctx context.Context, opts Options, accountID, dialStatus string, dest, caller leg) error {
-	if opts.Channels == nil || dialStatus == "" {
+// recordCallerDialStatus stores a DialEnd's outcome on the dialling
+// channel (remember stores it on the dialled one).
+func recordCallerDialStatus(ctx context.Context, opts Options, accountID, dialStatus string, caller leg) error {
+	if opts.Channels == nil || dialStatus == "" || caller.uniqueID == "" || len(caller.uniqueID) > maxIDBytes {
 		return nil
 	}
-	for _, l := range []leg{dest, caller} {
-		if l.uniqueID == "" || len(l.uniqueID) > maxIDBytes {
-			continue
-		}
-		key := chanstate.Key(source, accountID, "", l.uniqueID)
-		st, found, err := opts.Channels.Get(ctx, key)
-		if err != nil {
-			return err
-		}
-		if !found {
-			st = chanstate.State{Direction: direction(l, nil, "", l == dest), FromNumber: l.callerNum, FromName: l.callerName, Thread: l.linkedID}
-		}
-		if st.DialStatus == dialAnswer || st.DialStatus == dialStatus {
-			continue
-		}
-		st.DialStatus = adapter.Clip(strings.ToUpper(dialStatus), 32)
-		if err := opts.Channels.Put(ctx, key, st); err != nil {
-			return err
-		}
+	key := chanstate.Key(source, accountID, "", caller.uniqueID)
+	st, found, err := opts.Channels.Get(ctx, key)
+	if err != nil {
+		return err
 	}
-	return nil
+	if !found {
+		st = chanstate.State{Direction: direction(caller, nil, "", false), FromNumber: caller.callerNum, FromName: caller.callerName, Thread: caller.linkedID}
+	}
+	if !keepDialStatus(&st, dialStatus) {
+		return nil
+	}
+	return opts.Channels.Put(ctx, key, st)
+}
+
+// keepDialStatus records a DialEnd's dialStatus in st and reports whether
+// st changed; an ANSWER is kept over a later failure.
+func keepDialStatus(st *chanstate.State, dialStatus string) bool {
+	if dialStatus == "" || st.DialStatus == dialAnswer || st.DialStatus == dialStatus {
+		return false
+	}
+	st.DialStatus = adapter.Clip(strings.ToUpper(dialStatus), 32)
+	return true
 }

@@ -195,13 +195,19 @@ func parse(raw []byte, routeAccount string, receivedAt time.Time, opts Options) 
 
 	ctx, cancel := context.WithTimeout(context.Background(), stateTimeout)
 	defer cancel()
-	st, err := remember(ctx, opts, accountID, in.AsteriskID, ch, typ == "Dial")
+	// A finished Dial's outcome goes on the peer (ch) with what this event
+	// adds to it, in one read and write, and then on the caller.
+	var dialStatus string
+	if typ == "Dial" {
+		dialStatus = in.DialStatus
+	}
+	st, err := remember(ctx, opts, accountID, in.AsteriskID, ch, typ == "Dial", dialStatus)
 	if err != nil {
 		return nil, err
 	}
 	lifecycle, handled := lifecycleOf(typ, ch, in.DialStatus)
-	if typ == "Dial" && in.DialStatus != "" {
-		if err := recordDialStatus(ctx, opts, accountID, in.AsteriskID, in.DialStatus, ch, in.Caller); err != nil {
+	if dialStatus != "" {
+		if err := recordCallerDialStatus(ctx, opts, accountID, in.AsteriskID, dialStatus, in.Caller); err != nil {
 			return nil, err
 		}
 	}
@@ -278,8 +284,9 @@ var dialStatusCauses = map[string]string{
 
 // remember returns ch's state, recording what this event adds: the
 // direction when the channel is first seen, and the latest caller and
-// linkedid. A Dial's peer seen first in that Dial is outbound.
-func remember(ctx context.Context, opts Options, accountID, asteriskID string, ch *channel, dialPeer bool) (chanstate.State, error) {
+// linkedid, and a finished Dial's dialStatus when ch is its peer. A
+// Dial's peer seen first in that Dial is outbound.
+func remember(ctx context.Context, opts Options, accountID, asteriskID string, ch *channel, dialPeer bool, dialStatus string) (chanstate.State, error) {
 	fresh := chanstate.State{Direction: direction(ch, opts.DirectionVar, dialPeer)}
 	if opts.Channels == nil {
 		fresh.Thread = ch.ChannelVars[opts.LinkedIDVar]
@@ -300,6 +307,7 @@ func remember(ctx context.Context, opts Options, accountID, asteriskID string, c
 	if id := ch.ChannelVars[opts.LinkedIDVar]; id != "" {
 		st.Thread = id
 	}
+	keepDialStatus(&st, dialStatus)
 	if !found || st != before {
 		if err := opts.Channels.Put(ctx, key, st); err != nil {
 			return chanstate.State{}, err
@@ -308,34 +316,36 @@ func remember(ctx context.Context, opts Options, accountID, asteriskID string, c
 	return st, nil
 }
 
-// recordDialStatus stores a finished Dial's outcome on its peer and its
-// caller. An ANSWER is kept over a later failure: a caller whose ring
-// group was answered by one peer is answered whatever the others did.
-func recordDialStatus(ctx context.Context, opts Options, accountID, asteriskID, dialStatus string, legs ...*channel) error {
-	if opts.Channels == nil {
+// recordCallerDialStatus stores a finished Dial's outcome on its caller
+// (remember stores it on the peer).
+func recordCallerDialStatus(ctx context.Context, opts Options, accountID, asteriskID, dialStatus string, caller *channel) error {
+	if opts.Channels == nil || caller == nil {
 		return nil
 	}
-	for _, leg := range legs {
-		if leg == nil {
-			continue
-		}
-		key := chanstate.Key(source, accountID, asteriskID, leg.ID)
-		st, found, err := opts.Channels.Get(ctx, key)
-		if err != nil {
-			return err
-		}
-		if !found {
-			st = chanstate.State{Direction: direction(leg, opts.DirectionVar, leg == legs[0]), FromNumber: leg.Caller.Number, FromName: leg.Caller.Name, Thread: leg.ChannelVars[opts.LinkedIDVar]}
-		}
-		if st.DialStatus == dialAnswer || st.DialStatus == dialStatus {
-			continue
-		}
-		st.DialStatus = adapter.Clip(dialStatus, 32)
-		if err := opts.Channels.Put(ctx, key, st); err != nil {
-			return err
-		}
+	key := chanstate.Key(source, accountID, asteriskID, caller.ID)
+	st, found, err := opts.Channels.Get(ctx, key)
+	if err != nil {
+		return err
 	}
-	return nil
+	if !found {
+		st = chanstate.State{Direction: direction(caller, opts.DirectionVar, false), FromNumber: caller.Caller.Number, FromName: caller.Caller.Name, Thread: caller.ChannelVars[opts.LinkedIDVar]}
+	}
+	if !keepDialStatus(&st, dialStatus) {
+		return nil
+	}
+	return opts.Channels.Put(ctx, key, st)
+}
+
+// keepDialStatus records a finished Dial's dialStatus in st and reports
+// whether st changed. An ANSWER is kept over a later failure: a caller
+// whose ring group was answered by one peer is answered whatever the
+// others did.
+func keepDialStatus(st *chanstate.State, dialStatus string) bool {
+	if dialStatus == "" || st.DialStatus == dialAnswer || st.DialStatus == dialStatus {
+		return false
+	}
+	st.DialStatus = adapter.Clip(dialStatus, 32)
+	return true
 }
 
 // lifecycleOf maps an ARI event type (and, for state changes, the new

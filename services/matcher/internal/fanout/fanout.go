@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -74,6 +75,10 @@ type Fanout struct {
 	// Delivered counts the deliveries stored on DELIVERIES
 	// (pbxhooks_matcher_deliveries_total); nil counts nothing.
 	Delivered prometheus.Counter
+
+	// media is the media bucket once found, so a media event costs one
+	// lookup of its file, not a lookup of the bucket as well.
+	media atomic.Pointer[jetstream.ObjectStore]
 }
 
 // NewDeliveredCounter returns the counter for Fanout.Delivered.
@@ -187,7 +192,7 @@ func (f *Fanout) dropForeignMedia(ctx context.Context, ev *pbxhooksv1.Event) err
 	if ev.GetKind() != event.KindMedia || media.GetMediaId() == "" {
 		return nil
 	}
-	objects, err := f.JS.ObjectStore(ctx, bus.MediaBucket)
+	objects, err := f.mediaBucket(ctx)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		err = bus.ErrMediaNotFound
 	} else if err == nil {
@@ -202,8 +207,23 @@ func (f *Fanout) dropForeignMedia(ctx context.Context, ev *pbxhooksv1.Event) err
 		media.MediaId, media.ObjectName = "", ""
 		return nil
 	default:
+		// The bucket may have been removed: the retry looks it up again.
+		f.media.Store(nil)
 		return fmt.Errorf("check media of event %s: %w", ev.GetId(), err)
 	}
+}
+
+// mediaBucket returns the media bucket, looked up once it exists.
+func (f *Fanout) mediaBucket(ctx context.Context) (jetstream.ObjectStore, error) {
+	if objects := f.media.Load(); objects != nil {
+		return *objects, nil
+	}
+	objects, err := f.JS.ObjectStore(ctx, bus.MediaBucket)
+	if err != nil {
+		return nil, err
+	}
+	f.media.Store(&objects)
+	return objects, nil
 }
 
 // testHook loads the one hook a test event is for. The hook must belong to
