@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pbxhooks/pbxhooks/pkg/httperror/httperrortest"
 )
 
 // serve runs an http.Server on Listener with a small header limit and
@@ -34,30 +36,6 @@ func serve(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// exchange writes raw on a new connection and reads one answer.
-func exchange(t *testing.T, addr, raw string) (*http.Response, []byte) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("read answer: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, body
-}
-
 func TestListenerAnswersProtocolErrorsInTheEnvelope(t *testing.T) {
 	t.Parallel()
 	addr := serve(t)
@@ -75,7 +53,7 @@ func TestListenerAnswersProtocolErrorsInTheEnvelope(t *testing.T) {
 			http.StatusNotImplemented, "unsupported Transfer-Encoding"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			resp, raw := exchange(t, addr, tc.raw)
+			resp, raw := httperrortest.Exchange(t, addr, tc.raw)
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, raw)
 			}
@@ -99,7 +77,7 @@ func TestListenerAnswersProtocolErrorsInTheEnvelope(t *testing.T) {
 func TestListenerLeavesHandlerAnswersAlone(t *testing.T) {
 	t.Parallel()
 	addr := serve(t)
-	resp, raw := exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	resp, raw := httperrortest.Exchange(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if resp.StatusCode != http.StatusOK || string(raw) != "handler answer" || resp.Header.Get("Date") == "" {
 		t.Errorf("answer %d %v %q", resp.StatusCode, resp.Header, raw)
 	}

@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxhooks/pbxhooks/pkg/httperror/httperrortest"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
@@ -51,7 +51,8 @@ func TestProtocolErrorsAnswerInTheAPIFormat(t *testing.T) {
 		"header of 70,000 bytes": "GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 70_000) + "\r\n\r\n",
 		"malformed header line":  "GET /v1/webhooks HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
 	} {
-		status, body := rawExchange(t, addr, raw)
+		resp, body := httperrortest.Exchange(t, addr, raw)
+		status := resp.StatusCode
 		var env map[string]any
 		if json.Unmarshal(body, &env) != nil || env["status"] != "error" || env["error"] != strconv.Itoa(status) || env["message"] == "" {
 			t.Errorf("%s: status %d, body %.200q; want the API's error envelope", name, status, body)
@@ -60,27 +61,6 @@ func TestProtocolErrorsAnswerInTheAPIFormat(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", name, status, want)
 		}
 	}
-}
-
-// rawExchange writes raw on a new connection and reads one answer.
-func rawExchange(t *testing.T, addr, raw string) (int, []byte) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("read answer: %v", err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, body
 }
 
 func waitServing(t *testing.T, url string) {

@@ -55,6 +55,12 @@ func FindUnstorable(doc []byte) (Unstorable, bool) {
 	if !json.Valid(doc) {
 		return Unstorable{Reason: reasonSyntax}, true
 	}
+	// Valid JSON holds no raw NUL, so a document without escapes whose
+	// bytes are UTF-8 has no string to refuse: skip the token walk, by far
+	// the dearest part, for the common body.
+	if bytes.IndexByte(doc, '\\') < 0 && utf8.Valid(doc) {
+		return Unstorable{}, false
+	}
 	w := walker{doc: doc, dec: json.NewDecoder(bytes.NewReader(doc))}
 	w.dec.UseNumber()
 	return w.walk()

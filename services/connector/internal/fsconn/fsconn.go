@@ -135,14 +135,14 @@ func (c *Connector) onEvent(body []byte) error {
 	var ev fsEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		// Not ours to judge: ingest dead-letters what it cannot parse.
-		return c.spoolEvent(body)
+		return c.Append(body)
 	}
 	switch ev.Name {
 	case "HEARTBEAT", "BACKGROUND_JOB":
 		// Liveness only (the read deadline); nothing for ingest.
 		return nil
 	}
-	if err := c.spoolEvent(body); err != nil {
+	if err := c.Append(body); err != nil {
 		return err
 	}
 	c.media(ev)
@@ -175,8 +175,6 @@ func (c *Connector) media(ev fsEvent) {
 		c.Log.Error("media upload not queued", telemetry.KeyCallID, job.CallID, "path", job.Path, telemetry.KeyError, err)
 	}
 }
-
-func (c *Connector) spoolEvent(body []byte) error { return c.Append(body) }
 
 func (c *Connector) track(ev fsEvent, body []byte) error {
 	if ev.UUID == "" {
@@ -259,30 +257,28 @@ func (c *Connector) resync(ctx context.Context, body []byte) error {
 			delete(c.table.Channels, id)
 			continue
 		}
-		if err := c.spoolEvent(body); err != nil {
+		if err := c.Append(body); err != nil {
 			return err
 		}
 		delete(c.table.Channels, id)
-		c.counted(event.LifecycleChannelDestroy)
+		c.Reconstructed(event.LifecycleChannelDestroy)
 	}
 	for _, id := range began {
 		row := live[id]
 		body := reconstructedStart(row)
-		if err := c.spoolEvent(body); err != nil {
+		if err := c.Append(body); err != nil {
 			return err
 		}
 		if len(c.table.Channels) < link.MaxChannels {
 			c.table.Channels[id] = &channel{Create: body, Answered: row.CallState == "ACTIVE"}
 		}
-		c.counted(event.LifecycleChannelCreate)
+		c.Reconstructed(event.LifecycleChannelCreate)
 	}
 	if len(ended) > 0 || len(began) > 0 {
 		c.Log.InfoContext(ctx, "resynchronised with FreeSWITCH", "ended_in_gap", len(ended), "began_in_gap", len(began))
 	}
 	return c.table.Save()
 }
-
-func (c *Connector) counted(lifecycle string) { c.Reconstructed(lifecycle) }
 
 func (c *Connector) now() time.Time {
 	if c.Now != nil {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/httperror/httperrortest"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
@@ -38,30 +38,6 @@ func serveIntake(t *testing.T, s *Server) string {
 		}
 	})
 	return "http://" + ln.Addr().String()
-}
-
-// rawExchange writes raw on a new connection and reads one answer.
-func rawExchange(t *testing.T, baseURL, raw string) (*http.Response, []byte) {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", strings.TrimPrefix(baseURL, "http://"), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
-	if _, err := io.WriteString(c, raw); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("read answer: %v", err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) {
-		t.Fatal(err)
-	}
-	return resp, body
 }
 
 // checkEnvelope fails unless raw is the error envelope for status.
@@ -88,10 +64,10 @@ func TestProtocolErrorsAreInTheEnvelope(t *testing.T) {
 	_, nc, js := testenv.JetStream(t)
 	base := serveIntake(t, newIntake(t, nc, js, testLimits))
 
-	resp, raw := rawExchange(t, base, "POST /v1/accounts/acct1/events HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", maxHeaderBytes+8<<10)+"\r\n\r\n")
+	resp, raw := httperrortest.Exchange(t, base, "POST /v1/accounts/acct1/events HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", maxHeaderBytes+8<<10)+"\r\n\r\n")
 	checkEnvelope(t, resp, raw, http.StatusRequestHeaderFieldsTooLarge)
 
-	resp, raw = rawExchange(t, base, "POST /v1/accounts/acct1/events HTTP/1.1\r\n\r\n")
+	resp, raw = httperrortest.Exchange(t, base, "POST /v1/accounts/acct1/events HTTP/1.1\r\n\r\n")
 	checkEnvelope(t, resp, raw, http.StatusBadRequest)
 }
 
@@ -118,6 +94,20 @@ const uploadHead = "--" + testBoundary + "\r\nContent-Disposition: form-data; na
 	"--" + testBoundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"vm.wav\"\r\nContent-Type: audio/wav\r\n\r\n"
 
 const uploadTail = "\r\n--" + testBoundary + "--\r\n"
+
+// uploadedInfo looks up the stored object of an accepted upload's answer.
+func uploadedInfo(t *testing.T, js jetstream.JetStream, raw []byte) (*jetstream.ObjectInfo, error) {
+	t.Helper()
+	var body uploadedBody
+	if err := json.Unmarshal(raw, &body); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return obs.GetInfo(t.Context(), body.Data.MediaID)
+}
 
 // startUpload sends an upload whose body is what the test writes on the
 // returned pipe; the answer (or the client's error) arrives on the channel.
@@ -216,15 +206,7 @@ func TestUploadIsStoredInFullChunks(t *testing.T) {
 	if a.err != nil || a.resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("upload: %v %v %s", a.err, a.resp, a.raw)
 	}
-	var body uploadedBody
-	if err := json.Unmarshal(a.raw, &body); err != nil {
-		t.Fatal(err)
-	}
-	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := obs.GetInfo(t.Context(), body.Data.MediaID)
+	info, err := uploadedInfo(t, js, a.raw)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -308,15 +290,7 @@ func TestSlowSteadyUploadSucceeds(t *testing.T) {
 	if a.err != nil || a.resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("slow upload: %v %v %s", a.err, a.resp, a.raw)
 	}
-	var body uploadedBody
-	if err := json.Unmarshal(a.raw, &body); err != nil {
-		t.Fatal(err)
-	}
-	obs, err := js.ObjectStore(t.Context(), bus.MediaBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info, err := obs.GetInfo(t.Context(), body.Data.MediaID); err != nil || info.Size != pieces*pieceBytes {
+	if info, err := uploadedInfo(t, js, a.raw); err != nil || info.Size != pieces*pieceBytes {
 		t.Errorf("stored object %+v: %v", info, err)
 	}
 }
