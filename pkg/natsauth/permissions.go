@@ -15,7 +15,6 @@ import (
 	"slices"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/event"
 )
 
 // The pbxhooks services, by the name they connect with (bus.Connect).
@@ -52,18 +51,15 @@ type Permissions struct {
 // where each event names its account: a PBX user for "any" speaks for every
 // account and is for a PBX trusted with all of them.
 func PBXPermissions(accountID string) (Permissions, error) {
-	if err := event.ValidateAccountID(accountID); err != nil {
-		return Permissions{}, fmt.Errorf("PBX user: %w", err)
+	var pub []string
+	for _, subject := range []func(string) (string, error){bus.PBXNativeSubject, bus.PBXFreeSWITCHSubject, bus.PBXARISubject, bus.PBXAMISubject} {
+		s, err := subject(accountID)
+		if err != nil {
+			return Permissions{}, fmt.Errorf("PBX user: %w", err)
+		}
+		pub = append(pub, s)
 	}
-	return Permissions{
-		Publish: []string{
-			"pbx.events." + accountID,
-			"pbx.freeswitch." + accountID,
-			"pbx.ari." + accountID,
-			"pbx.ami." + accountID,
-		},
-		Subscribe: []string{bus.PBXInboxPrefix(accountID) + ".>"},
-	}, nil
+	return Permissions{Publish: pub, Subscribe: []string{bus.PBXInboxPrefix(accountID) + ".>"}}, nil
 }
 
 // mediaStream is the stream behind the media Object Store bucket.

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -16,12 +14,11 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
-	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // TestServicesRunWithOnlyTheirOwnNATSUsers runs the four services against a
@@ -33,24 +30,7 @@ import (
 // and the PBX is refused another account's subject.
 func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	const account, other = "acct-secure", "acct-other"
-	users, passwords, err := natsauth.Users([]string{account, other}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := natsauth.Render(users, bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	confPath := filepath.Join(dir, "nats.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := natsembed.Start(natsembed.Options{Port: -1, StoreDir: filepath.Join(dir, "js"), ConfigFile: confPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	url, passwords := testenv.SecuredNATS(t, account, other)
 
 	serviceEnv := map[string][]string{}
 	for _, svc := range natsauth.Services {
@@ -65,11 +45,11 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 			t.Errorf("services hit NATS permission violations:\n%s", strings.Join(v, "\n"))
 		}
 	})
-	st := teststack.Start(t, teststack.Options{NATSURL: srv.ClientURL(), ServiceEnv: serviceEnv, LogTee: violations})
+	st := teststack.Start(t, teststack.Options{NATSURL: url, ServiceEnv: serviceEnv, LogTee: violations})
 
 	var pbxErrs errorList
 	pbxUser := natsauth.PBXUser(account)
-	nc, err := nats.Connect(srv.ClientURL(), nats.UserInfo(pbxUser, passwords[pbxUser]), nats.Timeout(30*time.Second),
+	nc, err := nats.Connect(url, nats.UserInfo(pbxUser, passwords[pbxUser]), nats.Timeout(30*time.Second),
 		nats.CustomInboxPrefix(bus.PBXInboxPrefix(account)),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { pbxErrs.add(err) }))
 	if err != nil {

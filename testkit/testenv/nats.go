@@ -2,12 +2,16 @@ package testenv
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
 	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
 )
 
@@ -26,6 +30,35 @@ func NATS(t testing.TB) *NATSServer {
 	}
 	t.Cleanup(srv.Shutdown)
 	return &NATSServer{URL: srv.ClientURL()}
+}
+
+// SecuredNATS starts an in-process NATS server whose only users are the ones
+// `api nats-config` generates (natsauth) for the services and the given
+// accounts' PBXs, shut down when the test ends. It returns the server's URL
+// and every user's password, by user name.
+func SecuredNATS(t testing.TB, accounts ...string) (string, map[string]string) {
+	t.Helper()
+	users, passwords, err := natsauth.Users(accounts, nil)
+	if err != nil {
+		t.Fatalf("generate NATS users: %v", err)
+	}
+	// The lowest cost: the server checks a hash per connection, and the
+	// tests are not what the hashes protect.
+	conf, err := natsauth.Render(users, bcrypt.MinCost)
+	if err != nil {
+		t.Fatalf("render NATS configuration: %v", err)
+	}
+	dir := t.TempDir()
+	confPath := filepath.Join(dir, "nats.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		t.Fatalf("write NATS configuration: %v", err)
+	}
+	srv, err := natsembed.Start(natsembed.Options{Port: -1, StoreDir: filepath.Join(dir, "js"), ConfigFile: confPath})
+	if err != nil {
+		t.Fatalf("start secured in-process NATS: %v", err)
+	}
+	t.Cleanup(srv.Shutdown)
+	return srv.ClientURL(), passwords
 }
 
 // Connect opens a client connection closed at test end.

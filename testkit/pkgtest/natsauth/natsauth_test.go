@@ -3,8 +3,6 @@ package natsauth_test
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -12,11 +10,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
-	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 const (
@@ -29,25 +26,7 @@ const (
 // every user's password.
 func securedServer(t *testing.T) (string, map[string]string) {
 	t.Helper()
-	users, passwords, err := natsauth.Users([]string{acme, globex}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := natsauth.Render(users, bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	path := filepath.Join(dir, "nats.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := natsembed.Start(natsembed.Options{Port: -1, StoreDir: filepath.Join(dir, "js"), ConfigFile: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	return srv.ClientURL(), passwords
+	return testenv.SecuredNATS(t, acme, globex)
 }
 
 // client is a connection that records the asynchronous errors (permission

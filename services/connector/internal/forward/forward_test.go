@@ -4,19 +4,16 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
 	"github.com/pbxhooks/pbxhooks/services/connector/internal/spool"
-	"github.com/pbxhooks/pbxhooks/testkit/natsembed"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // TestPublishesAsTheAccountsPBXUser runs the forwarder against a NATS
@@ -26,27 +23,10 @@ import (
 // event for another account's subject is refused and stays spooled.
 func TestPublishesAsTheAccountsPBXUser(t *testing.T) {
 	t.Parallel()
-	users, passwords, err := natsauth.Users([]string{"acme"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	conf, err := natsauth.Render(users, bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	confPath := filepath.Join(dir, "nats.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	srv, err := natsembed.Start(natsembed.Options{Port: -1, StoreDir: filepath.Join(dir, "js"), ConfigFile: confPath})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
+	url, passwords := testenv.SecuredNATS(t, "acme")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	ingestUser := natsauth.ServiceUser(natsauth.ServiceIngest)
-	inc, ijs, err := bus.Connect(srv.ClientURL(), natsauth.ServiceIngest, bus.Credentials{User: ingestUser, Password: passwords[ingestUser]}, log)
+	inc, ijs, err := bus.Connect(url, natsauth.ServiceIngest, bus.Credentials{User: ingestUser, Password: passwords[ingestUser]}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +35,7 @@ func TestPublishesAsTheAccountsPBXUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	pbxUser := natsauth.PBXUser("acme")
-	nc, js, err := bus.ConnectPBX(srv.ClientURL(), "connector", "acme", bus.Credentials{User: pbxUser, Password: passwords[pbxUser]}, log)
+	nc, js, err := bus.ConnectPBX(url, "connector", "acme", bus.Credentials{User: pbxUser, Password: passwords[pbxUser]}, log)
 	if err != nil {
 		t.Fatal(err)
 	}
