@@ -46,6 +46,8 @@ type settings struct {
 	OutDir           string        `json:"-"`
 	KeepWorkDir      bool          `json:"-"`
 	PprofDeliverer   string        `json:"-"`
+	PprofBase        int           `json:"-"`
+	PGNoSync         bool          `json:"pg_fsync_off"`
 }
 
 func main() {
@@ -67,6 +69,8 @@ func main() {
 	flag.StringVar(&s.OutDir, "out", "", "directory for the JSON results (default <repo>/bench/results)")
 	flag.BoolVar(&s.KeepWorkDir, "keep", false, "keep the work directory (logs, stores) after the run")
 	flag.StringVar(&s.PprofDeliverer, "pprof-deliverer", "", "serve the deliverer's pprof on this address (e.g. 127.0.0.1:6061) to profile it during a run")
+	flag.IntVar(&s.PprofBase, "pprof-base", 0, "serve every service's pprof on 127.0.0.1: api base, ingest base+1, matcher base+2, deliverer base+3")
+	flag.BoolVar(&s.PGNoSync, "pg-nosync", false, "run the private PostgreSQL with fsync and synchronous_commit off (a labelled extra figure; production runs with them on)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "bench")
@@ -139,6 +143,7 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	defer b.close()
 
 	res := &results{Date: started.UTC().Format(time.RFC3339), Settings: s, Host: hostInfo(b.root)}
+	res.Host.PGDurability = b.pgDurability(ctx)
 	needFanOut1 := s.wants("throughput") || s.wants("cost") || s.wants("latency") || s.wants("limit")
 	if needFanOut1 {
 		fanOuts := []int{1}
@@ -194,6 +199,8 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 		res.Isolation = &r
 	}
 	res.PGTupleWritesPerDelivery = b.tupleWritesPerDelivery(ctx)
+	res.PGStatements = b.topStatements(ctx)
+	res.Host.LoadAtEnd = loadAverage()
 	res.WallSeconds = time.Since(started).Seconds()
 	res.WorkDir = b.workDir
 

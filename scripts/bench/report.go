@@ -24,6 +24,7 @@ type results struct {
 	Backlog                  *backlogResult     `json:"backlog,omitempty"`
 	Isolation                *isolationResult   `json:"isolation,omitempty"`
 	PGTupleWritesPerDelivery float64            `json:"pg_tuple_writes_per_delivery_whole_run"`
+	PGStatements             []pgStatement      `json:"pg_statements,omitempty"`
 	WallSeconds              float64            `json:"wall_seconds"`
 	WorkDir                  string             `json:"work_dir"`
 }
@@ -35,6 +36,11 @@ type host struct {
 	CPUModel  string `json:"cpu_model"`
 	Commit    string `json:"commit"`
 	Dirty     bool   `json:"dirty_tree"`
+	// LoadAtStart and LoadAtEnd are /proc/loadavg: on a shared machine a
+	// rate means little without the load it was taken under.
+	LoadAtStart  string `json:"load_at_start"`
+	LoadAtEnd    string `json:"load_at_end"`
+	PGDurability string `json:"pg_durability"`
 }
 
 type latencyFigures struct {
@@ -140,7 +146,7 @@ func (r *results) throughputAt(fanOut int) throughputResult {
 }
 
 func hostInfo(root string) host {
-	h := host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	h := host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAtStart: loadAverage()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 	}
@@ -161,6 +167,26 @@ func hostInfo(root string) host {
 	return h
 }
 
+func printStatements(w io.Writer, st []pgStatement) {
+	if len(st) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nPOSTGRESQL (pg_stat_statements, whole run)\tcalls\tcalls/delivery\ttotal ms\tmean ms\trows\tWAL bytes\t")
+	for _, s := range st {
+		fmt.Fprintf(w, "%s\t%d\t%.3f\t%.1f\t%.3f\t%d\t%d\t\n", s.Query, s.Calls, s.PerDelivery, s.TotalMS, s.MeanMS, s.Rows, s.WALBytes)
+	}
+}
+
+// loadAverage is the first three fields of /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
 func writeJSON(dir string, started time.Time, r *results) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -176,7 +202,9 @@ func writeJSON(dir string, started time.Time, r *results) (string, error) {
 func printTable(w io.Writer, r *results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	fmt.Fprintf(tw, "pbxhooks bench %s  (%d CPUs, %s, commit %s%s)\n\n", r.Date, r.Host.CPUs, r.Host.GoVersion, r.Host.Commit, map[bool]string{true: " + local changes"}[r.Host.Dirty])
+	fmt.Fprintf(tw, "pbxhooks bench %s  (%d CPUs, %s, commit %s%s)\n", r.Date, r.Host.CPUs, r.Host.GoVersion, r.Host.Commit, map[bool]string{true: " + local changes"}[r.Host.Dirty])
+	fmt.Fprintf(tw, "PostgreSQL %s; load average at start %s, at end %s\n\n", r.Host.PGDurability, r.Host.LoadAtStart, r.Host.LoadAtEnd)
+	defer printStatements(tw, r.PGStatements)
 	if len(r.Throughput) > 0 {
 		fmt.Fprintln(tw, "THROUGHPUT\tfan-out\tdeliveries\tseconds\tdeliveries/s\tevents/s\tpipeline/limit\tp50 ms\tp99 ms\tattempt rows/delivery\tNATS wire B/delivery\t")
 		for _, t := range r.Throughput {
