@@ -6,7 +6,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 SERVICES := api ingest matcher deliverer connector
 # Every module of the workspace, for per-module commands.
-MODULES := pkg proto scripts testkit $(addprefix services/,$(SERVICES))
+MODULES := cli pkg proto scripts testkit $(addprefix services/,$(SERVICES))
 # Modules outside go.work, each built with GOWORK=off so their heavy
 # dependencies (kustomize, k8s.io/*, the Prometheus server) never reach the
 # services' graph.
@@ -21,9 +21,9 @@ OPENAPI := services/api/internal/openapi
 
 all: build
 
-## build: compile the four services and the dev launcher into bin/
+## build: compile the four services, the dev launcher and the pbxhooks CLI into bin/
 build:
-	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./scripts/devstack
+	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./scripts/devstack ./cli/cmd/pbxhooks
 
 ## run: the whole pipeline in the foreground (embedded NATS, private PostgreSQL unless NATS_URL / DATABASE_URL)
 run: build
