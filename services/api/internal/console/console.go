@@ -290,6 +290,11 @@ func (c *Console) renderError(w http.ResponseWriter, r *http.Request, sess *sess
 		Account: r.PathValue("account")}
 	if sess != nil {
 		v.Signed, v.Admin, v.CSRF = true, sess.admin, sess.csrf
+		if !sess.admin {
+			// An account token's navigation always leads to its own
+			// account, also from a page of another it was refused.
+			v.Account = sess.accountID
+		}
 	}
 	c.write(w, status, "error", v)
 }

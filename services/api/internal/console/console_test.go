@@ -140,7 +140,7 @@ func (b *browser) signIn(token string) page {
 // accountToken makes a token of account with the given scopes (admin API).
 func (r *rig) accountToken(t *testing.T, b *browser, account string, scopes ...string) string {
 	t.Helper()
-	p := b.get("/console/a/" + account + "/tokens").expect(t, http.StatusOK)
+	p := b.get("/console/a/"+account+"/tokens").expect(t, http.StatusOK)
 	form := url.Values{"csrf_token": {p.csrf(t)}, "name": {"console-test"}, "scopes": scopes}
 	created := b.post("/console/a/"+account+"/tokens", form).expect(t, http.StatusOK, "shown only now")
 	m := regexp.MustCompile(`<code id="token-value">([^<]+)</code>`).FindStringSubmatch(created.body)
@@ -287,7 +287,7 @@ func TestWebhookLifecycleThroughTheForms(t *testing.T) {
 		expect(t, http.StatusBadRequest, "The API refused this webhook", "uri:")
 
 	// Edit at the current revision, then again at the stale one.
-	edit := b.get("/console/a/acme/webhooks/" + id + "/edit").expect(t, http.StatusOK, `name="revision" value="1"`)
+	edit := b.get("/console/a/acme/webhooks/"+id+"/edit").expect(t, http.StatusOK, `name="revision" value="1"`)
 	fields := url.Values{"csrf_token": {edit.csrf(t)}, "revision": {"1"}, "name": {"Missed calls (CRM)"},
 		"uri": {"https://crm.example.com/missed"}, "http_verb": {"post"}, "format": {"json"}, "retries": {"3"},
 		"enabled": {"on"}, "call_types": {"incoming_call"}, "call_statuses": {"missed"}}
