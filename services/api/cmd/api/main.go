@@ -22,6 +22,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/console"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/eventindex"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
@@ -134,6 +135,11 @@ func serve(ctx context.Context) error {
 	indexer := eventindex.New(pool, js, log, eventindex.Config{})
 	indexMaintenance := &store.PartitionMaintenance{Pool: pool, Table: store.EventsIndexTable,
 		Retention: cfg.EventsIndexRetention, Log: log}
+	con, err := console.New(console.Deps{API: api.Handler(), Authenticate: api.Authenticate, Pool: pool, Logger: log})
+	if err != nil {
+		return err
+	}
+	api.Mount(console.MountPath, con)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Run(gctx, cfg.HTTPAddr, cfg.ShutdownTimeout) })
 	// The index consumer drains its in-flight batch on shutdown; a consumer
