@@ -73,6 +73,16 @@ type AttemptsDefault struct {
 	CreatedAt       time.Time
 }
 
+type ConsoleSession struct {
+	SecretDigest []byte
+	SealedToken  []byte
+	Admin        bool
+	AccountID    string
+	CsrfToken    string
+	Created      time.Time
+	ExpiresAt    time.Time
+}
+
 type EventsIndex struct {
 	ID            int64
 	AccountID     string
