@@ -8,6 +8,7 @@ replace (
 )
 
 require (
+	github.com/pbxhooks/pbxhooks/pkg v0.0.0
 	github.com/spf13/cobra v1.10.2
 	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
 )

@@ -32,6 +32,9 @@ type Result struct {
 	Path      string `json:"path"`
 	// Verified is true when the API accepted the token for the account.
 	Verified bool `json:"verified"`
+	// AccountExists is false when the verified account has no webhooks
+	// yet: accounts come into being with their first webhook.
+	AccountExists bool `json:"account_exists"`
 }
 
 // NewCmdLogin builds `pbxhooks login`.
@@ -95,10 +98,11 @@ func run(ctx context.Context, f *factory.Factory, withToken, noVerify bool) erro
 	}
 	result := Result{Profile: name, APIURL: s.APIURL, IngestURL: s.IngestURL, Account: s.Account, Path: path}
 	if s.Account != "" && !noVerify {
-		if err := verify(ctx, f.HTTPClient, s); err != nil {
+		exists, err := verify(ctx, f.HTTPClient, s)
+		if err != nil {
 			return err
 		}
-		result.Verified = true
+		result.Verified, result.AccountExists = true, exists
 	}
 	file.Profiles[name] = settings.Profile{APIURL: s.APIURL, IngestURL: s.IngestURL, Token: s.Token, Account: s.Account}
 	file.Current = name
@@ -108,6 +112,8 @@ func run(ctx context.Context, f *factory.Factory, withToken, noVerify bool) erro
 	return f.Printer().Render(result, func(w io.Writer) error {
 		check := "token not checked (no account)"
 		switch {
+		case result.Verified && !result.AccountExists:
+			check = "token accepted by the API; account " + s.Account + " has no webhooks yet (its first webhook creates it)"
 		case result.Verified:
 			check = "token accepted by the API"
 		case noVerify && s.Account != "":

@@ -13,6 +13,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/events"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/login"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/signature"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/trigger"
 	"github.com/pbxhooks/pbxhooks/cli/internal/exitcode"
 	"github.com/pbxhooks/pbxhooks/cli/internal/factory"
 	"github.com/pbxhooks/pbxhooks/cli/internal/output"
@@ -75,6 +76,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		login.NewCmdLogin(f),
 		events.NewCmdEvents(f),
 		signature.NewCmdSignature(f),
+		trigger.NewCmdTrigger(f),
 	)
 	return cmd
 }
