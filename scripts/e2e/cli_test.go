@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -288,5 +289,185 @@ func TestCLILoginAndTrigger(t *testing.T) {
 		if !strings.Contains(doc.Error.Message, "no signature matches") {
 			t.Errorf("tampered body: %+v", doc.Error)
 		}
+	})
+}
+
+func TestCLIWebhooksAndAttempts(t *testing.T) {
+	r := startCLIRig(t)
+	type hook struct {
+		ID            string   `json:"id"`
+		Name          string   `json:"name"`
+		URI           string   `json:"uri"`
+		Hook          string   `json:"hook"`
+		CallTypes     []string `json:"call_types"`
+		CallStatuses  []string `json:"call_statuses"`
+		Enabled       bool     `json:"enabled"`
+		Format        string   `json:"format"`
+		Retries       int      `json:"retries"`
+		Revision      int      `json:"revision"`
+		Secret        string   `json:"secret"`
+		DisableReason string   `json:"disable_reason"`
+	}
+	var list []hook
+	r.cli.JSON(t, &list, "webhooks", "list")
+	if len(list) != 0 {
+		t.Fatalf("fresh account lists %d hooks", len(list))
+	}
+
+	var missed hook
+	r.cli.JSON(t, &missed, "webhooks", "create", "--name", "Missed calls", "--hook", "call", "--call-type", "incoming_call",
+		"--status", "missed", "--uri", r.target.URL+"/missed", "--format", "json", "--retries", "1")
+	if missed.ID == "" || missed.Hook != "call" || !slices.Equal(missed.CallTypes, []string{"incoming_call"}) ||
+		!slices.Equal(missed.CallStatuses, []string{"missed"}) || missed.Retries != 1 || !strings.HasPrefix(missed.Secret, "whsec_") || !missed.Enabled {
+		t.Fatalf("create printed %+v", missed)
+	}
+
+	t.Run("create refuses what the API refuses, naming the field", func(t *testing.T) {
+		doc := r.cli.ErrorJSON(t, exitRejected, "webhooks", "create", "--name", "x", "--hook", "call", "--status", "sideways", "--uri", r.target.URL)
+		if doc.Error.Status != http.StatusBadRequest || !strings.Contains(string(doc.Error.Data), "call_statuses") {
+			t.Errorf("bad status: %+v", doc.Error)
+		}
+		res := r.cli.Must(t, exitRejected, "webhooks", "create", "--name", "x", "--hook", "call", "--uri", "ftp://example.com")
+		if !strings.Contains(res.Stderr, "uri:") {
+			t.Errorf("table-mode error does not name the field: %s", res.Stderr)
+		}
+	})
+
+	t.Run("list and get", func(t *testing.T) {
+		r.cli.JSON(t, &list, "webhooks", "list")
+		if len(list) != 1 || list[0].ID != missed.ID || list[0].Secret != "" {
+			t.Errorf("list printed %+v", list)
+		}
+		res := r.cli.Must(t, exitOK, "webhooks", "list")
+		if !strings.Contains(res.Stdout, "ID") || !strings.Contains(res.Stdout, missed.ID) || !strings.Contains(res.Stdout, "call_statuses=missed") {
+			t.Errorf("table:\n%s", res.Stdout)
+		}
+		var got hook
+		r.cli.JSON(t, &got, "webhooks", "get", missed.ID)
+		if got.ID != missed.ID || got.Name != "Missed calls" {
+			t.Errorf("get printed %+v", got)
+		}
+		res = r.cli.Must(t, exitOK, "webhooks", "get", missed.ID)
+		if !strings.Contains(res.Stdout, "uri:") || !strings.Contains(res.Stdout, r.target.URL+"/missed") {
+			t.Errorf("get table:\n%s", res.Stdout)
+		}
+	})
+
+	t.Run("edit, disable, enable", func(t *testing.T) {
+		var edited hook
+		r.cli.JSON(t, &edited, "webhooks", "edit", missed.ID, "--status", "missed,no_answer", "--custom-data", "crm=42")
+		if !slices.Equal(edited.CallStatuses, []string{"missed", "no_answer"}) || edited.Name != "Missed calls" || edited.Revision != missed.Revision+1 {
+			t.Errorf("edit printed %+v", edited)
+		}
+		doc := r.cli.ErrorJSON(t, exitRejected, "webhooks", "edit", missed.ID, "--name", "stale", "--revision", strconv.Itoa(missed.Revision))
+		if doc.Error.Status != http.StatusConflict {
+			t.Errorf("stale revision: %+v", doc.Error)
+		}
+		var disabled, enabled hook
+		r.cli.JSON(t, &disabled, "webhooks", "disable", missed.ID)
+		r.cli.JSON(t, &enabled, "webhooks", "enable", missed.ID)
+		if disabled.Enabled || !enabled.Enabled {
+			t.Errorf("disable gave enabled=%v, enable gave enabled=%v", disabled.Enabled, enabled.Enabled)
+		}
+	})
+
+	t.Run("unknown hook, bad token, API down", func(t *testing.T) {
+		const unknown = "0123456789abcdef0123456789abcdef"
+		for _, args := range [][]string{
+			{"webhooks", "get", unknown}, {"webhooks", "edit", unknown, "--name", "x"}, {"webhooks", "delete", unknown},
+			{"webhooks", "enable", unknown}, {"attempts", "list", "--hook", unknown},
+		} {
+			doc := r.cli.ErrorJSON(t, exitNotFound, args...)
+			if doc.Error.Kind != "not_found" || doc.Error.Status != http.StatusNotFound {
+				t.Errorf("%v: %+v", args, doc.Error)
+			}
+		}
+		for _, args := range [][]string{{"webhooks", "list"}, {"webhooks", "get", missed.ID}, {"attempts", "list"}} {
+			doc := r.cli.ErrorJSON(t, exitAuth, append(args, "--token", "wrong-token")...)
+			if doc.Error.Status != http.StatusUnauthorized {
+				t.Errorf("%v with a bad token: %+v", args, doc.Error)
+			}
+		}
+		// An account token acting on another account: 403.
+		var token struct {
+			Data struct {
+				Token string `json:"token"`
+			} `json:"data"`
+		}
+		if status := r.st.API(t, http.MethodPut, "/v1/accounts/other/tokens", `{"data":{"name":"other"}}`, &token); status != http.StatusCreated {
+			t.Fatalf("create token: %d", status)
+		}
+		doc := r.cli.ErrorJSON(t, exitAuth, "webhooks", "list", "--token", token.Data.Token)
+		if doc.Error.Status != http.StatusForbidden {
+			t.Errorf("other account's token: %+v", doc.Error)
+		}
+		down, err := stack.FreeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, args := range [][]string{{"webhooks", "list"}, {"webhooks", "create", "--name", "x", "--hook", "all", "--uri", "http://x"}, {"attempts", "list"}} {
+			doc := r.cli.ErrorJSON(t, exitUnreachable, append(args, "--api", "http://"+down)...)
+			if doc.Error.Kind != "unreachable" || !strings.Contains(doc.Error.Message, down) {
+				t.Errorf("%v with the API down: %+v", args, doc.Error)
+			}
+		}
+		r.cli.Must(t, exitUsage, "webhooks", "get")
+		r.cli.Must(t, exitUsage, "attempts", "list", "--since", "yesterday")
+		r.cli.Must(t, exitUsage, "attempts", "list", "--result", "maybe")
+	})
+
+	t.Run("attempts list and tail", func(t *testing.T) {
+		tail := r.cli.Start(t, "attempts", "tail", "--interval", "200ms", "--output", "json", "--lines", "0")
+		r.cli.Must(t, exitOK, "trigger", "missed-call")
+		r.callbacksTo(t, "/missed", 1)
+		var attempt struct {
+			HookID     string `json:"hook_id"`
+			DeliveryID string `json:"delivery_id"`
+			Result     string `json:"result"`
+			Response   struct {
+				Status int `json:"status"`
+			} `json:"response"`
+		}
+		select {
+		case line, ok := <-tail.Lines():
+			if !ok {
+				t.Fatal("tail stopped")
+			}
+			if err := json.Unmarshal([]byte(line), &attempt); err != nil {
+				t.Fatalf("tail line %q: %v", line, err)
+			}
+		case <-time.After(60 * time.Second):
+			t.Fatal("tail printed no attempt within 60s of the callback")
+		}
+		if attempt.HookID != missed.ID || attempt.Result != "success" || attempt.Response.Status != http.StatusOK {
+			t.Errorf("tail printed %+v", attempt)
+		}
+		if code, stderr := tail.Interrupt(t, 10*time.Second); code != exitOK {
+			t.Errorf("tail after Ctrl-C: exit %d, stderr %s", code, stderr)
+		}
+
+		var attempts []struct {
+			ID         string `json:"id"`
+			HookID     string `json:"hook_id"`
+			DeliveryID string `json:"delivery_id"`
+			Result     string `json:"result"`
+		}
+		r.cli.JSON(t, &attempts, "attempts", "list", "--hook", missed.ID, "--since", "10m", "--result", "success")
+		if len(attempts) != 1 || attempts[0].DeliveryID != attempt.DeliveryID {
+			t.Errorf("attempts list printed %+v, want the one tail showed (%s)", attempts, attempt.DeliveryID)
+		}
+		r.cli.JSON(t, &attempts, "attempts", "list", "--result", "failure")
+		if len(attempts) != 0 {
+			t.Errorf("failure attempts: %+v", attempts)
+		}
+		res := r.cli.Must(t, exitOK, "attempts", "list")
+		if !strings.Contains(res.Stdout, "DELIVERY") || !strings.Contains(res.Stdout, attempt.DeliveryID) {
+			t.Errorf("attempts table:\n%s", res.Stdout)
+		}
+	})
+
+	t.Run("delete", func(t *testing.T) {
+		r.cli.Must(t, exitOK, "webhooks", "delete", missed.ID)
+		r.cli.Must(t, exitNotFound, "webhooks", "get", missed.ID)
 	})
 }
