@@ -160,9 +160,6 @@ func TestCLILoginAndTrigger(t *testing.T) {
 	t.Run("trigger produces the documented statuses at a receiver", func(t *testing.T) {
 		r.createHook(t, `{"name":"spoke calls","uri":"`+r.target.URL+`/trigger-spoke","hook":"call","format":"json"}`)
 		r.createHook(t, `{"name":"spoke media","uri":"`+r.target.URL+`/trigger-media","hook":"media","format":"json"}`)
-		type step struct {
-			Kind, Lifecycle, CallType, Status, MediaType string
-		}
 		type triggered struct {
 			Scenario  string `json:"scenario"`
 			CallID    string `json:"call_id"`
