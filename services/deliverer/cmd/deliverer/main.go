@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
@@ -168,12 +167,7 @@ func run() error {
 	maintenance := &attempts.Maintenance{Pool: pool, Retention: cfg.AttemptRetention, Log: log}
 
 	checks := &health.Checks{}
-	checks.Add("nats", func(context.Context) error {
-		if status := nc.Status(); status != nats.CONNECTED {
-			return fmt.Errorf("NATS connection is %s", status)
-		}
-		return nil
-	})
+	checks.Add("nats", bus.ConnectionReady(nc))
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 	checks.Add("consumer", processor.Ready)
 
@@ -181,9 +175,7 @@ func run() error {
 	go func() { writer.Run(); close(writerDone) }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	mux := checks.Mux()
-	mux.Handle("GET /metrics", metrics.Handler(reg))
-	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
+	g.Go(func() error { return checks.Serve(gctx, cfg.HealthAddr, metrics.Handler(reg), cfg.ShutdownTimeout) })
 	g.Go(func() error { return maintenance.Run(gctx, attemptMaintenanceEvery) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	// In-flight deliveries, shared and parked, finish and record their
