@@ -18,6 +18,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
+	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
@@ -68,7 +69,7 @@ func readSettings(e *config.Env) (settings, error) {
 		ParkedWorkers:       e.Int("DELIVERER_PARKED_WORKERS", deliver.DefaultParkedWorkers, 1, 4096),
 		ConnectTimeout:      e.Duration("DELIVERY_CONNECT_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
 		Timeout:             e.Duration("DELIVERY_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
-		AllowCIDRs:          e.Prefixes("DELIVERY_ALLOW_CIDRS"),
+		AllowCIDRs:          netguard.ReadAllowCIDRs(e),
 		MaxResponseBytes:    e.Int("DELIVERY_MAX_RESPONSE_BYTES", deliver.DefaultMaxResponseBytes, 1, 16<<20),
 		MaxAckPending:       e.Int("DELIVERY_MAX_ACK_PENDING", deliver.DefaultMaxAckPending, 100, 1_000_000),
 		HookCacheTTL:        e.Duration("DELIVERY_HOOK_CACHE_TTL", hookstate.DefaultTTL, time.Second, 10*time.Minute),

@@ -94,6 +94,9 @@ func run() error {
 	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Replicas: cfg.StreamReplicas, EventsMaxAge: bus.DefaultStreamOptions().EventsMaxAge}); err != nil {
 		return err
 	}
+	if err := cfg.MediaLinks.CheckMediaBucket(ctx, js); err != nil {
+		return err
+	}
 	pool, err := store.Open(ctx, cfg.DatabaseURL, 4)
 	if err != nil {
 		return err
