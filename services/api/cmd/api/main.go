@@ -22,6 +22,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/console"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
 
@@ -125,6 +126,11 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	con, err := console.New(console.Deps{API: api.Handler(), Authenticate: api.Authenticate, Pool: pool, Logger: log})
+	if err != nil {
+		return err
+	}
+	api.Mount(console.MountPath, con)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Run(gctx, cfg.HTTPAddr, cfg.ShutdownTimeout) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
