@@ -8,6 +8,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/eventindex"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
 
@@ -36,6 +37,10 @@ type serveConfig struct {
 	// TrustedProxies may name the client in X-Forwarded-For
 	// (AUTH_TRUSTED_PROXY_CIDRS), for the failed-authentication throttle.
 	TrustedProxies []netip.Prefix
+	// EventsIndexRetention is how long indexed events stay searchable
+	// (API_EVENTS_INDEX_RETENTION), like DELIVERY_ATTEMPT_RETENTION for
+	// attempts.
+	EventsIndexRetention time.Duration
 }
 
 // readServeConfig reads and validates the serving configuration, reporting
@@ -56,6 +61,8 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		Media:          medialink.ReadConfig(e),
 		AllowCIDRs:     netguard.ReadAllowCIDRs(e),
 		TrustedProxies: credential.ReadTrustedProxies(e),
+		EventsIndexRetention: e.Duration("API_EVENTS_INDEX_RETENTION", eventindex.DefaultRetention,
+			time.Hour, 10*365*24*time.Hour),
 	}
 	return cfg, e.Err()
 }
