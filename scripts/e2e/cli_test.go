@@ -345,6 +345,11 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 		if got.ID != missed.ID || got.Name != "Missed calls" {
 			t.Errorf("get printed %+v", got)
 		}
+		// Shell completion asks the API for the account's hook ids.
+		res = r.cli.Must(t, exitOK, "__complete", "webhooks", "get", "")
+		if !strings.Contains(res.Stdout, missed.ID+"\tMissed calls") {
+			t.Errorf("completion of a hook id offers:\n%s", res.Stdout)
+		}
 		res = r.cli.Must(t, exitOK, "webhooks", "get", missed.ID)
 		if !strings.Contains(res.Stdout, "uri:") || !strings.Contains(res.Stdout, r.target.URL+"/missed") {
 			t.Errorf("get table:\n%s", res.Stdout)
