@@ -38,7 +38,7 @@ import (
 // Deps is what the API needs from the process.
 type Deps struct {
 	Pool *pgxpool.Pool
-	// NATS carries hooks.changed.<account_id> notifications (core NATS).
+	// NATS carries the JetStream traffic: hook-change notices, test events.
 	NATS   *nats.Conn
 	Logger *slog.Logger
 	// AdminToken may act on every account and create accounts.
