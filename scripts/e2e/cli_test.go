@@ -305,10 +305,10 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 		Secret        string   `json:"secret"`
 		DisableReason string   `json:"disable_reason"`
 	}
-	var list []hook
-	r.cli.JSON(t, &list, "webhooks", "list")
-	if len(list) != 0 {
-		t.Fatalf("fresh account lists %d hooks", len(list))
+	// An account comes into being with its first hook.
+	doc := r.cli.ErrorJSON(t, exitNotFound, "webhooks", "list")
+	if !strings.Contains(doc.Error.Message, "account not found") {
+		t.Errorf("list before the first hook: %+v", doc.Error)
 	}
 
 	var missed hook
@@ -331,6 +331,7 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 	})
 
 	t.Run("list and get", func(t *testing.T) {
+		var list []hook
 		r.cli.JSON(t, &list, "webhooks", "list")
 		if len(list) != 1 || list[0].ID != missed.ID || list[0].Secret != "" {
 			t.Errorf("list printed %+v", list)
@@ -343,6 +344,11 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 		r.cli.JSON(t, &got, "webhooks", "get", missed.ID)
 		if got.ID != missed.ID || got.Name != "Missed calls" {
 			t.Errorf("get printed %+v", got)
+		}
+		// Shell completion asks the API for the account's hook ids.
+		res = r.cli.Must(t, exitOK, "__complete", "webhooks", "get", "")
+		if !strings.Contains(res.Stdout, missed.ID+"\tMissed calls") {
+			t.Errorf("completion of a hook id offers:\n%s", res.Stdout)
 		}
 		res = r.cli.Must(t, exitOK, "webhooks", "get", missed.ID)
 		if !strings.Contains(res.Stdout, "uri:") || !strings.Contains(res.Stdout, r.target.URL+"/missed") {
