@@ -239,6 +239,8 @@ func (s *Server) routes() {
 	e.GET(webhooks+"/:webhook_id/attempts", s.listHookAttempts, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/secret", s.rotateSecret, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/test", s.testHook, existingAccount...)
+	e.POST(webhooks+"/:webhook_id/recover", s.recoverHook, existingAccount...)
+	e.POST("/v1/accounts/:account_id/deliveries/:delivery_id/resend", s.resendDelivery, existingAccount...)
 
 	const tokens = "/v1/accounts/:account_id/tokens"
 	e.GET(tokens, s.listTokens, adminExistingAccount...)
