@@ -37,6 +37,9 @@ type serveConfig struct {
 	// TrustedProxies may name the client in X-Forwarded-For
 	// (AUTH_TRUSTED_PROXY_CIDRS), for the failed-authentication throttle.
 	TrustedProxies []netip.Prefix
+	// IngestURL is where POST .../simulate sends its test calls
+	// (API_INGEST_URL), with the admin token, which ingest shares.
+	IngestURL string
 }
 
 // readServeConfig reads and validates the serving configuration, reporting
@@ -57,6 +60,7 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		Media:          medialink.ReadConfig(e),
 		AllowCIDRs:     e.Prefixes("DELIVERY_ALLOW_CIDRS"),
 		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
+		IngestURL:      e.URL("API_INGEST_URL", "http://127.0.0.1:8081", "http", "https"),
 	}
 	err := e.Err()
 	if _, tokenErr := credential.NewAdminToken(cfg.AdminToken); cfg.AdminToken != "" && tokenErr != nil {

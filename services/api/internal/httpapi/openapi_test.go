@@ -9,11 +9,13 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/hookdoc"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/openapi"
@@ -161,7 +163,9 @@ func (c openAPIChecker) do(t *testing.T, method, template, path, token, body str
 // success and error, against the document.
 func TestOpenAPIRoundTrip(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	ingest := httptest.NewServer(&fakeIngest{status: http.StatusAccepted})
+	defer ingest.Close()
+	h := newHarness(t, withIngest(ingest.URL))
 	c := openAPIChecker{h: h, doc: loadOpenAPI(t, openapi.Document())}
 	const (
 		hooksT    = "/v1/accounts/{account_id}/webhooks"
@@ -201,6 +205,26 @@ func TestOpenAPIRoundTrip(t *testing.T) {
 	c.do(t, http.MethodGet, tokensT, "/v1/accounts/acct1/tokens", token["token"].(string), "").expect(t, http.StatusForbidden)
 	c.do(t, http.MethodGet, hooksT, "/v1/accounts/acct2/webhooks", token["token"].(string), "").expect(t, http.StatusForbidden)
 	c.do(t, http.MethodDelete, tokensT+"/{token_id}", "/v1/accounts/acct1/tokens/"+token["id"].(string), adminToken, "").expect(t, http.StatusOK)
+
+	const (
+		recoverT  = hookT + "/recover"
+		resendT   = "/v1/accounts/{account_id}/deliveries/{delivery_id}/resend"
+		simulateT = "/v1/accounts/{account_id}/simulate"
+	)
+	h.storeAttempts(t, attemptRow("acct1", id, "ev-failed", "failure", 1, time.Now().Add(-time.Minute)))
+	resend := "/v1/accounts/acct1/deliveries/ev-failed:" + id + "/resend"
+	c.do(t, http.MethodPost, resendT, resend, adminToken, "").expect(t, http.StatusServiceUnavailable)
+	c.do(t, http.MethodPost, resendT, "/v1/accounts/acct1/deliveries/ev-none:"+id+"/resend", adminToken, "").expect(t, http.StatusNotFound)
+	c.do(t, http.MethodPost, recoverT, hook+"/recover", adminToken, `{"data":{"since":"2000-01-01T00:00:00Z","dry_run":true}}`).expect(t, http.StatusOK)
+	c.do(t, http.MethodPost, recoverT, hook+"/recover", adminToken, `{"data":{"since":"soon"}}`).expect(t, http.StatusBadRequest)
+	c.do(t, http.MethodPost, simulateT, "/v1/accounts/acct1/simulate", adminToken, `{"data":{"scenario":"call-recording"}}`).expect(t, http.StatusAccepted)
+	c.do(t, http.MethodPost, simulateT, "/v1/accounts/acct1/simulate", adminToken, `{"data":{"scenario":"x"}}`).expect(t, http.StatusBadRequest)
+	h.fakeMatcher(t, bus.ResendReply{})
+	c.do(t, http.MethodPost, resendT, resend, adminToken, "").expect(t, http.StatusAccepted)
+	recovered := c.do(t, http.MethodPost, recoverT, hook+"/recover", adminToken, `{"data":{"since":"2000-01-01T00:00:00Z"}}`).expect(t, http.StatusAccepted).data(t)
+	if n := len(recovered["deliveries"].([]any)); n != 1 {
+		t.Errorf("recover resent %d deliveries, want 1", n)
+	}
 
 	c.do(t, http.MethodDelete, hookT, hook, adminToken, "").expect(t, http.StatusOK)
 	c.do(t, http.MethodDelete, hookT, hook, adminToken, "").expect(t, http.StatusNotFound)
