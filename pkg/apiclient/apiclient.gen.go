@@ -35,15 +35,33 @@ func (e AttemptResult) Valid() bool {
 	}
 }
 
-// Defines values for BulkReenableRequestDataReEnable.
+// Defines values for BulkReenableReEnable.
 const (
-	True BulkReenableRequestDataReEnable = true
+	BulkReenableReEnableTrue BulkReenableReEnable = true
 )
 
-// Valid indicates whether the value is a known member of the BulkReenableRequestDataReEnable enum.
-func (e BulkReenableRequestDataReEnable) Valid() bool {
+// Valid indicates whether the value is a known member of the BulkReenableReEnable enum.
+func (e BulkReenableReEnable) Valid() bool {
 	switch e {
-	case True:
+	case BulkReenableReEnableTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for CallDirection.
+const (
+	CallDirectionInbound  CallDirection = "inbound"
+	CallDirectionOutbound CallDirection = "outbound"
+)
+
+// Valid indicates whether the value is a known member of the CallDirection enum.
+func (e CallDirection) Valid() bool {
+	switch e {
+	case CallDirectionInbound:
+		return true
+	case CallDirectionOutbound:
 		return true
 	default:
 		return false
@@ -94,16 +112,16 @@ func (e CallStatus) Valid() bool {
 
 // Defines values for CallType.
 const (
-	IncomingCall CallType = "incoming_call"
-	OutgoingCall CallType = "outgoing_call"
+	CallTypeIncomingCall CallType = "incoming_call"
+	CallTypeOutgoingCall CallType = "outgoing_call"
 )
 
 // Valid indicates whether the value is a known member of the CallType enum.
 func (e CallType) Valid() bool {
 	switch e {
-	case IncomingCall:
+	case CallTypeIncomingCall:
 		return true
-	case OutgoingCall:
+	case CallTypeOutgoingCall:
 		return true
 	default:
 		return false
@@ -127,19 +145,19 @@ func (e ErrorStatus) Valid() bool {
 
 // Defines values for HTTPVerb.
 const (
-	Get  HTTPVerb = "get"
-	Post HTTPVerb = "post"
-	Put  HTTPVerb = "put"
+	HTTPVerbGet  HTTPVerb = "get"
+	HTTPVerbPost HTTPVerb = "post"
+	HTTPVerbPut  HTTPVerb = "put"
 )
 
 // Valid indicates whether the value is a known member of the HTTPVerb enum.
 func (e HTTPVerb) Valid() bool {
 	switch e {
-	case Get:
+	case HTTPVerbGet:
 		return true
-	case Post:
+	case HTTPVerbPost:
 		return true
-	case Put:
+	case HTTPVerbPut:
 		return true
 	default:
 		return false
@@ -199,16 +217,16 @@ func (e MediaType) Valid() bool {
 
 // Defines values for PayloadFormat.
 const (
-	FormData PayloadFormat = "form-data"
-	Json     PayloadFormat = "json"
+	PayloadFormatFormData PayloadFormat = "form-data"
+	PayloadFormatJson     PayloadFormat = "json"
 )
 
 // Valid indicates whether the value is a known member of the PayloadFormat enum.
 func (e PayloadFormat) Valid() bool {
 	switch e {
-	case FormData:
+	case PayloadFormatFormData:
 		return true
-	case Json:
+	case PayloadFormatJson:
 		return true
 	default:
 		return false
@@ -263,42 +281,6 @@ func (e ScenarioCallbackKind) Valid() bool {
 	}
 }
 
-// Defines values for SimulateRequestDataDirection.
-const (
-	SimulateRequestDataDirectionInbound  SimulateRequestDataDirection = "inbound"
-	SimulateRequestDataDirectionOutbound SimulateRequestDataDirection = "outbound"
-)
-
-// Valid indicates whether the value is a known member of the SimulateRequestDataDirection enum.
-func (e SimulateRequestDataDirection) Valid() bool {
-	switch e {
-	case SimulateRequestDataDirectionInbound:
-		return true
-	case SimulateRequestDataDirectionOutbound:
-		return true
-	default:
-		return false
-	}
-}
-
-// Defines values for SimulationDirection.
-const (
-	SimulationDirectionInbound  SimulationDirection = "inbound"
-	SimulationDirectionOutbound SimulationDirection = "outbound"
-)
-
-// Valid indicates whether the value is a known member of the SimulationDirection enum.
-func (e SimulationDirection) Valid() bool {
-	switch e {
-	case SimulationDirectionInbound:
-		return true
-	case SimulationDirectionOutbound:
-		return true
-	default:
-		return false
-	}
-}
-
 // Defines values for SuccessStatus.
 const (
 	SuccessStatusSuccess SuccessStatus = "success"
@@ -316,19 +298,19 @@ func (e SuccessStatus) Valid() bool {
 
 // Defines values for TokenScope.
 const (
-	Api    TokenScope = "api"
-	Pbx    TokenScope = "pbx"
-	PbxAny TokenScope = "pbx_any"
+	TokenScopeApi    TokenScope = "api"
+	TokenScopePbx    TokenScope = "pbx"
+	TokenScopePbxAny TokenScope = "pbx_any"
 )
 
 // Valid indicates whether the value is a known member of the TokenScope enum.
 func (e TokenScope) Valid() bool {
 	switch e {
-	case Api:
+	case TokenScopeApi:
 		return true
-	case Pbx:
+	case TokenScopePbx:
 		return true
-	case PbxAny:
+	case TokenScopePbxAny:
 		return true
 	default:
 		return false
@@ -399,15 +381,21 @@ type AttemptPage struct {
 // AttemptResult defines model for AttemptResult.
 type AttemptResult string
 
-// BulkReenableRequest defines model for BulkReenableRequest.
-type BulkReenableRequest struct {
-	Data struct {
-		ReEnable BulkReenableRequestDataReEnable `json:"re-enable"`
-	} `json:"data"`
+// BulkReenable defines model for BulkReenable.
+type BulkReenable struct {
+	ReEnable BulkReenableReEnable `json:"re-enable"`
 }
 
-// BulkReenableRequestDataReEnable defines model for BulkReenableRequest.Data.ReEnable.
-type BulkReenableRequestDataReEnable bool
+// BulkReenableReEnable defines model for BulkReenable.ReEnable.
+type BulkReenableReEnable bool
+
+// BulkReenableRequest defines model for BulkReenableRequest.
+type BulkReenableRequest struct {
+	Data BulkReenable `json:"data"`
+}
+
+// CallDirection defines model for CallDirection.
+type CallDirection string
 
 // CallStatus defines model for CallStatus.
 type CallStatus string
@@ -797,13 +785,16 @@ type RecoverEnvelope struct {
 	Status    SuccessStatus `json:"status"`
 }
 
+// RecoverOptions defines model for RecoverOptions.
+type RecoverOptions struct {
+	DryRun *bool     `json:"dry_run,omitempty"`
+	Limit  *int      `json:"limit,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
 // RecoverRequest defines model for RecoverRequest.
 type RecoverRequest struct {
-	Data struct {
-		DryRun *bool     `json:"dry_run,omitempty"`
-		Limit  *int      `json:"limit,omitempty"`
-		Since  time.Time `json:"since"`
-	} `json:"data"`
+	Data RecoverOptions `json:"data"`
 }
 
 // Recovered defines model for Recovered.
@@ -835,6 +826,12 @@ type Resent struct {
 	ResendId string `json:"resend_id"`
 }
 
+// RevisionCondition defines model for RevisionCondition.
+type RevisionCondition struct {
+	// Revision Makes an edit conditional: a stale revision answers 409.
+	Revision *RevisionInput `json:"revision,omitempty"`
+}
+
 // RevisionInput Makes an edit conditional: a stale revision answers 409.
 type RevisionInput struct {
 	union json.RawMessage
@@ -848,10 +845,7 @@ type RevisionInput1 = string
 
 // RevisionRequest defines model for RevisionRequest.
 type RevisionRequest struct {
-	Data *struct {
-		// Revision Makes an edit conditional: a stale revision answers 409.
-		Revision *RevisionInput `json:"revision,omitempty"`
-	} `json:"data,omitempty"`
+	Data *RevisionCondition `json:"data,omitempty"`
 }
 
 // Scenario defines model for Scenario.
@@ -871,34 +865,31 @@ type ScenarioCallback struct {
 // ScenarioCallbackKind defines model for ScenarioCallback.Kind.
 type ScenarioCallbackKind string
 
-// SimulateRequest defines model for SimulateRequest.
-type SimulateRequest struct {
-	Data struct {
-		Direction *SimulateRequestDataDirection `json:"direction,omitempty"`
+// SimulateOptions defines model for SimulateOptions.
+type SimulateOptions struct {
+	Direction *CallDirection `json:"direction,omitempty"`
 
-		// From The caller; default +14155550123.
-		From     *string  `json:"from,omitempty"`
-		Scenario Scenario `json:"scenario"`
+	// From The caller; default +14155550123.
+	From     *string  `json:"from,omitempty"`
+	Scenario Scenario `json:"scenario"`
 
-		// To The callee; default +14155550100.
-		To *string `json:"to,omitempty"`
-	} `json:"data"`
+	// To The callee; default +14155550100.
+	To *string `json:"to,omitempty"`
 }
 
-// SimulateRequestDataDirection defines model for SimulateRequest.Data.Direction.
-type SimulateRequestDataDirection string
+// SimulateRequest defines model for SimulateRequest.
+type SimulateRequest struct {
+	Data SimulateOptions `json:"data"`
+}
 
 // Simulation defines model for Simulation.
 type Simulation struct {
-	CallId    string              `json:"call_id"`
-	Callbacks []ScenarioCallback  `json:"callbacks"`
-	Direction SimulationDirection `json:"direction"`
-	Scenario  Scenario            `json:"scenario"`
-	ThreadId  string              `json:"thread_id"`
+	CallId    string             `json:"call_id"`
+	Callbacks []ScenarioCallback `json:"callbacks"`
+	Direction CallDirection      `json:"direction"`
+	Scenario  Scenario           `json:"scenario"`
+	ThreadId  string             `json:"thread_id"`
 }
-
-// SimulationDirection defines model for Simulation.Direction.
-type SimulationDirection string
 
 // SimulationEnvelope defines model for SimulationEnvelope.
 type SimulationEnvelope struct {

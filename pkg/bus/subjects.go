@@ -245,6 +245,10 @@ const (
 	ConsumerIngestOrdered = "ingest-ordered"
 	ConsumerMatcher       = "matcher"
 	ConsumerDeliverer     = "deliverer"
+	// ConsumerEventsIndex is the API's consumer of every EVENTS subject,
+	// which copies events into PostgreSQL's events_index in batches; the
+	// API's replicas share it.
+	ConsumerEventsIndex = "events-index"
 )
 
 // Inbox prefixes. A request's reply (a JetStream PubAck, an API answer)

@@ -109,6 +109,8 @@ func ServicePermissions(service string) (Permissions, error) {
 		pub = append(pub, bus.SubjectParkedAll)
 		pub = append(pub, deadLetters...)
 		pub = append(pub, bus.HooksChangedAll, bus.HooksDisabledAll)
+		// A notice per recorded attempt, for the API's live stream.
+		pub = append(pub, bus.AttemptNoticesAll)
 		sub = append(sub, bus.HooksChangedAll)
 	case ServiceAPI:
 		// Test events of POST .../webhooks/{id}/test and hook-change notices.
@@ -120,6 +122,11 @@ func ServicePermissions(service string) (Permissions, error) {
 		pub = append(pub, anyConsumer(bus.StreamDeadLetter)...)
 		pub = append(pub, messageGets(bus.StreamDeadLetter)...)
 		pub = append(pub, mediaReader()...)
+		// The events index's shared durable consumer.
+		pub = append(pub, durableConsumer(bus.StreamEvents, bus.ConsumerEventsIndex)...)
+		// The live stream (GET .../stream) subscribes per connection to
+		// one account's events and attempt notices.
+		sub = append(sub, bus.SubjectEventsAll, bus.AttemptNoticesAll)
 	default:
 		return Permissions{}, fmt.Errorf("no NATS permissions for unknown service %q", service)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/eventindex"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
 
@@ -40,6 +41,10 @@ type serveConfig struct {
 	// IngestURL is where POST .../simulate sends its test calls
 	// (API_INGEST_URL), with the admin token, which ingest shares.
 	IngestURL string
+	// EventsIndexRetention is how long indexed events stay searchable
+	// (API_EVENTS_INDEX_RETENTION), like DELIVERY_ATTEMPT_RETENTION for
+	// attempts.
+	EventsIndexRetention time.Duration
 }
 
 // readServeConfig reads and validates the serving configuration, reporting
@@ -61,6 +66,8 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		AllowCIDRs:     e.Prefixes("DELIVERY_ALLOW_CIDRS"),
 		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
 		IngestURL:      e.URL("API_INGEST_URL", "http://127.0.0.1:8081", "http", "https"),
+		EventsIndexRetention: e.Duration("API_EVENTS_INDEX_RETENTION", eventindex.DefaultRetention,
+			time.Hour, 10*365*24*time.Hour),
 	}
 	err := e.Err()
 	if _, tokenErr := credential.NewAdminToken(cfg.AdminToken); cfg.AdminToken != "" && tokenErr != nil {
