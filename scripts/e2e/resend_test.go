@@ -68,7 +68,7 @@ func TestResendAndRecoverDeliverAgainWithTheSameWebhookID(t *testing.T) {
 		[]byte(`{"event":"channel_create","id":"resend-evt-1","call_id":"call-resend-1","direction":"inbound","from":"+15550100","to":"+15550199"}`)); err != nil {
 		t.Fatal(err)
 	}
-	first := teststack.WaitFor(t, 30*time.Second, "the first callback", func() ([]teststack.Callback, bool) {
+	first := waitFor(t, 30*time.Second, "the first callback", func() ([]teststack.Callback, bool) {
 		c := recv.Calls()
 		return c, len(c) == 1
 	})[0]
@@ -77,7 +77,7 @@ func TestResendAndRecoverDeliverAgainWithTheSameWebhookID(t *testing.T) {
 		t.Fatalf("webhook-id %q, want the delivery id %q", got, deliveryID)
 	}
 	attempts := func(n int) attemptsPage {
-		return teststack.WaitFor(t, 30*time.Second, "attempt rows", func() (attemptsPage, bool) {
+		return waitFor(t, 30*time.Second, "attempt rows", func() (attemptsPage, bool) {
 			var page attemptsPage
 			st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/"+hookID+"/attempts", "", &page)
 			return page, len(page.Data) >= n
@@ -93,7 +93,7 @@ func TestResendAndRecoverDeliverAgainWithTheSameWebhookID(t *testing.T) {
 	if status := st.API(t, http.MethodPost, "/v1/accounts/"+account+"/deliveries/"+deliveryID+"/resend", "", &resent); status != http.StatusAccepted || resent.Data.DeliveryID != deliveryID {
 		t.Fatalf("resend: status %d, %+v", status, resent)
 	}
-	second := teststack.WaitFor(t, 30*time.Second, "the resent callback", func() ([]teststack.Callback, bool) {
+	second := waitFor(t, 30*time.Second, "the resent callback", func() ([]teststack.Callback, bool) {
 		c := recv.Calls()
 		return c, len(c) == 2
 	})[1]
@@ -117,7 +117,7 @@ func TestResendAndRecoverDeliverAgainWithTheSameWebhookID(t *testing.T) {
 		t.Fatal(err)
 	}
 	failedID := "resend-evt-2:" + hookID
-	teststack.WaitFor(t, 30*time.Second, "the failed attempt", func() (struct{}, bool) {
+	waitFor(t, 30*time.Second, "the failed attempt", func() (struct{}, bool) {
 		var page attemptsPage
 		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/"+hookID+"/attempts?result=failure", "", &page)
 		return struct{}{}, len(page.Data) == 1 && page.Data[0].DeliveryID == failedID
@@ -144,7 +144,7 @@ func TestResendAndRecoverDeliverAgainWithTheSameWebhookID(t *testing.T) {
 		len(done.Data.Deliveries) != 1 || !done.Data.Deliveries[0].Resent {
 		t.Fatalf("recover: status %d, %+v", status, done)
 	}
-	calls := teststack.WaitFor(t, 30*time.Second, "the recovered callback", func() ([]teststack.Callback, bool) {
+	calls := waitFor(t, 30*time.Second, "the recovered callback", func() ([]teststack.Callback, bool) {
 		c := recv.Calls()
 		return c, len(c) == 4
 	})
@@ -152,7 +152,7 @@ func TestResendAndRecoverDeliverAgainWithTheSameWebhookID(t *testing.T) {
 		t.Errorf("recovered callback: webhook-ids %q, %q, want %q twice with the same body",
 			calls[2].Header.Get("webhook-id"), calls[3].Header.Get("webhook-id"), failedID)
 	}
-	teststack.WaitFor(t, 30*time.Second, "the recovered delivery's success row", func() (struct{}, bool) {
+	waitFor(t, 30*time.Second, "the recovered delivery's success row", func() (struct{}, bool) {
 		var page attemptsPage
 		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/"+hookID+"/attempts", "", &page)
 		return struct{}{}, len(page.Data) == 4 && page.Data[0].DeliveryID == failedID && page.Data[0].Attempt == 2 && page.Data[0].Result == "success"

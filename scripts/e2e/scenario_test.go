@@ -179,7 +179,7 @@ func TestSimulateRunsTheScenarioThroughIngest(t *testing.T) {
 	if strings.Join(want, " ") != "incoming_call/ringing incoming_call/missed media/voicemail" {
 		t.Fatalf("simulate promised %v", want)
 	}
-	calls := teststack.WaitFor(t, 60*time.Second, "the simulated call's callbacks", func() ([]teststack.Callback, bool) {
+	calls := waitFor(t, 60*time.Second, "the simulated call's callbacks", func() ([]teststack.Callback, bool) {
 		c := recv.Calls()
 		return c, len(c) >= len(want)
 	})
@@ -207,4 +207,17 @@ func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// waitFor polls check with testenv.Eventually and returns the value it
+// last reported, the one that satisfied it.
+func waitFor[T any](t *testing.T, within time.Duration, what string, check func() (T, bool)) T {
+	t.Helper()
+	var v T
+	testenv.Eventually(t, within, what, func() bool {
+		var ok bool
+		v, ok = check()
+		return ok
+	})
+	return v
 }
