@@ -17,6 +17,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // TestAccountCannotGetALinkToAnotherAccountsMedia reproduces the reported
@@ -58,7 +59,7 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 	// gets a callback: then the link it carries is the leak.
 	api := st.Client(t)
 	var letters []apiclient.DeadLetter
-	teststack.WaitFor(t, 30*time.Second, "A's media events to be refused", func() (struct{}, bool) {
+	testenv.Eventually(t, 30*time.Second, "A's media events to be refused", func() bool {
 		for _, c := range recv.Calls() {
 			if c.Header.Get("X-Account-ID") != acctA {
 				continue
@@ -71,10 +72,10 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 		}
 		listed, err := api.ListDeadLettersWithResponse(t.Context(), acctA, nil)
 		if err != nil || listed.JSON200 == nil {
-			return struct{}{}, false
+			return false
 		}
 		letters = listed.JSON200.Data
-		return struct{}{}, len(letters) == 3
+		return len(letters) == 3
 	})
 	reasons := map[string]bool{}
 	for _, l := range letters {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
@@ -33,9 +34,10 @@ func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
 		t.Fatalf("PBX publish: %v", err)
 	}
 
-	calls := teststack.WaitFor(t, 30*time.Second, "one callback", func() ([]teststack.Callback, bool) {
-		c := recv.Calls()
-		return c, len(c) >= 1
+	var calls []teststack.Callback
+	testenv.Eventually(t, 30*time.Second, "one callback", func() bool {
+		calls = recv.Calls()
+		return len(calls) >= 1
 	})
 	got := calls[0]
 	if got.Method != http.MethodPost {
@@ -66,12 +68,14 @@ func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
 	}
 
 	api := st.Client(t)
-	attempts := teststack.WaitFor(t, 15*time.Second, "a success attempt in the API", func() ([]apiclient.Attempt, bool) {
+	var attempts []apiclient.Attempt
+	testenv.Eventually(t, 15*time.Second, "a success attempt in the API", func() bool {
 		listed, err := api.ListAccountAttemptsWithResponse(t.Context(), account, nil)
 		if err != nil || listed.JSON200 == nil {
-			return nil, false
+			return false
 		}
-		return listed.JSON200.Data, len(listed.JSON200.Data) == 1
+		attempts = listed.JSON200.Data
+		return len(attempts) == 1
 	})
 	if a := attempts[0]; a.Result != apiclient.AttemptResultSuccess || a.HookId != created.Id {
 		t.Fatalf("attempt %+v, want a success for hook %s", a, created.Id)
