@@ -451,6 +451,7 @@ func TestSimulatorFormShowsTheAPIsRefusal(t *testing.T) {
 	r := newRig(t)
 	b := r.browser(t)
 	b.signIn(adminToken).redirectsTo(t, "/console")
+	createCallHook(t, b, "https://crm.example.com/missed")
 	form := b.get("/console/a/acme/simulate").expect(t, http.StatusOK, `<option value="missed-call" selected>`, `value="voicemail"`)
 	b.post("/console/a/acme/simulate", url.Values{"scenario": {"missed-call"}}).expect(t, http.StatusForbidden, "CSRF token")
 	b.post("/console/a/acme/simulate", url.Values{"csrf_token": {form.csrf(t)}, "scenario": {"no-such-scenario"}, "direction": {"inbound"}}).
