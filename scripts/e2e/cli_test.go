@@ -17,6 +17,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/scripts/internal/clirun"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // The CLI's documented exit codes (pbxhooks --help).
@@ -75,15 +76,17 @@ func (r *cliRig) createHook(t *testing.T, doc string) (id, secret string) {
 // callbacksTo waits for n callbacks to path and returns them.
 func (r *cliRig) callbacksTo(t *testing.T, path string, n int) []teststack.Callback {
 	t.Helper()
-	return teststack.WaitFor(t, 60*time.Second, path+" callbacks", func() ([]teststack.Callback, bool) {
-		var got []teststack.Callback
+	var got []teststack.Callback
+	testenv.Eventually(t, 60*time.Second, path+" callbacks", func() bool {
+		got = got[:0]
 		for _, c := range r.recv.Calls() {
 			if c.Path == path {
 				got = append(got, c)
 			}
 		}
-		return got, len(got) >= n
+		return len(got) >= n
 	})
+	return got
 }
 
 func TestCLILoginAndTrigger(t *testing.T) {
