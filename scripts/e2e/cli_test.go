@@ -484,11 +484,20 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 			Attempt    int    `json:"attempt"`
 			Result     string `json:"result"`
 		}
-		first := teststack.WaitFor(t, 60*time.Second, "the failed attempt", func() ([]attempt, bool) {
+		// attemptsOf reads the broken hook's attempts, newest first.
+		attemptsOf := func() []attempt {
 			var got []attempt
 			r.cli.JSON(t, &got, "attempts", "list", "--hook", broken.ID)
-			return got, len(got) == 1
-		})[0]
+			return got
+		}
+		var first attempt
+		testenv.Eventually(t, 60*time.Second, "the failed attempt", func() bool {
+			got := attemptsOf()
+			if len(got) == 1 {
+				first = got[0]
+			}
+			return len(got) == 1
+		})
 		if first.Result != "failure" {
 			t.Fatalf("attempt %+v, want a failure", first)
 		}
@@ -513,21 +522,16 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 		if resent.DeliveryID != first.DeliveryID || resent.HookID != broken.ID {
 			t.Errorf("resend printed %+v", resent)
 		}
-		teststack.WaitFor(t, 60*time.Second, "the resent attempt", func() ([]attempt, bool) {
-			var got []attempt
-			r.cli.JSON(t, &got, "attempts", "list", "--hook", broken.ID)
-			return got, len(got) == 2 && got[0].Attempt == 2 && got[0].DeliveryID == first.DeliveryID
+		testenv.Eventually(t, 60*time.Second, "the resent attempt", func() bool {
+			got := attemptsOf()
+			return len(got) == 2 && got[0].Attempt == 2 && got[0].DeliveryID == first.DeliveryID
 		})
 
 		r.cli.JSON(t, &listed, "recover", "--hook", broken.ID, "--since", "10m")
 		if listed.DryRun || len(listed.Deliveries) != 1 || !listed.Deliveries[0].Resent {
 			t.Errorf("recover printed %+v, want the delivery resent", listed)
 		}
-		teststack.WaitFor(t, 60*time.Second, "the recovered attempt", func() ([]attempt, bool) {
-			var got []attempt
-			r.cli.JSON(t, &got, "attempts", "list", "--hook", broken.ID)
-			return got, len(got) == 3
-		})
+		testenv.Eventually(t, 60*time.Second, "the recovered attempt", func() bool { return len(attemptsOf()) == 3 })
 		res := r.cli.Must(t, exitOK, "recover", "--hook", broken.ID, "--since", "10m", "--dry-run")
 		if !strings.Contains(res.Stdout, "dry run") || !strings.Contains(res.Stdout, first.DeliveryID) {
 			t.Errorf("recover table:\n%s", res.Stdout)
