@@ -33,6 +33,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/httpserver"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
+	"github.com/pbxhooks/pbxhooks/pkg/scenario"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 )
 
@@ -83,6 +84,9 @@ type Deps struct {
 	// Metrics is the process's registry: the API adds its request metrics
 	// and serves it at GET /metrics (a registry of its own when nil).
 	Metrics *prometheus.Registry
+	// IngestURL is ingest's base URL, where POST .../simulate sends its
+	// test calls with the admin token (DefaultIngestURL).
+	IngestURL string
 }
 
 // Defaults of the optional Deps.
@@ -91,6 +95,7 @@ const (
 	DefaultTestWait              = 20 * time.Second
 	DefaultRateLimit             = 50
 	DefaultRateBurst             = 100
+	DefaultIngestURL             = "http://127.0.0.1:8081"
 )
 
 // Server is the API's HTTP surface.
@@ -111,6 +116,8 @@ type Server struct {
 	media    MediaDeps
 	dests    netguard.Guard
 	metrics  *requestMetrics
+	// ingest receives the test calls of POST .../simulate.
+	ingest scenario.Ingest
 }
 
 // New builds the server and its routes.
@@ -164,6 +171,10 @@ func New(deps Deps) (*Server, error) {
 		limiter:  newTokenLimiter(cmp.Or(deps.RateLimit, DefaultRateLimit), cmp.Or(deps.RateBurst, DefaultRateBurst)),
 		media:    deps.Media,
 		dests:    deps.Destinations,
+		ingest: scenario.Ingest{
+			BaseURL: cmp.Or(deps.IngestURL, DefaultIngestURL), Token: deps.AdminToken,
+			Client: &http.Client{Timeout: simulateTimeout},
+		},
 	}
 	reg := deps.Metrics
 	if reg == nil {
@@ -235,6 +246,8 @@ func (s *Server) routes() {
 	e.GET(webhooks+"/:webhook_id/attempts", s.listHookAttempts, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/secret", s.rotateSecret, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/test", s.testHook, existingAccount...)
+	e.POST(webhooks+"/:webhook_id/recover", s.recoverHook, existingAccount...)
+	e.POST("/v1/accounts/:account_id/deliveries/:delivery_id/resend", s.resendDelivery, existingAccount...)
 
 	const tokens = "/v1/accounts/:account_id/tokens"
 	e.GET(tokens, s.listTokens, adminExistingAccount...)
@@ -242,6 +255,7 @@ func (s *Server) routes() {
 	e.DELETE(tokens+"/:token_id", s.revokeToken, adminExistingAccount...)
 
 	e.GET("/v1/accounts/:account_id/events/deadletter", s.listDeadLetters, existingAccount...)
+	e.POST("/v1/accounts/:account_id/simulate", s.simulateCall, existingAccount...)
 
 	const deliverySettings = "/v1/accounts/:account_id/delivery_settings"
 	e.GET(deliverySettings, s.getDeliverySettings, existingAccount...)
