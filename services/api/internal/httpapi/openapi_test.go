@@ -195,6 +195,12 @@ func TestOpenAPIRoundTrip(t *testing.T) {
 	c.do(t, http.MethodGet, hookT+"/attempts", hook+"/attempts", adminToken, "").expect(t, http.StatusOK)
 	c.do(t, http.MethodGet, hookT+"/attempts", hooks+"/"+missingID+"/attempts", adminToken, "").expect(t, http.StatusNotFound)
 	c.do(t, http.MethodGet, "/v1/accounts/{account_id}/events/deadletter", "/v1/accounts/acct1/events/deadletter", adminToken, "").expect(t, http.StatusOK)
+	c.do(t, http.MethodGet, "/v1/accounts/{account_id}/events", "/v1/accounts/acct1/events?status=missed&limit=5", adminToken, "").expect(t, http.StatusOK)
+	c.do(t, http.MethodGet, "/v1/accounts/{account_id}/events", "/v1/accounts/acct1/events?status=lost", adminToken, "").expect(t, http.StatusBadRequest)
+	c.do(t, http.MethodGet, "/v1/accounts/{account_id}/calls/{call_id}/timeline", "/v1/accounts/acct1/calls/no-such-call/timeline", adminToken, "").expect(t, http.StatusNotFound)
+	c.do(t, http.MethodGet, "/v1/accounts/{account_id}/stream", "/v1/accounts/acct1/stream?status=lost", adminToken, "").expect(t, http.StatusBadRequest)
+	c.do(t, http.MethodPost, hooksT+"/preview", hooks+"/preview", adminToken, wirecloudBody).expect(t, http.StatusOK)
+	c.do(t, http.MethodPost, hooksT+"/preview", hooks+"/preview", adminToken, `{"data":{"uri":"ftp://x"}}`).expect(t, http.StatusBadRequest)
 
 	token := c.do(t, http.MethodPut, tokensT, "/v1/accounts/acct1/tokens", adminToken, `{"data":{"name":"ci"}}`).expect(t, http.StatusCreated).data(t)
 	c.do(t, http.MethodGet, tokensT, "/v1/accounts/acct1/tokens", adminToken, "").expect(t, http.StatusOK)

@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,6 +83,9 @@ type Deps struct {
 	// Metrics is the process's registry: the API adds its request metrics
 	// and serves it at GET /metrics (a registry of its own when nil).
 	Metrics *prometheus.Registry
+	// StreamHeartbeat is how often an idle live stream sends a heartbeat
+	// (DefaultStreamHeartbeat).
+	StreamHeartbeat time.Duration
 }
 
 // Defaults of the optional Deps.
@@ -110,6 +114,12 @@ type Server struct {
 	media    MediaDeps
 	dests    netguard.Guard
 	metrics  *requestMetrics
+	// streams counts open live streams; closing ends them at shutdown,
+	// which would otherwise wait for every client to leave.
+	streams         streamCounter
+	streamHeartbeat time.Duration
+	closing         chan struct{}
+	closeOnce       sync.Once
 }
 
 // New builds the server and its routes.
@@ -123,7 +133,7 @@ func New(deps Deps) (*Server, error) {
 		return nil, errors.New("httpapi: Deps.Logger is required")
 	case deps.MaxBodyBytes < 1:
 		return nil, errors.New("httpapi: Deps.MaxBodyBytes must be positive")
-	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0:
+	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0, deps.StreamHeartbeat < 0:
 		return nil, errors.New("httpapi: Deps durations and rates must not be negative")
 	}
 	admin, err := credential.NewAdminToken(deps.AdminToken)
@@ -163,6 +173,9 @@ func New(deps Deps) (*Server, error) {
 		limiter:  newTokenLimiter(cmp.Or(deps.RateLimit, DefaultRateLimit), cmp.Or(deps.RateBurst, DefaultRateBurst)),
 		media:    deps.Media,
 		dests:    deps.Destinations,
+
+		streamHeartbeat: cmp.Or(deps.StreamHeartbeat, DefaultStreamHeartbeat),
+		closing:         make(chan struct{}),
 	}
 	reg := deps.Metrics
 	if reg == nil {
@@ -246,6 +259,10 @@ func (s *Server) routes() {
 	e.DELETE(tokens+"/:token_id", s.revokeToken, adminExistingAccount...)
 
 	e.GET("/v1/accounts/:account_id/events/deadletter", s.listDeadLetters, existingAccount...)
+	e.GET("/v1/accounts/:account_id/events", s.searchEvents, existingAccount...)
+	e.GET("/v1/accounts/:account_id/calls/:call_id/timeline", s.callTimeline, existingAccount...)
+	e.GET("/v1/accounts/:account_id/stream", s.streamEvents, existingAccount...)
+	e.POST(webhooks+"/preview", s.previewHook, existingAccount...)
 
 	const deliverySettings = "/v1/accounts/:account_id/delivery_settings"
 	e.GET(deliverySettings, s.getDeliverySettings, existingAccount...)
@@ -290,6 +307,11 @@ func (s *Server) Authenticate(r *http.Request) (credential.Principal, error) {
 	return s.auth.Authenticate(r.Context(), r)
 }
 
+// CloseStreams ends every open live stream (each sends a "close" event);
+// Run calls it before it shuts the server down, since open streams would
+// hold the shutdown for its whole grace period.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
+
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.echo }
 
@@ -312,6 +334,7 @@ func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) erro
 		return fmt.Errorf("serve API on %s: %w", addr, err)
 	case <-ctx.Done():
 	}
+	s.CloseStreams()
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
 	defer cancel()
 	if err := s.echo.Shutdown(shutdownCtx); err != nil {
