@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
 
 // publicRoutes need no API token; every other route is walked below.
@@ -30,6 +31,7 @@ var walkBodies = map[string]string{
 	"PATCH /v1/accounts/{account_id}/webhooks/{webhook_id}":  `{"data":{"enabled":false}}`,
 	"PUT /v1/accounts/{account_id}/tokens":                   `{"data":{"name":"intruder"}}`,
 	"DELETE /v1/accounts/{account_id}/webhooks/{webhook_id}": "",
+	"POST /v1/accounts/{account_id}/webhooks/preview":        wirecloudBody,
 }
 
 // accountSnapshot is everything stored for an account, to prove a refused
@@ -52,7 +54,9 @@ func (h *harness) accountSnapshot(t *testing.T, accountID string) string {
 // not exist (404), and checks nothing of account A changed.
 func TestIsolationWalk(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	// Two failed authentications per route: more than the per-address
+	// throttle's burst, whose own test is elsewhere.
+	h := newHarness(t, func(d *httpapi.Deps) { d.AuthFailureBurst = 10_000 })
 	const tokenA, tokenB = "walk-token-of-account-a-xxxxxxxx", "walk-token-of-account-b-xxxxxxxx"
 	h.accountToken(t, "acct_a", tokenA)
 	h.accountToken(t, "acct_b", tokenB)
