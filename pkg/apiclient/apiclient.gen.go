@@ -35,15 +35,15 @@ func (e AttemptResult) Valid() bool {
 	}
 }
 
-// Defines values for BulkReenableRequestDataReEnable.
+// Defines values for BulkReenableReEnable.
 const (
-	True BulkReenableRequestDataReEnable = true
+	BulkReenableReEnableTrue BulkReenableReEnable = true
 )
 
-// Valid indicates whether the value is a known member of the BulkReenableRequestDataReEnable enum.
-func (e BulkReenableRequestDataReEnable) Valid() bool {
+// Valid indicates whether the value is a known member of the BulkReenableReEnable enum.
+func (e BulkReenableReEnable) Valid() bool {
 	switch e {
-	case True:
+	case BulkReenableReEnableTrue:
 		return true
 	default:
 		return false
@@ -94,16 +94,16 @@ func (e CallStatus) Valid() bool {
 
 // Defines values for CallType.
 const (
-	IncomingCall CallType = "incoming_call"
-	OutgoingCall CallType = "outgoing_call"
+	CallTypeIncomingCall CallType = "incoming_call"
+	CallTypeOutgoingCall CallType = "outgoing_call"
 )
 
 // Valid indicates whether the value is a known member of the CallType enum.
 func (e CallType) Valid() bool {
 	switch e {
-	case IncomingCall:
+	case CallTypeIncomingCall:
 		return true
-	case OutgoingCall:
+	case CallTypeOutgoingCall:
 		return true
 	default:
 		return false
@@ -190,19 +190,19 @@ func (e EventStatus) Valid() bool {
 
 // Defines values for HTTPVerb.
 const (
-	Get  HTTPVerb = "get"
-	Post HTTPVerb = "post"
-	Put  HTTPVerb = "put"
+	HTTPVerbGet  HTTPVerb = "get"
+	HTTPVerbPost HTTPVerb = "post"
+	HTTPVerbPut  HTTPVerb = "put"
 )
 
 // Valid indicates whether the value is a known member of the HTTPVerb enum.
 func (e HTTPVerb) Valid() bool {
 	switch e {
-	case Get:
+	case HTTPVerbGet:
 		return true
-	case Post:
+	case HTTPVerbPost:
 		return true
-	case Put:
+	case HTTPVerbPut:
 		return true
 	default:
 		return false
@@ -244,16 +244,16 @@ func (e HookKind) Valid() bool {
 
 // Defines values for MediaType.
 const (
-	CallRecording MediaType = "call_recording"
-	Voicemail     MediaType = "voicemail"
+	MediaTypeCallRecording MediaType = "call_recording"
+	MediaTypeVoicemail     MediaType = "voicemail"
 )
 
 // Valid indicates whether the value is a known member of the MediaType enum.
 func (e MediaType) Valid() bool {
 	switch e {
-	case CallRecording:
+	case MediaTypeCallRecording:
 		return true
-	case Voicemail:
+	case MediaTypeVoicemail:
 		return true
 	default:
 		return false
@@ -262,16 +262,16 @@ func (e MediaType) Valid() bool {
 
 // Defines values for PayloadFormat.
 const (
-	FormData PayloadFormat = "form-data"
-	Json     PayloadFormat = "json"
+	PayloadFormatFormData PayloadFormat = "form-data"
+	PayloadFormatJson     PayloadFormat = "json"
 )
 
 // Valid indicates whether the value is a known member of the PayloadFormat enum.
 func (e PayloadFormat) Valid() bool {
 	switch e {
-	case FormData:
+	case PayloadFormatFormData:
 		return true
-	case Json:
+	case PayloadFormatJson:
 		return true
 	default:
 		return false
@@ -346,19 +346,19 @@ func (e SuccessStatus) Valid() bool {
 
 // Defines values for TokenScope.
 const (
-	Api    TokenScope = "api"
-	Pbx    TokenScope = "pbx"
-	PbxAny TokenScope = "pbx_any"
+	TokenScopeApi    TokenScope = "api"
+	TokenScopePbx    TokenScope = "pbx"
+	TokenScopePbxAny TokenScope = "pbx_any"
 )
 
 // Valid indicates whether the value is a known member of the TokenScope enum.
 func (e TokenScope) Valid() bool {
 	switch e {
-	case Api:
+	case TokenScopeApi:
 		return true
-	case Pbx:
+	case TokenScopePbx:
 		return true
-	case PbxAny:
+	case TokenScopePbxAny:
 		return true
 	default:
 		return false
@@ -443,15 +443,18 @@ type AttemptPage struct {
 // AttemptResult defines model for AttemptResult.
 type AttemptResult string
 
-// BulkReenableRequest defines model for BulkReenableRequest.
-type BulkReenableRequest struct {
-	Data struct {
-		ReEnable BulkReenableRequestDataReEnable `json:"re-enable"`
-	} `json:"data"`
+// BulkReenable defines model for BulkReenable.
+type BulkReenable struct {
+	ReEnable BulkReenableReEnable `json:"re-enable"`
 }
 
-// BulkReenableRequestDataReEnable defines model for BulkReenableRequest.Data.ReEnable.
-type BulkReenableRequestDataReEnable bool
+// BulkReenableReEnable defines model for BulkReenable.ReEnable.
+type BulkReenableReEnable bool
+
+// BulkReenableRequest defines model for BulkReenableRequest.
+type BulkReenableRequest struct {
+	Data BulkReenable `json:"data"`
+}
 
 // CallStatus defines model for CallStatus.
 type CallStatus string
@@ -892,6 +895,12 @@ type PreviewEnvelope struct {
 // ReadOnlyField Read-only: ignored on input.
 type ReadOnlyField = string
 
+// RevisionCondition defines model for RevisionCondition.
+type RevisionCondition struct {
+	// Revision Makes an edit conditional: a stale revision answers 409.
+	Revision *RevisionInput `json:"revision,omitempty"`
+}
+
 // RevisionInput Makes an edit conditional: a stale revision answers 409.
 type RevisionInput struct {
 	union json.RawMessage
@@ -905,10 +914,7 @@ type RevisionInput1 = string
 
 // RevisionRequest defines model for RevisionRequest.
 type RevisionRequest struct {
-	Data *struct {
-		// Revision Makes an edit conditional: a stale revision answers 409.
-		Revision *RevisionInput `json:"revision,omitempty"`
-	} `json:"data,omitempty"`
+	Data *RevisionCondition `json:"data,omitempty"`
 }
 
 // StreamStatus An event's call status, or an attempt's result.

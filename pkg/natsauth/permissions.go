@@ -77,7 +77,7 @@ const mediaStream = "OBJ_" + bus.MediaBucket
 //   - replies come only on the service's own inbox prefix.
 func ServicePermissions(service string) (Permissions, error) {
 	pub := []string{"$JS.API.INFO"}
-	for _, s := range []string{bus.StreamPBX, bus.StreamEvents, bus.StreamDeliveries, bus.StreamParked, bus.StreamDeadLetter} {
+	for _, s := range []string{bus.StreamPBX, bus.StreamEvents, bus.StreamDeliveries, bus.StreamParked, bus.StreamDeadLetter, bus.StreamHookChanges} {
 		pub = append(pub, streamManagement(s)...)
 	}
 	sub := []string{bus.ServiceInboxPrefix(service) + ".>"}
@@ -96,7 +96,10 @@ func ServicePermissions(service string) (Permissions, error) {
 		pub = append(pub, bus.SubjectDeliveriesAll)
 		pub = append(pub, deadLetters...)
 		pub = append(pub, mediaInfoReader()...)
-		sub = append(sub, bus.HooksChangedAll)
+		// Hook-change notices: an ordered consumer reads them, and the
+		// newest one's sequence is read to tell whether the cache is stale.
+		pub = append(pub, anyConsumer(bus.StreamHookChanges)...)
+		pub = append(pub, messageGets(bus.StreamHookChanges)...)
 	case ServiceDeliverer:
 		pub = append(pub, durableConsumer(bus.StreamDeliveries, bus.ConsumerDeliverer)...)
 		// One durable consumer per parked endpoint, named by a hash.

@@ -10,9 +10,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/attempts"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/events"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/login"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/signature"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/trigger"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/webhooks"
 	"github.com/pbxhooks/pbxhooks/cli/internal/exitcode"
 	"github.com/pbxhooks/pbxhooks/cli/internal/factory"
 	"github.com/pbxhooks/pbxhooks/cli/internal/output"
@@ -73,8 +76,11 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 
 	cmd.AddCommand(
 		login.NewCmdLogin(f),
+		webhooks.NewCmdWebhooks(f),
+		attempts.NewCmdAttempts(f),
 		events.NewCmdEvents(f),
 		signature.NewCmdSignature(f),
+		trigger.NewCmdTrigger(f),
 	)
 	return cmd
 }

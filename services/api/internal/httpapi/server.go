@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -28,9 +27,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
+	"github.com/pbxhooks/pbxhooks/pkg/httpserver"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
@@ -39,7 +40,7 @@ import (
 // Deps is what the API needs from the process.
 type Deps struct {
 	Pool *pgxpool.Pool
-	// NATS carries hooks.changed.<account_id> notifications (core NATS).
+	// NATS carries the JetStream traffic: hook-change notices, test events.
 	NATS   *nats.Conn
 	Logger *slog.Logger
 	// AdminToken may act on every account and create accounts.
@@ -215,12 +216,7 @@ func (s *Server) routes() {
 	e := s.echo
 	checks := &health.Checks{}
 	checks.Add("postgres", s.pool.Ping)
-	checks.Add("nats", func(context.Context) error {
-		if status := s.nc.Status(); status != nats.CONNECTED {
-			return fmt.Errorf("NATS connection is %s", status)
-		}
-		return nil
-	})
+	checks.Add("nats", bus.ConnectionReady(s.nc))
 	e.GET("/healthz", echo.WrapHandler(health.LiveHandler()))
 	e.GET("/readyz", echo.WrapHandler(checks.ReadyHandler()))
 
@@ -308,40 +304,32 @@ func (s *Server) Authenticate(r *http.Request) (credential.Principal, error) {
 }
 
 // CloseStreams ends every open live stream (each sends a "close" event);
-// Run calls it before it shuts the server down, since open streams would
-// hold the shutdown for its whole grace period.
+// Run's shutdown calls it, since open streams would hold the shutdown for
+// its whole grace period.
 func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
 
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Run serves on addr until ctx ends, then stops accepting connections and
-// lets in-flight requests finish within grace (Echo's Shutdown).
+// lets in-flight requests finish within grace (httpserver's lifecycle).
 func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := httpserver.Listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return err
 	}
+	s.log.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
+	srv := s.echo.Server
+	srv.Handler = s.echo
+	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	// net/http answers some requests itself, before any handler (headers
 	// over MaxHeaderBytes: 431; a malformed request: 400); the listener
 	// gives those answers the API's error envelope too.
-	s.echo.Listener = httperror.Listener(ln)
-	s.log.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- s.echo.Start(addr) }()
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve API on %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	s.CloseStreams()
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := s.echo.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down API: %w", err)
-	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve API on %s: %w", addr, err)
+	// Open live streams would hold the shutdown for its whole grace:
+	// Shutdown ends them first (each sends a "close" event).
+	srv.RegisterOnShutdown(s.CloseStreams)
+	if err := httpserver.Serve(ctx, httperror.Listener(ln), srv, grace); err != nil {
+		return fmt.Errorf("API: %w", err)
 	}
 	s.log.InfoContext(ctx, "API stopped")
 	return nil
