@@ -19,4 +19,6 @@ require (
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/oapi-codegen/runtime v1.9.0 // indirect
+	github.com/pbxhooks/pbxhooks/proto v0.0.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
 )

@@ -13,6 +13,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/attempts"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/events"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/login"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/redeliver"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/signature"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/trigger"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/webhooks"
@@ -78,6 +79,8 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		login.NewCmdLogin(f),
 		webhooks.NewCmdWebhooks(f),
 		attempts.NewCmdAttempts(f),
+		redeliver.NewCmdResend(f),
+		redeliver.NewCmdRecover(f),
 		events.NewCmdEvents(f),
 		signature.NewCmdSignature(f),
 		trigger.NewCmdTrigger(f),
