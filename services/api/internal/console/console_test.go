@@ -11,9 +11,11 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/console"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
@@ -33,8 +35,13 @@ func newRig(t *testing.T) *rig {
 	_, pool := testenv.Postgres(t)
 	_, nc, js := testenv.JetStream(t)
 	log := slog.New(slog.NewJSONHandler(t.Output(), nil))
+	keys, err := medialink.ParseKeys("k1:" + strings.Repeat("s", medialink.MinSecretBytes))
+	if err != nil {
+		t.Fatal(err)
+	}
 	api, err := httpapi.New(httpapi.Deps{Pool: pool, NATS: nc, JetStream: js, Logger: log, AdminToken: adminToken,
-		MaxBodyBytes: 1 << 20, RateLimit: 1e6, RateBurst: 1e6})
+		MaxBodyBytes: 1 << 20, RateLimit: 1e6, RateBurst: 1e6,
+		Media: httpapi.MediaDeps{LinkKeys: keys, Links: &medialink.Linker{BaseURL: "https://api.example", Keys: keys, TTL: time.Hour}}})
 	if err != nil {
 		t.Fatal(err)
 	}

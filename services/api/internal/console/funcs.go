@@ -24,9 +24,11 @@ var funcs = template.FuncMap{
 		}
 		return out
 	},
-	"join":    strings.Join,
-	"pretty":  prettyJSON,
-	"account": func(id string, rest ...string) string { return accountURL(id, rest...) },
+	"join":        strings.Join,
+	"mediaSource": mediaSource,
+	"timeline":    timelineURL,
+	"pretty":      prettyJSON,
+	"account":     func(id string, rest ...string) string { return accountURL(id, rest...) },
 	// when shows an RFC 3339 time compactly, in UTC.
 	"when": func(s string) string {
 		t, err := time.Parse(time.RFC3339, s)

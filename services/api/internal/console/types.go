@@ -83,3 +83,48 @@ type deliverySettings struct {
 	AttemptFailureExpirySeconds *int32 `json:"attempt_failure_expiry_seconds"`
 	Modified                    string `json:"modified"`
 }
+
+// indexedEvent is one event of the events index (search, timeline,
+// preview, live stream).
+type indexedEvent struct {
+	ID            string          `json:"id"`
+	EventID       string          `json:"event_id"`
+	Kind          string          `json:"kind"`
+	Lifecycle     string          `json:"lifecycle"`
+	CallType      string          `json:"call_type"`
+	Status        string          `json:"status"`
+	MediaType     string          `json:"media_type"`
+	MediaID       string          `json:"media_id"`
+	IsInternalLeg bool            `json:"is_internal_leg"`
+	CallID        string          `json:"call_id"`
+	ThreadID      string          `json:"thread_id"`
+	From          string          `json:"from"`
+	To            string          `json:"to"`
+	Direction     string          `json:"direction"`
+	Source        string          `json:"source"`
+	TestHookID    string          `json:"test_hook_id"`
+	OccurredAt    string          `json:"occurred_at"`
+	ReceivedAt    string          `json:"received_at"`
+	Payload       json.RawMessage `json:"payload"`
+}
+
+// timeline is a call's timeline: its events as ingested, each delivery
+// with its attempts (oldest first) and its media.
+type timeline struct {
+	CallID     string         `json:"call_id"`
+	Events     []indexedEvent `json:"events"`
+	Deliveries []struct {
+		DeliveryID string    `json:"delivery_id"`
+		HookID     string    `json:"hook_id"`
+		EventID    string    `json:"event_id"`
+		Result     string    `json:"result"`
+		Attempts   []attempt `json:"attempts"`
+	} `json:"deliveries"`
+	Media []struct {
+		MediaID     string `json:"media_id"`
+		MediaType   string `json:"media_type"`
+		EventID     string `json:"event_id"`
+		DownloadURL string `json:"download_url"`
+	} `json:"media"`
+	Truncated bool `json:"truncated"`
+}
