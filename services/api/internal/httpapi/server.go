@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"regexp"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,6 +83,9 @@ type Deps struct {
 	// Metrics is the process's registry: the API adds its request metrics
 	// and serves it at GET /metrics (a registry of its own when nil).
 	Metrics *prometheus.Registry
+	// RelayLease is how long a relay hook outlives its replica's last
+	// renewal (DefaultRelayLease).
+	RelayLease time.Duration
 }
 
 // Defaults of the optional Deps.
@@ -110,6 +114,12 @@ type Server struct {
 	media    MediaDeps
 	dests    netguard.Guard
 	metrics  *requestMetrics
+	// relayCtx ends the open relay connections when Run stops; relays
+	// counts them, so Run waits until each deleted its relay hook.
+	relayCtx   context.Context
+	relayStop  context.CancelFunc
+	relays     sync.WaitGroup
+	relayLease time.Duration
 }
 
 // New builds the server and its routes.
@@ -123,7 +133,7 @@ func New(deps Deps) (*Server, error) {
 		return nil, errors.New("httpapi: Deps.Logger is required")
 	case deps.MaxBodyBytes < 1:
 		return nil, errors.New("httpapi: Deps.MaxBodyBytes must be positive")
-	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0:
+	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0, deps.RelayLease < 0:
 		return nil, errors.New("httpapi: Deps durations and rates must not be negative")
 	}
 	admin, err := credential.NewAdminToken(deps.AdminToken)
@@ -163,7 +173,10 @@ func New(deps Deps) (*Server, error) {
 		limiter:  newTokenLimiter(cmp.Or(deps.RateLimit, DefaultRateLimit), cmp.Or(deps.RateBurst, DefaultRateBurst)),
 		media:    deps.Media,
 		dests:    deps.Destinations,
+
+		relayLease: cmp.Or(deps.RelayLease, DefaultRelayLease),
 	}
+	s.relayCtx, s.relayStop = context.WithCancel(context.Background())
 	reg := deps.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -250,6 +263,8 @@ func (s *Server) routes() {
 	const deliverySettings = "/v1/accounts/:account_id/delivery_settings"
 	e.GET(deliverySettings, s.getDeliverySettings, existingAccount...)
 	e.PATCH(deliverySettings, s.patchDeliverySettings, existingAccount...)
+
+	e.GET("/v1/accounts/:account_id/relay", s.relayHook, existingAccount...)
 }
 
 // Route is one served method and path, the path in OpenAPI's form
@@ -292,6 +307,9 @@ func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) erro
 	s.log.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
 	errc := make(chan error, 1)
 	go func() { errc <- s.echo.Start(addr) }()
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go s.sweepRelays(sweepCtx)
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve API on %s: %w", addr, err)
@@ -301,6 +319,16 @@ func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) erro
 	defer cancel()
 	if err := s.echo.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shut down API: %w", err)
+	}
+	// Shutdown does not wait for hijacked connections: end the relays and
+	// let each delete its relay hook (else its lease runs out and another
+	// replica sweeps it).
+	s.relayStop()
+	relaysDone := make(chan struct{})
+	go func() { s.relays.Wait(); close(relaysDone) }()
+	select {
+	case <-relaysDone:
+	case <-shutdownCtx.Done():
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve API on %s: %w", addr, err)
