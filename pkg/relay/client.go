@@ -234,6 +234,10 @@ func (l *Listener) Close() error {
 	return l.conn.Close(websocket.StatusNormalClosure, "listener closed")
 }
 
+// Abort drops the connection without a close handshake, as a killed
+// process would; the API removes the relay hook all the same.
+func (l *Listener) Abort() error { return l.conn.CloseNow() }
+
 // hopHeaders are per connection, not forwarded (RFC 9110 section 7.6.1).
 var hopHeaders = []string{"Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade", "Te", "Trailer"}
 

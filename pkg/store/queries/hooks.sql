@@ -133,13 +133,13 @@ INSERT INTO hooks (
     include_internal_legs, include_subaccounts, call_types, call_statuses, media_types, secret,
     relay_lease_expires_at
 ) VALUES (
-    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, sqlc.arg(lease_expires_at)
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, sqlc.arg(lease_expires_at)::timestamptz
 )
 RETURNING *;
 
 -- name: RenewRelayLease :execrows
 -- No row: the relay hook is gone (deleted through the API, or swept).
-UPDATE hooks SET relay_lease_expires_at = sqlc.arg(lease_expires_at)
+UPDATE hooks SET relay_lease_expires_at = sqlc.arg(lease_expires_at)::timestamptz
 WHERE account_id = sqlc.arg(account_id) AND id = sqlc.arg(id) AND relay_lease_expires_at IS NOT NULL;
 
 -- name: DeleteRelayHook :execrows
