@@ -6,7 +6,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 SERVICES := api ingest matcher deliverer connector
 # Every module of the workspace, for per-module commands.
-MODULES := pkg proto scripts testkit $(addprefix services/,$(SERVICES))
+MODULES := cli pkg proto scripts testkit $(addprefix services/,$(SERVICES))
 # Modules outside go.work, each built with GOWORK=off so their heavy
 # dependencies (kustomize, k8s.io/*, the Prometheus server) never reach the
 # services' graph.
@@ -14,14 +14,16 @@ K8S_CHECK := deployments/k8s/check
 METRICS_CHECK := scripts/metricscheck
 OUTSIDE_MODULES := $(K8S_CHECK) deployments/k8s/apiserver $(METRICS_CHECK)
 TEST_TIMEOUT ?= 30m
+# The API's OpenAPI document (source openapi.yaml, generated openapi.json).
+OPENAPI := services/api/internal/openapi
 
 .PHONY: all build run test test-short lint fmt generate check-generated tools tidy clean k8s-check
 
 all: build
 
-## build: compile the four services and the dev launcher into bin/
+## build: compile the four services, the dev launcher and the pbxhooks CLI into bin/
 build:
-	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./scripts/devstack
+	$(GO) build -o $(BIN)/ $(foreach s,$(SERVICES),./services/$(s)/cmd/$(s)) ./scripts/devstack ./cli/cmd/pbxhooks
 
 ## run: the whole pipeline in the foreground (embedded NATS, private PostgreSQL unless NATS_URL / DATABASE_URL)
 run: build
@@ -54,14 +56,17 @@ fmt:
 tools:
 	cd scripts/tools && GOWORK=off $(GO) build -o $(BIN)/ tool
 
-## generate: regenerate protobuf Go code (buf) and SQL queries (sqlc)
+## generate: regenerate protobuf Go code (buf), SQL queries (sqlc), and from the OpenAPI document
+## (services/api/internal/openapi/openapi.yaml) the served openapi.json and the typed client pkg/apiclient
 generate: tools
 	cd proto && $(BIN)/buf lint && $(BIN)/buf generate
 	cd pkg/store && $(BIN)/sqlc generate
+	$(GO) run ./scripts/openapijson -in $(OPENAPI)/openapi.yaml -out $(OPENAPI)/openapi.json
+	cd pkg/apiclient && $(BIN)/oapi-codegen -config oapi-codegen.yaml $(CURDIR)/$(OPENAPI)/openapi.json
 
 ## check-generated: fail when committed generated code differs from its sources
 check-generated: generate
-	@drift=$$(git status --porcelain -- proto pkg/store); if [ -n "$$drift" ]; then \
+	@drift=$$(git status --porcelain -- proto pkg/store pkg/apiclient $(OPENAPI)); if [ -n "$$drift" ]; then \
 		echo "generated code differs from the committed code; run 'make generate' and commit:"; \
 		echo "$$drift"; exit 1; fi
 

@@ -122,3 +122,11 @@ func truncate(s string, n int) string {
 // began): ingest copies it into custom_channel_vars with the value "true",
 // so a customer can tell a reconstructed event from one the PBX sent.
 const ReconstructedVar = "pbxhooks_reconstructed"
+
+// TestVar is the channel variable that marks a test call (pkg/scenario's
+// sequences, sent by `pbxhooks trigger` and POST .../simulate): the native
+// events carry it in custom_channel_vars with the value "true", which
+// Kazoo-format payloads pass on, so a receiver can tell a test from a real
+// call. Spoke payloads have no place for it; there the call id's domain
+// (scenario.TestCallDomain) marks the test.
+const TestVar = "pbxhooks_test"
