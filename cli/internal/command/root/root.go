@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/events"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/listen"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/login"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/signature"
 	"github.com/pbxhooks/pbxhooks/cli/internal/exitcode"
@@ -74,6 +75,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 	cmd.AddCommand(
 		login.NewCmdLogin(f),
 		events.NewCmdEvents(f),
+		listen.NewCmdListen(f),
 		signature.NewCmdSignature(f),
 	)
 	return cmd
