@@ -195,6 +195,9 @@ func TestOpenAPIRoundTrip(t *testing.T) {
 	c.do(t, http.MethodGet, hookT+"/attempts", hook+"/attempts", adminToken, "").expect(t, http.StatusOK)
 	c.do(t, http.MethodGet, hookT+"/attempts", hooks+"/"+missingID+"/attempts", adminToken, "").expect(t, http.StatusNotFound)
 	c.do(t, http.MethodGet, "/v1/accounts/{account_id}/events/deadletter", "/v1/accounts/acct1/events/deadletter", adminToken, "").expect(t, http.StatusOK)
+	const relayT = "/v1/accounts/{account_id}/relay"
+	c.do(t, http.MethodGet, relayT, "/v1/accounts/acct1/relay?forward_to=http://localhost:3000/", adminToken, "").expect(t, http.StatusUpgradeRequired)
+	c.do(t, http.MethodGet, relayT, "/v1/accounts/acct1/relay?hook=nope", adminToken, "").expect(t, http.StatusBadRequest)
 
 	token := c.do(t, http.MethodPut, tokensT, "/v1/accounts/acct1/tokens", adminToken, `{"data":{"name":"ci"}}`).expect(t, http.StatusCreated).data(t)
 	c.do(t, http.MethodGet, tokensT, "/v1/accounts/acct1/tokens", adminToken, "").expect(t, http.StatusOK)
