@@ -77,6 +77,11 @@ tidy:
 clean:
 	rm -rf $(BIN)
 
+## console-screenshots: run the console's browser test and keep its screenshots in docs/console/
+.PHONY: console-screenshots
+console-screenshots:
+	$(GO) test -count=1 -run TestConsoleInBrowser ./scripts/e2e -screenshots
+
 ## bench: the full benchmark (docs/BENCHMARKS.md): throughput, latency, cost, limit, isolation, 1,000,000-event backlog
 .PHONY: bench bench-short chaos chaos-short compose-check
 bench:

@@ -35,15 +35,15 @@ func (e AttemptResult) Valid() bool {
 	}
 }
 
-// Defines values for BulkReenableRequestDataReEnable.
+// Defines values for BulkReenableReEnable.
 const (
-	True BulkReenableRequestDataReEnable = true
+	BulkReenableReEnableTrue BulkReenableReEnable = true
 )
 
-// Valid indicates whether the value is a known member of the BulkReenableRequestDataReEnable enum.
-func (e BulkReenableRequestDataReEnable) Valid() bool {
+// Valid indicates whether the value is a known member of the BulkReenableReEnable enum.
+func (e BulkReenableReEnable) Valid() bool {
 	switch e {
-	case True:
+	case BulkReenableReEnableTrue:
 		return true
 	default:
 		return false
@@ -52,40 +52,40 @@ func (e BulkReenableRequestDataReEnable) Valid() bool {
 
 // Defines values for CallStatus.
 const (
-	Answered     CallStatus = "answered"
-	Blocked      CallStatus = "blocked"
-	Busy         CallStatus = "busy"
-	Ended        CallStatus = "ended"
-	Invalid      CallStatus = "invalid"
-	Missed       CallStatus = "missed"
-	NoAnswer     CallStatus = "no_answer"
-	NotAvailable CallStatus = "not_available"
-	Rejected     CallStatus = "rejected"
-	Ringing      CallStatus = "ringing"
+	CallStatusAnswered     CallStatus = "answered"
+	CallStatusBlocked      CallStatus = "blocked"
+	CallStatusBusy         CallStatus = "busy"
+	CallStatusEnded        CallStatus = "ended"
+	CallStatusInvalid      CallStatus = "invalid"
+	CallStatusMissed       CallStatus = "missed"
+	CallStatusNoAnswer     CallStatus = "no_answer"
+	CallStatusNotAvailable CallStatus = "not_available"
+	CallStatusRejected     CallStatus = "rejected"
+	CallStatusRinging      CallStatus = "ringing"
 )
 
 // Valid indicates whether the value is a known member of the CallStatus enum.
 func (e CallStatus) Valid() bool {
 	switch e {
-	case Answered:
+	case CallStatusAnswered:
 		return true
-	case Blocked:
+	case CallStatusBlocked:
 		return true
-	case Busy:
+	case CallStatusBusy:
 		return true
-	case Ended:
+	case CallStatusEnded:
 		return true
-	case Invalid:
+	case CallStatusInvalid:
 		return true
-	case Missed:
+	case CallStatusMissed:
 		return true
-	case NoAnswer:
+	case CallStatusNoAnswer:
 		return true
-	case NotAvailable:
+	case CallStatusNotAvailable:
 		return true
-	case Rejected:
+	case CallStatusRejected:
 		return true
-	case Ringing:
+	case CallStatusRinging:
 		return true
 	default:
 		return false
@@ -94,16 +94,16 @@ func (e CallStatus) Valid() bool {
 
 // Defines values for CallType.
 const (
-	IncomingCall CallType = "incoming_call"
-	OutgoingCall CallType = "outgoing_call"
+	CallTypeIncomingCall CallType = "incoming_call"
+	CallTypeOutgoingCall CallType = "outgoing_call"
 )
 
 // Valid indicates whether the value is a known member of the CallType enum.
 func (e CallType) Valid() bool {
 	switch e {
-	case IncomingCall:
+	case CallTypeIncomingCall:
 		return true
-	case OutgoingCall:
+	case CallTypeOutgoingCall:
 		return true
 	default:
 		return false
@@ -127,19 +127,19 @@ func (e ErrorStatus) Valid() bool {
 
 // Defines values for HTTPVerb.
 const (
-	Get  HTTPVerb = "get"
-	Post HTTPVerb = "post"
-	Put  HTTPVerb = "put"
+	HTTPVerbGet  HTTPVerb = "get"
+	HTTPVerbPost HTTPVerb = "post"
+	HTTPVerbPut  HTTPVerb = "put"
 )
 
 // Valid indicates whether the value is a known member of the HTTPVerb enum.
 func (e HTTPVerb) Valid() bool {
 	switch e {
-	case Get:
+	case HTTPVerbGet:
 		return true
-	case Post:
+	case HTTPVerbPost:
 		return true
-	case Put:
+	case HTTPVerbPut:
 		return true
 	default:
 		return false
@@ -148,31 +148,31 @@ func (e HTTPVerb) Valid() bool {
 
 // Defines values for HookKind.
 const (
-	All            HookKind = "all"
-	Call           HookKind = "call"
-	ChannelAnswer  HookKind = "channel_answer"
-	ChannelBridge  HookKind = "channel_bridge"
-	ChannelCreate  HookKind = "channel_create"
-	ChannelDestroy HookKind = "channel_destroy"
-	Media          HookKind = "media"
+	HookKindAll            HookKind = "all"
+	HookKindCall           HookKind = "call"
+	HookKindChannelAnswer  HookKind = "channel_answer"
+	HookKindChannelBridge  HookKind = "channel_bridge"
+	HookKindChannelCreate  HookKind = "channel_create"
+	HookKindChannelDestroy HookKind = "channel_destroy"
+	HookKindMedia          HookKind = "media"
 )
 
 // Valid indicates whether the value is a known member of the HookKind enum.
 func (e HookKind) Valid() bool {
 	switch e {
-	case All:
+	case HookKindAll:
 		return true
-	case Call:
+	case HookKindCall:
 		return true
-	case ChannelAnswer:
+	case HookKindChannelAnswer:
 		return true
-	case ChannelBridge:
+	case HookKindChannelBridge:
 		return true
-	case ChannelCreate:
+	case HookKindChannelCreate:
 		return true
-	case ChannelDestroy:
+	case HookKindChannelDestroy:
 		return true
-	case Media:
+	case HookKindMedia:
 		return true
 	default:
 		return false
@@ -181,16 +181,16 @@ func (e HookKind) Valid() bool {
 
 // Defines values for MediaType.
 const (
-	CallRecording MediaType = "call_recording"
-	Voicemail     MediaType = "voicemail"
+	MediaTypeCallRecording MediaType = "call_recording"
+	MediaTypeVoicemail     MediaType = "voicemail"
 )
 
 // Valid indicates whether the value is a known member of the MediaType enum.
 func (e MediaType) Valid() bool {
 	switch e {
-	case CallRecording:
+	case MediaTypeCallRecording:
 		return true
-	case Voicemail:
+	case MediaTypeVoicemail:
 		return true
 	default:
 		return false
@@ -199,16 +199,16 @@ func (e MediaType) Valid() bool {
 
 // Defines values for PayloadFormat.
 const (
-	FormData PayloadFormat = "form-data"
-	Json     PayloadFormat = "json"
+	PayloadFormatFormData PayloadFormat = "form-data"
+	PayloadFormatJson     PayloadFormat = "json"
 )
 
 // Valid indicates whether the value is a known member of the PayloadFormat enum.
 func (e PayloadFormat) Valid() bool {
 	switch e {
-	case FormData:
+	case PayloadFormatFormData:
 		return true
-	case Json:
+	case PayloadFormatJson:
 		return true
 	default:
 		return false
@@ -232,19 +232,19 @@ func (e SuccessStatus) Valid() bool {
 
 // Defines values for TokenScope.
 const (
-	Api    TokenScope = "api"
-	Pbx    TokenScope = "pbx"
-	PbxAny TokenScope = "pbx_any"
+	TokenScopeApi    TokenScope = "api"
+	TokenScopePbx    TokenScope = "pbx"
+	TokenScopePbxAny TokenScope = "pbx_any"
 )
 
 // Valid indicates whether the value is a known member of the TokenScope enum.
 func (e TokenScope) Valid() bool {
 	switch e {
-	case Api:
+	case TokenScopeApi:
 		return true
-	case Pbx:
+	case TokenScopePbx:
 		return true
-	case PbxAny:
+	case TokenScopePbxAny:
 		return true
 	default:
 		return false
@@ -315,15 +315,18 @@ type AttemptPage struct {
 // AttemptResult defines model for AttemptResult.
 type AttemptResult string
 
-// BulkReenableRequest defines model for BulkReenableRequest.
-type BulkReenableRequest struct {
-	Data struct {
-		ReEnable BulkReenableRequestDataReEnable `json:"re-enable"`
-	} `json:"data"`
+// BulkReenable defines model for BulkReenable.
+type BulkReenable struct {
+	ReEnable BulkReenableReEnable `json:"re-enable"`
 }
 
-// BulkReenableRequestDataReEnable defines model for BulkReenableRequest.Data.ReEnable.
-type BulkReenableRequestDataReEnable bool
+// BulkReenableReEnable defines model for BulkReenable.ReEnable.
+type BulkReenableReEnable bool
+
+// BulkReenableRequest defines model for BulkReenableRequest.
+type BulkReenableRequest struct {
+	Data BulkReenable `json:"data"`
+}
 
 // CallStatus defines model for CallStatus.
 type CallStatus string
@@ -701,6 +704,12 @@ type PayloadFormat string
 // ReadOnlyField Read-only: ignored on input.
 type ReadOnlyField = string
 
+// RevisionCondition defines model for RevisionCondition.
+type RevisionCondition struct {
+	// Revision Makes an edit conditional: a stale revision answers 409.
+	Revision *RevisionInput `json:"revision,omitempty"`
+}
+
 // RevisionInput Makes an edit conditional: a stale revision answers 409.
 type RevisionInput struct {
 	union json.RawMessage
@@ -714,10 +723,7 @@ type RevisionInput1 = string
 
 // RevisionRequest defines model for RevisionRequest.
 type RevisionRequest struct {
-	Data *struct {
-		// Revision Makes an edit conditional: a stale revision answers 409.
-		Revision *RevisionInput `json:"revision,omitempty"`
-	} `json:"data,omitempty"`
+	Data *RevisionCondition `json:"data,omitempty"`
 }
 
 // SuccessStatus defines model for SuccessStatus.

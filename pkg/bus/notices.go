@@ -1,9 +1,15 @@
 package bus
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 )
@@ -47,3 +53,50 @@ func HooksChangedAccount(subject string) (string, error) {
 	}
 	return accountID, nil
 }
+
+// PublishHookChange stores a hooks.changed notice on StreamHookChanges and
+// returns once JetStream acknowledged it, so a client told "changed"
+// afterwards can rely on every matcher seeing the notice's sequence before
+// it matches an event the client sends next. header carries trace context;
+// it may be nil.
+func PublishHookChange(ctx context.Context, js jetstream.JetStream, notice HookChange, header nats.Header) error {
+	body, err := json.Marshal(notice)
+	if err != nil {
+		return fmt.Errorf("encode hook change: %w", err)
+	}
+	msg := nats.NewMsg(HooksChangedSubject(notice.AccountID))
+	msg.Data = body
+	for k, v := range header {
+		msg.Header[k] = v
+	}
+	if _, err := js.PublishMsg(ctx, msg); err != nil {
+		return fmt.Errorf("publish hook change of %s: %w", notice.AccountID, err)
+	}
+	return nil
+}
+
+// LatestHookChange is the stream sequence of the newest hooks.changed
+// notice (0 when there is none yet): one direct get of the last message on
+// HOOK_CHANGES, answered by the stream itself, not the JetStream API queue.
+// The subject filter goes in the body (the client's last-by-subject helper
+// would put the wildcard into the request subject, which NATS refuses).
+func LatestHookChange(ctx context.Context, nc *nats.Conn) (uint64, error) {
+	msg, err := nc.RequestWithContext(ctx, "$JS.API.DIRECT.GET."+StreamHookChanges, latestHookChangeRequest)
+	if err != nil {
+		return 0, fmt.Errorf("newest hook change: %w", err)
+	}
+	switch status := msg.Header.Get("Status"); status {
+	case "":
+	case "404":
+		return 0, nil
+	default:
+		return 0, fmt.Errorf("newest hook change: status %s %s", status, msg.Header.Get("Description"))
+	}
+	seq, err := strconv.ParseUint(msg.Header.Get(jetstream.SequenceHeader), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("newest hook change: bad %s header: %w", jetstream.SequenceHeader, err)
+	}
+	return seq, nil
+}
+
+var latestHookChangeRequest = []byte(`{"last_by_subj":"` + HooksChangedAll + `"}`)

@@ -88,6 +88,21 @@ func StreamConfigs(opts StreamOptions) []jetstream.StreamConfig {
 			Discard:     jetstream.DiscardOld,
 			MaxMsgSize:  2 << 20,
 		},
+		{
+			Name:        StreamHookChanges,
+			Description: "hooks.changed.<account_id> notices; their sequence tells a matcher whether its hook cache is current",
+			Subjects:    []string{HooksChangedAll},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+			// A matcher reads notices as they arrive; an hour covers a
+			// restart, and the full resync covers anything older.
+			MaxAge:      time.Hour,
+			MaxMsgs:     100_000,
+			Discard:     jetstream.DiscardOld,
+			MaxMsgSize:  4 << 10,
+			AllowDirect: true,
+		},
 	}
 }
 

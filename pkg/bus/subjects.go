@@ -31,6 +31,11 @@ const (
 	// StreamDeadLetter keeps the input that could not be parsed or validated,
 	// with the reason, for inspection.
 	StreamDeadLetter = "DEADLETTER"
+	// StreamHookChanges keeps the hooks.changed notices for an hour, so a
+	// notice has a stream sequence: a matcher compares the newest sequence
+	// with the last one it applied and so knows, rather than guesses,
+	// whether its hook cache is stale.
+	StreamHookChanges = "HOOK_CHANGES"
 )
 
 // Subjects. Each token is documented where the subject is built.
@@ -180,8 +185,9 @@ func DeadLetterSubject(accountID string) string {
 	return SubjectDeadLetter + "." + accountID
 }
 
-// HooksChangedSubject is hooks.changed.<account_id> (core NATS): published by
-// the API after every change to a hook so matchers reload that account.
+// HooksChangedSubject is hooks.changed.<account_id>: published by the API
+// after every change to a hook so matchers reload that account (stored on
+// StreamHookChanges; core subscribers receive it too).
 func HooksChangedSubject(accountID string) string { return hooksChangedPrefix + accountID }
 
 // hooksChangedPrefix precedes the account id in a hooks.changed subject;
@@ -245,6 +251,10 @@ const (
 	ConsumerIngestOrdered = "ingest-ordered"
 	ConsumerMatcher       = "matcher"
 	ConsumerDeliverer     = "deliverer"
+	// ConsumerEventsIndex is the API's consumer of every EVENTS subject,
+	// which copies events into PostgreSQL's events_index in batches; the
+	// API's replicas share it.
+	ConsumerEventsIndex = "events-index"
 )
 
 // Inbox prefixes. A request's reply (a JetStream PubAck, an API answer)

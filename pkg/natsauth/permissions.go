@@ -81,7 +81,7 @@ const mediaStream = "OBJ_" + bus.MediaBucket
 //   - replies come only on the service's own inbox prefix.
 func ServicePermissions(service string) (Permissions, error) {
 	pub := []string{"$JS.API.INFO"}
-	for _, s := range []string{bus.StreamPBX, bus.StreamEvents, bus.StreamDeliveries, bus.StreamParked, bus.StreamDeadLetter} {
+	for _, s := range []string{bus.StreamPBX, bus.StreamEvents, bus.StreamDeliveries, bus.StreamParked, bus.StreamDeadLetter, bus.StreamHookChanges} {
 		pub = append(pub, streamManagement(s)...)
 	}
 	sub := []string{bus.ServiceInboxPrefix(service) + ".>"}
@@ -100,7 +100,10 @@ func ServicePermissions(service string) (Permissions, error) {
 		pub = append(pub, bus.SubjectDeliveriesAll)
 		pub = append(pub, deadLetters...)
 		pub = append(pub, mediaInfoReader()...)
-		sub = append(sub, bus.HooksChangedAll)
+		// Hook-change notices: an ordered consumer reads them, and the
+		// newest one's sequence is read to tell whether the cache is stale.
+		pub = append(pub, anyConsumer(bus.StreamHookChanges)...)
+		pub = append(pub, messageGets(bus.StreamHookChanges)...)
 	case ServiceDeliverer:
 		pub = append(pub, durableConsumer(bus.StreamDeliveries, bus.ConsumerDeliverer)...)
 		// One durable consumer per parked endpoint, named by a hash.
@@ -110,6 +113,8 @@ func ServicePermissions(service string) (Permissions, error) {
 		pub = append(pub, bus.HooksChangedAll, bus.HooksDisabledAll)
 		// Relay hooks' requests, answered on the deliverer's own inbox.
 		pub = append(pub, bus.SubjectRelayAll)
+		// A notice per recorded attempt, for the API's live stream.
+		pub = append(pub, bus.AttemptNoticesAll)
 		sub = append(sub, bus.HooksChangedAll)
 	case ServiceAPI:
 		// Test events of POST .../webhooks/{id}/test and hook-change notices.
@@ -123,6 +128,11 @@ func ServicePermissions(service string) (Permissions, error) {
 		// each answered on the asking deliverer's inbox (allow_responses),
 		// so the API needs no publish right on any inbox.
 		sub = append(sub, bus.SubjectRelayAll)
+		// The events index's shared durable consumer.
+		pub = append(pub, durableConsumer(bus.StreamEvents, bus.ConsumerEventsIndex)...)
+		// The live stream (GET .../stream) subscribes per connection to
+		// one account's events and attempt notices.
+		sub = append(sub, bus.SubjectEventsAll, bus.AttemptNoticesAll)
 	default:
 		return Permissions{}, fmt.Errorf("no NATS permissions for unknown service %q", service)
 	}

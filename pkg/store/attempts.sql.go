@@ -37,50 +37,6 @@ func (q *Queries) CountDeliveryAttempts(ctx context.Context, arg CountDeliveryAt
 	return i, err
 }
 
-const deleteExpiredAttempts = `-- name: DeleteExpiredAttempts :execrows
-DELETE FROM attempts
-WHERE (id, created_at) IN (
-    SELECT a.id, a.created_at FROM attempts a WHERE a.created_at < $1 LIMIT $2
-)
-`
-
-type DeleteExpiredAttemptsParams struct {
-	Cutoff    time.Time
-	BatchSize int32
-}
-
-// One bounded batch of attempts older than cutoff, so retention never holds
-// long row locks. Day partitions that old are dropped whole; the rows this
-// finds sit in attempts_default (written before their day's partition
-// existed), and partition pruning keeps newer partitions out of the scan.
-func (q *Queries) DeleteExpiredAttempts(ctx context.Context, arg DeleteExpiredAttemptsParams) (int64, error) {
-	result, err := q.db.Exec(ctx, deleteExpiredAttempts, arg.Cutoff, arg.BatchSize)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
-}
-
-const dropExpiredAttemptPartitions = `-- name: DropExpiredAttemptPartitions :one
-SELECT drop_expired_attempt_partitions($1::timestamptz)::integer AS dropped
-`
-
-func (q *Queries) DropExpiredAttemptPartitions(ctx context.Context, cutoff time.Time) (int32, error) {
-	row := q.db.QueryRow(ctx, dropExpiredAttemptPartitions, cutoff)
-	var dropped int32
-	err := row.Scan(&dropped)
-	return dropped, err
-}
-
-const ensureAttemptPartitions = `-- name: EnsureAttemptPartitions :exec
-SELECT ensure_attempt_partitions($1::integer)
-`
-
-func (q *Queries) EnsureAttemptPartitions(ctx context.Context, daysAhead int32) error {
-	_, err := q.db.Exec(ctx, ensureAttemptPartitions, daysAhead)
-	return err
-}
-
 const getFirstAttemptForDelivery = `-- name: GetFirstAttemptForDelivery :one
 SELECT id, account_id, hook_id, event_id, delivery_id, attempt, retries_left, result, reason, request_method, request_url, request_headers, response_status, response_headers, response_body, client_error, latency_ms, created_at FROM attempts
 WHERE account_id = $1 AND delivery_id = $2
@@ -211,23 +167,66 @@ func (q *Queries) ListAttemptsFiltered(ctx context.Context, arg ListAttemptsFilt
 	return items, nil
 }
 
-const releaseAttemptMaintenanceLock = `-- name: ReleaseAttemptMaintenanceLock :exec
-SELECT pg_advisory_unlock(7206542102391)
+const listEventAttempts = `-- name: ListEventAttempts :many
+SELECT id, account_id, hook_id, event_id, delivery_id, attempt, retries_left, result, reason, request_method, request_url, request_headers, response_status, response_headers, response_body, client_error, latency_ms, created_at FROM attempts
+WHERE account_id = $1 AND event_id = ANY($2::text[])
+  AND created_at >= $3 AND created_at < $4
+ORDER BY id
+LIMIT $5
 `
 
-func (q *Queries) ReleaseAttemptMaintenanceLock(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, releaseAttemptMaintenanceLock)
-	return err
+type ListEventAttemptsParams struct {
+	AccountID   string
+	EventIds    []string
+	Since       time.Time
+	Until       time.Time
+	MaxAttempts int32
 }
 
-const tryAttemptMaintenanceLock = `-- name: TryAttemptMaintenanceLock :one
-SELECT pg_try_advisory_lock(7206542102391) AS locked
-`
-
-// Session advisory lock: one replica at a time runs attempt retention.
-func (q *Queries) TryAttemptMaintenanceLock(ctx context.Context) (bool, error) {
-	row := q.db.QueryRow(ctx, tryAttemptMaintenanceLock)
-	var locked bool
-	err := row.Scan(&locked)
-	return locked, err
+// Every attempt of the given events (a call's timeline), oldest first.
+// The time bounds (from the events' received times to the deliveries'
+// lifetime after them) prune the day partitions scanned.
+func (q *Queries) ListEventAttempts(ctx context.Context, arg ListEventAttemptsParams) ([]Attempt, error) {
+	rows, err := q.db.Query(ctx, listEventAttempts,
+		arg.AccountID,
+		arg.EventIds,
+		arg.Since,
+		arg.Until,
+		arg.MaxAttempts,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []Attempt{}
+	for rows.Next() {
+		var i Attempt
+		if err := rows.Scan(
+			&i.ID,
+			&i.AccountID,
+			&i.HookID,
+			&i.EventID,
+			&i.DeliveryID,
+			&i.Attempt,
+			&i.RetriesLeft,
+			&i.Result,
+			&i.Reason,
+			&i.RequestMethod,
+			&i.RequestUrl,
+			&i.RequestHeaders,
+			&i.ResponseStatus,
+			&i.ResponseHeaders,
+			&i.ResponseBody,
+			&i.ClientError,
+			&i.LatencyMs,
+			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

@@ -73,6 +73,62 @@ type AttemptsDefault struct {
 	CreatedAt       time.Time
 }
 
+type ConsoleSession struct {
+	SecretDigest []byte
+	SealedToken  []byte
+	Admin        bool
+	AccountID    string
+	CsrfToken    string
+	Created      time.Time
+	ExpiresAt    time.Time
+}
+
+type EventsIndex struct {
+	ID            int64
+	AccountID     string
+	EventID       string
+	Kind          string
+	Lifecycle     string
+	CallType      string
+	Status        string
+	MediaType     string
+	MediaID       string
+	IsInternalLeg bool
+	CallID        string
+	ThreadID      string
+	FromNumber    string
+	ToNumber      string
+	Direction     string
+	Source        string
+	TestHookID    string
+	OccurredAt    time.Time
+	ReceivedAt    time.Time
+	Payload       json.RawMessage
+}
+
+type EventsIndexDefault struct {
+	ID            int64
+	AccountID     string
+	EventID       string
+	Kind          string
+	Lifecycle     string
+	CallType      string
+	Status        string
+	MediaType     string
+	MediaID       string
+	IsInternalLeg bool
+	CallID        string
+	ThreadID      string
+	FromNumber    string
+	ToNumber      string
+	Direction     string
+	Source        string
+	TestHookID    string
+	OccurredAt    time.Time
+	ReceivedAt    time.Time
+	Payload       json.RawMessage
+}
+
 type Hook struct {
 	ID                      string
 	AccountID               string

@@ -74,8 +74,10 @@ func newBench(ctx context.Context, s settings, wd string, log *slog.Logger) (_ *
 	log.Info("starting NATS, PostgreSQL and the four services", "work_dir", workDir)
 	b.tb, err = testbed.Start(ctx, testbed.Options{
 		BinDir: binDir, WorkDir: filepath.Join(workDir, "run"), DatabaseURL: s.DatabaseURL, Log: b.logFile,
+		PGDurable:  !s.PGNoSync,
+		PGSettings: map[string]string{"shared_preload_libraries": "pg_stat_statements"},
 		Env:        []string{"DELIVERER_WORKERS=" + strconv.Itoa(s.Workers), "DELIVERY_MAX_PER_ENDPOINT=" + strconv.Itoa(s.PerEndpoint)},
-		ServiceEnv: pprofEnv(s.PprofDeliverer),
+		ServiceEnv: pprofEnv(s.PprofDeliverer, s.PprofBase),
 	})
 	if err != nil {
 		return nil, err
@@ -84,6 +86,11 @@ func newBench(ctx context.Context, s settings, wd string, log *slog.Logger) (_ *
 		return nil, err
 	}
 	b.tuples0, _ = b.tupleWrites(ctx)
+	if b.tb.PG != nil {
+		if _, err := b.tb.DB.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+			log.Warn("pg_stat_statements unavailable; no statement figures", "error", err)
+		}
+	}
 	return b, nil
 }
 
@@ -177,11 +184,17 @@ func (b *bench) waitDelivered(ctx context.Context, accounts []string, base int64
 	defer cancel()
 	var done time.Time
 	err := testbed.WaitFor(waitCtx, 50*time.Millisecond, "deliveries", func() (bool, error) {
+		// The receiver's count first: counting attempt rows costs
+		// PostgreSQL CPU that would be charged to the pipeline, so the
+		// rows are counted only once every callback has arrived.
+		if b.recv.Successes()-recvBase < want {
+			return false, nil
+		}
 		n, err := b.tb.CountSuccessRows(ctx, accounts)
 		if err != nil {
 			return false, err
 		}
-		if n-base >= want && b.recv.Successes()-recvBase >= want {
+		if n-base >= want {
 			done = time.Now()
 			return true, nil
 		}
@@ -355,10 +368,65 @@ func (b *bench) purgeDeadBacklog(ctx context.Context, deliveriesSubject string) 
 	return parked.Purge(ctx)
 }
 
-// pprofEnv serves the deliverer's profiles on addr, when given.
-func pprofEnv(addr string) map[string][]string {
-	if addr == "" {
+// pprofEnv serves the services' profiles: every one from base on when base
+// is set, the deliverer on delivererAddr when given.
+func pprofEnv(delivererAddr string, base int) map[string][]string {
+	out := map[string][]string{}
+	if base > 0 {
+		for i, svc := range []string{"api", "ingest", "matcher", "deliverer"} {
+			out[svc] = []string{"PPROF_ADDR=127.0.0.1:" + strconv.Itoa(base+i)}
+		}
+	}
+	if delivererAddr != "" {
+		out["deliverer"] = []string{"PPROF_ADDR=" + delivererAddr}
+	}
+	return out
+}
+
+// pgStatement is one line of pg_stat_statements over the whole run.
+type pgStatement struct {
+	Query       string  `json:"query"`
+	Calls       int64   `json:"calls"`
+	TotalMS     float64 `json:"total_exec_ms"`
+	MeanMS      float64 `json:"mean_exec_ms"`
+	Rows        int64   `json:"rows"`
+	WALBytes    int64   `json:"wal_bytes"`
+	PerDelivery float64 `json:"calls_per_delivery"`
+}
+
+// topStatements are the statements that took the most execution time in
+// the pbxhooks database, when pg_stat_statements is loaded.
+func (b *bench) topStatements(ctx context.Context) []pgStatement {
+	var deliveries int64
+	_ = b.tb.DB.QueryRow(ctx, `SELECT count(*) FROM attempts WHERE result = 'success'`).Scan(&deliveries)
+	rows, err := b.tb.DB.Query(ctx, `SELECT left(regexp_replace(query, '\s+', ' ', 'g'), 160), calls,
+		total_exec_time, mean_exec_time, rows, wal_bytes::bigint
+		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+		WHERE d.datname = current_database() ORDER BY total_exec_time DESC LIMIT 12`)
+	if err != nil {
 		return nil
 	}
-	return map[string][]string{"deliverer": {"PPROF_ADDR=" + addr}}
+	defer rows.Close()
+	var out []pgStatement
+	for rows.Next() {
+		var st pgStatement
+		if err := rows.Scan(&st.Query, &st.Calls, &st.TotalMS, &st.MeanMS, &st.Rows, &st.WALBytes); err != nil {
+			return out
+		}
+		st.TotalMS, st.MeanMS = round(st.TotalMS, 1), round(st.MeanMS, 3)
+		if deliveries > 0 {
+			st.PerDelivery = round(float64(st.Calls)/float64(deliveries), 3)
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// pgDurability reports fsync and synchronous_commit as the server runs.
+func (b *bench) pgDurability(ctx context.Context) string {
+	var fsync, syncCommit string
+	if err := b.tb.DB.QueryRow(ctx, `SELECT current_setting('fsync'), current_setting('synchronous_commit')`).Scan(&fsync, &syncCommit); err != nil {
+		return "unknown: " + err.Error()
+	}
+	return "fsync=" + fsync + " synchronous_commit=" + syncCommit
 }

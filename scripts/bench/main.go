@@ -27,7 +27,7 @@ import (
 // scenarioNames are what -scenarios accepts. cost is measured during the
 // throughput runs; latency and limit need the fan-out 1 throughput figure,
 // so selecting them runs that one throughput run too.
-var scenarioNames = []string{"throughput", "latency", "cost", "limit", "isolation", "backlog"}
+var scenarioNames = []string{"idle", "throughput", "latency", "cost", "limit", "isolation", "backlog", "fairness"}
 
 type settings struct {
 	Short            bool          `json:"short"`
@@ -39,6 +39,8 @@ type settings struct {
 	LatencyRate      float64       `json:"latency_rate_below_saturation"`
 	IsolationBacklog int           `json:"isolation_backlog"`
 	IsolationRate    float64       `json:"isolation_healthy_rate"`
+	FairnessBurst    int           `json:"fairness_burst"`
+	FairnessRate     float64       `json:"fairness_quiet_rate"`
 	BacklogEvents    int           `json:"backlog_events"`
 	Workers          int           `json:"deliverer_workers"`
 	PerEndpoint      int           `json:"deliverer_max_per_endpoint"`
@@ -46,6 +48,8 @@ type settings struct {
 	OutDir           string        `json:"-"`
 	KeepWorkDir      bool          `json:"-"`
 	PprofDeliverer   string        `json:"-"`
+	PprofBase        int           `json:"-"`
+	PGNoSync         bool          `json:"pg_fsync_off"`
 }
 
 func main() {
@@ -60,6 +64,8 @@ func main() {
 	flag.Float64Var(&s.LatencyRate, "latency-rate", 1000, "offered events/s of the below-saturation latency run (capped at half the saturation rate)")
 	flag.IntVar(&s.IsolationBacklog, "isolation-backlog", 0, "deliveries queued for the hanging endpoint (default 1,000 short, 10,000 full)")
 	flag.Float64Var(&s.IsolationRate, "isolation-rate", 100, "offered events/s to the healthy endpoint during isolation")
+	flag.IntVar(&s.FairnessBurst, "fairness-burst", 10_000, "events one account publishes at once in the fairness scenario")
+	flag.Float64Var(&s.FairnessRate, "fairness-rate", 50, "events/s of the quiet account in the fairness scenario")
 	flag.IntVar(&s.BacklogEvents, "backlog-events", 0, "events published while the deliverer is stopped (default 3,000 short, 1,000,000 full)")
 	flag.IntVar(&s.Workers, "workers", 64, "DELIVERER_WORKERS")
 	flag.IntVar(&s.PerEndpoint, "per-endpoint", 8, "DELIVERY_MAX_PER_ENDPOINT (requests in flight to one endpoint); the limit client uses min(workers, per-endpoint) connections")
@@ -67,6 +73,8 @@ func main() {
 	flag.StringVar(&s.OutDir, "out", "", "directory for the JSON results (default <repo>/bench/results)")
 	flag.BoolVar(&s.KeepWorkDir, "keep", false, "keep the work directory (logs, stores) after the run")
 	flag.StringVar(&s.PprofDeliverer, "pprof-deliverer", "", "serve the deliverer's pprof on this address (e.g. 127.0.0.1:6061) to profile it during a run")
+	flag.IntVar(&s.PprofBase, "pprof-base", 0, "serve every service's pprof on 127.0.0.1: api base, ingest base+1, matcher base+2, deliverer base+3")
+	flag.BoolVar(&s.PGNoSync, "pg-nosync", false, "run the private PostgreSQL with fsync and synchronous_commit off (a labelled extra figure; production runs with them on)")
 	flag.Parse()
 
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "bench")
@@ -118,6 +126,9 @@ func (s *settings) resolve(scenarios, fanOuts string) error {
 			s.LatencyDuration = 5 * time.Second
 		}
 	}
+	if s.FairnessBurst < 1 || s.FairnessRate <= 0 {
+		return fmt.Errorf("-fairness-burst and -fairness-rate must be positive")
+	}
 	if s.Accounts < 1 || s.Workers < 1 || s.Deliveries < 1 || s.PerEndpoint < 1 {
 		return fmt.Errorf("-accounts, -workers, -per-endpoint and -deliveries must be positive")
 	}
@@ -139,6 +150,15 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 	defer b.close()
 
 	res := &results{Date: started.UTC().Format(time.RFC3339), Settings: s, Host: hostInfo(b.root)}
+	res.Host.PGDurability = b.pgDurability(ctx)
+	if s.wants("idle") {
+		log.Info("idle run")
+		r, err := b.idle(ctx)
+		if err != nil {
+			return fmt.Errorf("idle: %w", err)
+		}
+		res.Idle = &r
+	}
 	needFanOut1 := s.wants("throughput") || s.wants("cost") || s.wants("latency") || s.wants("limit")
 	if needFanOut1 {
 		fanOuts := []int{1}
@@ -193,7 +213,17 @@ func run(ctx context.Context, s settings, log *slog.Logger) error {
 		}
 		res.Isolation = &r
 	}
+	if s.wants("fairness") {
+		log.Info("fairness run", "burst", s.FairnessBurst)
+		r, err := b.fairness(ctx)
+		if err != nil {
+			return fmt.Errorf("fairness: %w", err)
+		}
+		res.Fairness = &r
+	}
 	res.PGTupleWritesPerDelivery = b.tupleWritesPerDelivery(ctx)
+	res.PGStatements = b.topStatements(ctx)
+	res.Host.LoadAtEnd = loadAverage()
 	res.WallSeconds = time.Since(started).Seconds()
 	res.WorkDir = b.workDir
 

@@ -18,12 +18,15 @@ type results struct {
 	Date                     string             `json:"date"`
 	Host                     host               `json:"host"`
 	Settings                 settings           `json:"settings"`
+	Idle                     *idleResult        `json:"idle,omitempty"`
 	Throughput               []throughputResult `json:"throughput,omitempty"`
 	Limit                    *limitResult       `json:"limit,omitempty"`
 	Latency                  []latencyResult    `json:"latency,omitempty"`
 	Backlog                  *backlogResult     `json:"backlog,omitempty"`
 	Isolation                *isolationResult   `json:"isolation,omitempty"`
+	Fairness                 *fairnessResult    `json:"fairness,omitempty"`
 	PGTupleWritesPerDelivery float64            `json:"pg_tuple_writes_per_delivery_whole_run"`
+	PGStatements             []pgStatement      `json:"pg_statements,omitempty"`
 	WallSeconds              float64            `json:"wall_seconds"`
 	WorkDir                  string             `json:"work_dir"`
 }
@@ -35,6 +38,18 @@ type host struct {
 	CPUModel  string `json:"cpu_model"`
 	Commit    string `json:"commit"`
 	Dirty     bool   `json:"dirty_tree"`
+	// LoadAtStart and LoadAtEnd are /proc/loadavg: on a shared machine a
+	// rate means little without the load it was taken under.
+	LoadAtStart  string `json:"load_at_start"`
+	LoadAtEnd    string `json:"load_at_end"`
+	PGDurability string `json:"pg_durability"`
+}
+
+// idleResult is the CPU each process used while nothing was sent.
+type idleResult struct {
+	Seconds float64 `json:"seconds"`
+	// CPUPercent is CPU time over wall time, per process (100 = one core).
+	CPUPercent map[string]float64 `json:"cpu_percent"`
 }
 
 type latencyFigures struct {
@@ -113,6 +128,24 @@ type isolationResult struct {
 	HeldWant          int64          `json:"healthy_while_dead_backlog_held_due"`
 }
 
+// fairnessResult is the quiet account's publish-to-callback latency alone
+// and while another account's burst passes the pipeline.
+type fairnessResult struct {
+	QuietRate       float64        `json:"quiet_events_per_sec"`
+	Burst           int            `json:"burst_events"`
+	Seconds         float64        `json:"seconds"`
+	Alone           latencyFigures `json:"quiet_alone"`
+	AloneDelivered  int64          `json:"quiet_alone_delivered"`
+	AloneWant       int64          `json:"quiet_alone_due"`
+	During          latencyFigures `json:"quiet_during_burst"`
+	DuringDelivered int64          `json:"quiet_during_burst_delivered"`
+	DuringWant      int64          `json:"quiet_during_burst_due"`
+	// BurstSeconds is from the burst's first publish until its last
+	// delivery was recorded.
+	BurstSeconds  float64 `json:"burst_seconds"`
+	BurstComplete bool    `json:"burst_complete"`
+}
+
 type backlogResult struct {
 	Events                    int                    `json:"events"`
 	Acked                     int                    `json:"acked"`
@@ -140,7 +173,7 @@ func (r *results) throughputAt(fanOut int) throughputResult {
 }
 
 func hostInfo(root string) host {
-	h := host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version()}
+	h := host{CPUs: runtime.NumCPU(), GoVersion: runtime.Version(), LoadAtStart: loadAverage()}
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		h.Kernel = strings.TrimSpace(string(b))
 	}
@@ -161,6 +194,36 @@ func hostInfo(root string) host {
 	return h
 }
 
+func printFairness(w io.Writer, f *fairnessResult) {
+	if f == nil {
+		return
+	}
+	fmt.Fprintf(w, "\nFAIRNESS (quiet account at %.0f events/s, %.0f s; burst of %d events from another account)\tdelivered\tp50 ms\tp95 ms\tp99 ms\tmax ms\t\n", f.QuietRate, f.Seconds, f.Burst)
+	fmt.Fprintf(w, "quiet account alone\t%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t\n", f.AloneDelivered, f.AloneWant, f.Alone.P50, f.Alone.P95, f.Alone.P99, f.Alone.Max)
+	fmt.Fprintf(w, "quiet account during the burst\t%d/%d\t%.1f\t%.1f\t%.1f\t%.1f\t\n", f.DuringDelivered, f.DuringWant, f.During.P50, f.During.P95, f.During.P99, f.During.Max)
+	fmt.Fprintf(w, "burst delivered in %.1f s (complete %v)\t\t\t\t\t\t\n", f.BurstSeconds, f.BurstComplete)
+}
+
+func printStatements(w io.Writer, st []pgStatement) {
+	if len(st) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nPOSTGRESQL (pg_stat_statements, whole run)\tcalls\tcalls/delivery\ttotal ms\tmean ms\trows\tWAL bytes\t")
+	for _, s := range st {
+		fmt.Fprintf(w, "%s\t%d\t%.3f\t%.1f\t%.3f\t%d\t%d\t\n", s.Query, s.Calls, s.PerDelivery, s.TotalMS, s.MeanMS, s.Rows, s.WALBytes)
+	}
+}
+
+// loadAverage is the first three fields of /proc/loadavg.
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	return strings.Join(f[:min(3, len(f))], " ")
+}
+
 func writeJSON(dir string, started time.Time, r *results) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
@@ -176,7 +239,17 @@ func writeJSON(dir string, started time.Time, r *results) (string, error) {
 func printTable(w io.Writer, r *results) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	defer tw.Flush()
-	fmt.Fprintf(tw, "pbxhooks bench %s  (%d CPUs, %s, commit %s%s)\n\n", r.Date, r.Host.CPUs, r.Host.GoVersion, r.Host.Commit, map[bool]string{true: " + local changes"}[r.Host.Dirty])
+	fmt.Fprintf(tw, "pbxhooks bench %s  (%d CPUs, %s, commit %s%s)\n", r.Date, r.Host.CPUs, r.Host.GoVersion, r.Host.Commit, map[bool]string{true: " + local changes"}[r.Host.Dirty])
+	fmt.Fprintf(tw, "PostgreSQL %s; load average at start %s, at end %s\n\n", r.Host.PGDurability, r.Host.LoadAtStart, r.Host.LoadAtEnd)
+	defer printStatements(tw, r.PGStatements)
+	defer printFairness(tw, r.Fairness)
+	if r.Idle != nil {
+		fmt.Fprintf(tw, "IDLE (%.0f s, no load)\tprocess\tCPU %%\t\n", r.Idle.Seconds)
+		for _, name := range sortedKeys(r.Idle.CPUPercent) {
+			fmt.Fprintf(tw, "\t%s\t%.2f\t\n", name, r.Idle.CPUPercent[name])
+		}
+		fmt.Fprintln(tw, "\t\t\t")
+	}
 	if len(r.Throughput) > 0 {
 		fmt.Fprintln(tw, "THROUGHPUT\tfan-out\tdeliveries\tseconds\tdeliveries/s\tevents/s\tpipeline/limit\tp50 ms\tp99 ms\tattempt rows/delivery\tNATS wire B/delivery\t")
 		for _, t := range r.Throughput {

@@ -456,3 +456,78 @@ func waitForCtx(ctx context.Context, done func() bool) error {
 	}
 	return nil
 }
+
+// idleSeconds is how long the idle scenario watches a stack doing nothing.
+const idleSeconds = 10
+
+// idle charges each process the CPU it uses while no event is sent: what a
+// quiet deployment costs (polling loops show up here).
+func (b *bench) idle(ctx context.Context) (idleResult, error) {
+	// Let start-up work (stream creation, first loads) settle.
+	select {
+	case <-ctx.Done():
+		return idleResult{}, ctx.Err()
+	case <-time.After(2 * time.Second):
+	}
+	before, t0 := b.snapshot(), time.Now()
+	select {
+	case <-ctx.Done():
+		return idleResult{}, ctx.Err()
+	case <-time.After(idleSeconds * time.Second):
+	}
+	after, elapsed := b.snapshot(), time.Since(t0).Seconds()
+	r := idleResult{Seconds: round(elapsed, 1), CPUPercent: map[string]float64{}}
+	for name, a := range after {
+		if s0, ok := before[name]; ok {
+			r.CPUPercent[name] = round((a.CPUSeconds-s0.CPUSeconds)/elapsed*100, 2)
+		}
+	}
+	return r, nil
+}
+
+// fairness measures one account's latency at a steady low rate alone, then
+// while another account publishes a burst as fast as PubAcks allow: intake
+// fairness between tenants (issue 14). Both accounts' hooks answer 200, so
+// only sharing the pipeline can slow the quiet one down.
+func (b *bench) fairness(ctx context.Context) (fairnessResult, error) {
+	quiet, err := b.accountsFor(ctx, 1, 1, "fair-quiet")
+	if err != nil {
+		return fairnessResult{}, err
+	}
+	noisy, err := b.accountsFor(ctx, 1, 1, "fair-noisy")
+	if err != nil {
+		return fairnessResult{}, err
+	}
+	rate, d := b.s.FairnessRate, b.s.LatencyDuration
+	r := fairnessResult{QuietRate: rate, Burst: b.s.FairnessBurst, Seconds: d.Seconds()}
+	if r.Alone, r.AloneDelivered, r.AloneWant, err = b.offer(ctx, quiet, rate, d, "fairA", b.isolationWait()); err != nil {
+		return r, err
+	}
+
+	noisyBase, err := b.tb.CountSuccessRows(ctx, noisy)
+	if err != nil {
+		return r, err
+	}
+	burst := pbxsim.NewLedger(b.runID("burst"), noisy, b.s.FairnessBurst)
+	pub := &pbxsim.Publisher{NC: b.tb.NC, MaxInFlight: 512, RetryFor: 10 * time.Second}
+	burstDone := make(chan error, 1)
+	go func() { burstDone <- pub.Run(ctx, burst) }()
+	r.During, r.DuringDelivered, r.DuringWant, err = b.offer(ctx, quiet, rate, d, "fairB", b.isolationWait())
+	if pubErr := <-burstDone; err == nil {
+		err = pubErr
+	}
+	if err != nil {
+		return r, err
+	}
+	// The burst is awaited so a later scenario starts from an empty
+	// pipeline.
+	waitCtx, cancel := context.WithTimeout(ctx, b.deadlineFor(int64(b.s.FairnessBurst)))
+	err = waitForCtx(waitCtx, func() bool {
+		n, err := b.tb.CountSuccessRows(ctx, noisy)
+		return err == nil && n-noisyBase >= int64(burst.Acked())
+	})
+	cancel()
+	r.BurstComplete = err == nil
+	r.BurstSeconds = round(time.Since(burst.FirstSent()).Seconds(), 1)
+	return r, nil
+}

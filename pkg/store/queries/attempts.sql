@@ -10,8 +10,6 @@ INSERT INTO attempts (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17
 );
 
--- name: EnsureAttemptPartitions :exec
-SELECT ensure_attempt_partitions(sqlc.arg(days_ahead)::integer);
 
 -- name: CountDeliveryAttempts :one
 -- How many failed attempts a delivery has had and whether one succeeded,
@@ -41,22 +39,16 @@ WHERE account_id = $1 AND delivery_id = $2
 ORDER BY id
 LIMIT 1;
 
--- name: DropExpiredAttemptPartitions :one
-SELECT drop_expired_attempt_partitions(sqlc.arg(cutoff)::timestamptz)::integer AS dropped;
 
--- name: DeleteExpiredAttempts :execrows
--- One bounded batch of attempts older than cutoff, so retention never holds
--- long row locks. Day partitions that old are dropped whole; the rows this
--- finds sit in attempts_default (written before their day's partition
--- existed), and partition pruning keeps newer partitions out of the scan.
-DELETE FROM attempts
-WHERE (id, created_at) IN (
-    SELECT a.id, a.created_at FROM attempts a WHERE a.created_at < sqlc.arg(cutoff) LIMIT sqlc.arg(batch_size)
-);
 
--- name: TryAttemptMaintenanceLock :one
--- Session advisory lock: one replica at a time runs attempt retention.
-SELECT pg_try_advisory_lock(7206542102391) AS locked;
 
--- name: ReleaseAttemptMaintenanceLock :exec
-SELECT pg_advisory_unlock(7206542102391);
+
+-- name: ListEventAttempts :many
+-- Every attempt of the given events (a call's timeline), oldest first.
+-- The time bounds (from the events' received times to the deliveries'
+-- lifetime after them) prune the day partitions scanned.
+SELECT * FROM attempts
+WHERE account_id = sqlc.arg(account_id) AND event_id = ANY(sqlc.arg(event_ids)::text[])
+  AND created_at >= sqlc.arg(since) AND created_at < sqlc.arg(until)
+ORDER BY id
+LIMIT sqlc.arg(max_attempts);

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,6 +56,12 @@ type Options struct {
 	// DatabaseURL is an existing, empty database; empty starts a private
 	// cluster under WorkDir.
 	DatabaseURL string
+	// PGDurable runs the private cluster with fsync and synchronous_commit
+	// on, as production does; the default skips fsync (faster tests).
+	PGDurable bool
+	// PGSettings are extra settings of the private cluster (e.g.
+	// shared_preload_libraries for pg_stat_statements).
+	PGSettings map[string]string
 	// Deliverers is the number of deliverer replicas (default 1).
 	Deliverers int
 	// Env is extra environment for every service.
@@ -151,11 +158,7 @@ func (tb *Testbed) startPostgres(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	tb.PG, err = pgcluster.Start(ctx, pgcluster.Options{
-		DataDir: filepath.Join(tb.Opts.WorkDir, "pg"), Port: port, NoSync: true, Log: tb.Opts.Log,
-		// Room for four services' pools plus the checker.
-		Settings: map[string]string{"max_connections": "200"},
-	})
+	tb.PG, err = pgcluster.Start(ctx, tb.pgOptions(filepath.Join(tb.Opts.WorkDir, "pg"), port))
 	if err != nil {
 		return "", err
 	}
@@ -168,6 +171,14 @@ func (tb *Testbed) startPostgres(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("create database: %w", err)
 	}
 	return tb.PG.URL(databaseName), nil
+}
+
+// pgOptions are the private cluster's options, the same at every start.
+func (tb *Testbed) pgOptions(dataDir string, port int) pgcluster.Options {
+	// Room for four services' pools plus the checker.
+	settings := map[string]string{"max_connections": "200"}
+	maps.Copy(settings, tb.Opts.PGSettings)
+	return pgcluster.Options{DataDir: dataDir, Port: port, NoSync: !tb.Opts.PGDurable, Log: tb.Opts.Log, Settings: settings}
 }
 
 // StopPostgres fast-stops the private cluster (the fault suite's outage).
@@ -183,10 +194,7 @@ func (tb *Testbed) StartPostgres(ctx context.Context) error {
 	if tb.PG == nil {
 		return errors.New("testbed: PostgreSQL is not private")
 	}
-	pg, err := pgcluster.Start(ctx, pgcluster.Options{
-		DataDir: tb.PG.DataDir(), Port: tb.PG.Port(), NoSync: true, Log: tb.Opts.Log,
-		Settings: map[string]string{"max_connections": "200"},
-	})
+	pg, err := pgcluster.Start(ctx, tb.pgOptions(tb.PG.DataDir(), tb.PG.Port()))
 	if err != nil {
 		return err
 	}

@@ -402,3 +402,92 @@ func TestRelayRequestReachesTheAPIAndItsAnswerTheDeliverer(t *testing.T) {
 		c.mu.Unlock()
 	}
 }
+
+// TestAPIIndexesAndStreamsEventsWithItsUser makes, as svc-api, the calls of
+// the events index (its shared durable consumer on EVENTS: create, fetch,
+// ack) and of the live stream (core subscriptions to one account's events
+// and attempt notices), with the deliverer publishing a notice as its own
+// user.
+func TestAPIIndexesAndStreamsEventsWithItsUser(t *testing.T) {
+	t.Parallel()
+	url, passwords := securedServer(t)
+	ingest := ingestClient(t, url, passwords)
+	apiUser := natsauth.ServiceUser(natsauth.ServiceAPI)
+	api := connect(t, url, apiUser, passwords[apiUser], bus.ServiceInboxPrefix(natsauth.ServiceAPI))
+	delivererUser := natsauth.ServiceUser(natsauth.ServiceDeliverer)
+	deliverer := connect(t, url, delivererUser, passwords[delivererUser], bus.ServiceInboxPrefix(natsauth.ServiceDeliverer))
+	ctx := t.Context()
+
+	eventsSubject, err := bus.AccountEvents(acme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	liveEvents, err := api.nc.SubscribeSync(eventsSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noticesSubject, err := bus.AccountAttemptNotices(acme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	liveNotices, err := api.nc.SubscribeSync(noticesSubject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := api.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := ingest.js.Publish(ctx, "events.acme.call.incoming_call.ringing", []byte("event")); err != nil {
+		t.Fatalf("ingest publishes an event: %v", err)
+	}
+	if _, err := liveEvents.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("the API's live subscription missed the event: %v", err)
+	}
+	notice, err := bus.AttemptNoticeSubject(acme, "h1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := deliverer.nc.Publish(notice, []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := liveNotices.NextMsg(5 * time.Second); err != nil {
+		t.Fatalf("the API's live subscription missed the attempt notice: %v", err)
+	}
+
+	cons, err := api.js.CreateOrUpdateConsumer(ctx, bus.StreamEvents, jetstream.ConsumerConfig{
+		Durable: bus.ConsumerEventsIndex, AckPolicy: jetstream.AckExplicitPolicy, FilterSubjects: []string{bus.SubjectEventsAll},
+	})
+	if err != nil {
+		t.Fatalf("events-index consumer: %v", err)
+	}
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetched := 0
+	for msg := range batch.Messages() {
+		fetched++
+		if err := msg.DoubleAck(ctx); err != nil {
+			t.Fatalf("ack: %v", err)
+		}
+	}
+	if fetched != 1 || batch.Error() != nil {
+		t.Fatalf("fetched %d, %v", fetched, batch.Error())
+	}
+	for _, c := range []*client{api, deliverer} {
+		c.mu.Lock()
+		errs := c.errs
+		c.mu.Unlock()
+		if len(errs) > 0 {
+			t.Fatalf("a service user hit: %v", errs)
+		}
+	}
+
+	// The deliverer reads no live traffic: it may publish notices, not
+	// subscribe to events.
+	if _, err := deliverer.nc.SubscribeSync(eventsSubject); err != nil {
+		t.Fatal(err)
+	}
+	deliverer.waitViolation(t, eventsSubject)
+}

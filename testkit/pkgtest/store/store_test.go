@@ -58,20 +58,28 @@ func TestAttemptsCopyAndPageNewestFirst(t *testing.T) {
 	}
 }
 
-func TestAttemptPartitionsAreMadeAhead(t *testing.T) {
+// TestDailyPartitionsAreMadeAhead runs the one partition definition over
+// every partitioned table.
+func TestDailyPartitionsAreMadeAhead(t *testing.T) {
 	t.Parallel()
 	_, pool := testenv.Postgres(t)
 	ctx := context.Background()
-	if err := store.New(pool).EnsureAttemptPartitions(ctx, 3); err != nil {
-		t.Fatal(err)
-	}
-	var n int
-	err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
-		WHERE i.inhparent = 'attempts'::regclass AND c.relname <> 'attempts_default'`).Scan(&n)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != 4 {
-		t.Fatalf("want 4 daily partitions (today and 3 ahead), got %d", n)
+	for _, table := range []store.PartitionedTable{store.AttemptsTable, store.EventsIndexTable} {
+		if err := store.EnsurePartitions(ctx, store.New(pool), table); err != nil {
+			t.Fatal(err)
+		}
+		// Twice: another replica may make them at the same time.
+		if err := store.EnsurePartitions(ctx, store.New(pool), table); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		err := pool.QueryRow(ctx, `SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+			WHERE i.inhparent = $1::regclass AND c.relname <> $1 || '_default'`, table.Name).Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != store.PartitionDaysAhead+1 {
+			t.Fatalf("%s: want %d daily partitions (today and %d ahead), got %d", table.Name, store.PartitionDaysAhead+1, store.PartitionDaysAhead, n)
+		}
 	}
 }

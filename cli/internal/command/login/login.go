@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pbxhooks/pbxhooks/cli/internal/api"
 	"github.com/pbxhooks/pbxhooks/cli/internal/exitcode"
 	"github.com/pbxhooks/pbxhooks/cli/internal/factory"
 	"github.com/pbxhooks/pbxhooks/cli/internal/output"
@@ -32,6 +33,9 @@ type Result struct {
 	Path      string `json:"path"`
 	// Verified is true when the API accepted the token for the account.
 	Verified bool `json:"verified"`
+	// AccountExists is false when the verified account has no webhooks
+	// yet: accounts come into being with their first webhook.
+	AccountExists bool `json:"account_exists"`
 }
 
 // NewCmdLogin builds `pbxhooks login`.
@@ -95,10 +99,11 @@ func run(ctx context.Context, f *factory.Factory, withToken, noVerify bool) erro
 	}
 	result := Result{Profile: name, APIURL: s.APIURL, IngestURL: s.IngestURL, Account: s.Account, Path: path}
 	if s.Account != "" && !noVerify {
-		if err := verify(ctx, f.HTTPClient, s); err != nil {
+		exists, err := verify(ctx, f, s)
+		if err != nil {
 			return err
 		}
-		result.Verified = true
+		result.Verified, result.AccountExists = true, exists
 	}
 	file.Profiles[name] = settings.Profile{APIURL: s.APIURL, IngestURL: s.IngestURL, Token: s.Token, Account: s.Account}
 	file.Current = name
@@ -108,6 +113,8 @@ func run(ctx context.Context, f *factory.Factory, withToken, noVerify bool) erro
 	return f.Printer().Render(result, func(w io.Writer) error {
 		check := "token not checked (no account)"
 		switch {
+		case result.Verified && !result.AccountExists:
+			check = "token accepted by the API; account " + s.Account + " has no webhooks yet (its first webhook creates it)"
 		case result.Verified:
 			check = "token accepted by the API"
 		case noVerify && s.Account != "":
@@ -149,22 +156,20 @@ func checkBaseURL(raw string) error {
 }
 
 // verify lists the account's webhooks with the token: the cheapest call
-// that proves the token may use the API for that account.
-func verify(ctx context.Context, client *http.Client, s settings.Settings) error {
-	endpoint := strings.TrimRight(s.APIURL, "/") + "/v1/accounts/" + url.PathEscape(s.Account) + "/webhooks"
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+// that proves the token may use the API for that account. A 404 passed
+// authentication and authorization: the account has no webhooks yet.
+func verify(ctx context.Context, f *factory.Factory, s settings.Settings) (accountExists bool, err error) {
+	client, err := api.NewFor(f, s)
 	if err != nil {
-		return exitcode.AsUsage(err)
+		return false, err
 	}
-	req.Header.Set("X-Auth-Token", s.Token)
-	resp, err := client.Do(req)
+	const what = "check the token"
+	resp, err := client.ListHooksWithResponse(ctx, client.Account())
 	if err != nil {
-		return exitcode.Transport("API", s.APIURL, err)
+		return false, client.CallFailed(what, err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode >= 400 {
-		return exitcode.FromResponse("check the token", resp.StatusCode, body)
+	if resp.StatusCode() == http.StatusNotFound {
+		return false, nil
 	}
-	return nil
+	return true, api.Refused(what, resp.HTTPResponse, resp.Body)
 }

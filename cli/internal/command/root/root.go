@@ -10,10 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/attempts"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/events"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/listen"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/login"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/signature"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/trigger"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/webhooks"
 	"github.com/pbxhooks/pbxhooks/cli/internal/exitcode"
 	"github.com/pbxhooks/pbxhooks/cli/internal/factory"
 	"github.com/pbxhooks/pbxhooks/cli/internal/output"
@@ -74,9 +77,12 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 
 	cmd.AddCommand(
 		login.NewCmdLogin(f),
+		webhooks.NewCmdWebhooks(f),
+		attempts.NewCmdAttempts(f),
 		events.NewCmdEvents(f),
 		listen.NewCmdListen(f),
 		signature.NewCmdSignature(f),
+		trigger.NewCmdTrigger(f),
 	)
 	return cmd
 }

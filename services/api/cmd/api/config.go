@@ -9,6 +9,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/eventindex"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
 
@@ -37,6 +38,10 @@ type serveConfig struct {
 	// TrustedProxies may name the client in X-Forwarded-For
 	// (AUTH_TRUSTED_PROXY_CIDRS), for the failed-authentication throttle.
 	TrustedProxies []netip.Prefix
+	// EventsIndexRetention is how long indexed events stay searchable
+	// (API_EVENTS_INDEX_RETENTION), like DELIVERY_ATTEMPT_RETENTION for
+	// attempts.
+	EventsIndexRetention time.Duration
 }
 
 // readServeConfig reads and validates the serving configuration, reporting
@@ -57,6 +62,8 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		Media:          medialink.ReadConfig(e),
 		AllowCIDRs:     e.Prefixes("DELIVERY_ALLOW_CIDRS"),
 		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
+		EventsIndexRetention: e.Duration("API_EVENTS_INDEX_RETENTION", eventindex.DefaultRetention,
+			time.Hour, 10*365*24*time.Hour),
 	}
 	err := e.Err()
 	if _, tokenErr := credential.NewAdminToken(cfg.AdminToken); cfg.AdminToken != "" && tokenErr != nil {

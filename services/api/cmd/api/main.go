@@ -22,10 +22,17 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/console"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/eventindex"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
 
 const service = "api"
+
+// eventsIndexMaintenanceEvery is how often tomorrow's events_index
+// partitions are made and its retention enforced, as the deliverer does
+// for attempts.
+const eventsIndexMaintenanceEvery = time.Hour
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -114,7 +121,7 @@ func serve(ctx context.Context) error {
 		TestWait:              cfg.TestWait,
 		RateLimit:             rate.Limit(cfg.RateLimitRPS),
 		RateBurst:             cfg.RateLimitBurst,
-		Media:                 httpapi.MediaDeps{LinkKeys: cfg.Media.Keys},
+		Media:                 httpapi.MediaDeps{LinkKeys: cfg.Media.Keys, Links: cfg.Media.Linker(nil)},
 		Destinations:          netguard.Guard{Allow: cfg.AllowCIDRs},
 		TrustedProxies:        cfg.TrustedProxies,
 		Metrics:               reg,
@@ -122,8 +129,23 @@ func serve(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := store.EnsurePartitions(ctx, store.New(pool), store.EventsIndexTable); err != nil {
+		return err
+	}
+	indexer := eventindex.New(pool, js, log, eventindex.Config{})
+	indexMaintenance := &store.PartitionMaintenance{Pool: pool, Table: store.EventsIndexTable,
+		Retention: cfg.EventsIndexRetention, Log: log}
+	con, err := console.New(console.Deps{API: api.Handler(), Authenticate: api.Authenticate, Pool: pool, Logger: log})
+	if err != nil {
+		return err
+	}
+	api.Mount(console.MountPath, con)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return api.Run(gctx, cfg.HTTPAddr, cfg.ShutdownTimeout) })
+	// The index consumer drains its in-flight batch on shutdown; a consumer
+	// lost for good ends the service (non-zero) so its supervisor restarts it.
+	g.Go(func() error { return indexer.Run(gctx) })
+	g.Go(func() error { return indexMaintenance.Run(gctx, eventsIndexMaintenanceEvery) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	err = g.Wait()
 	// In-flight requests are done; deliver any hook-change notification

@@ -218,24 +218,17 @@ func (s *Server) publishHooksChanged(ctx context.Context, hook store.Hook, chang
 	s.publishAccountChange(ctx, bus.HookChange{AccountID: hook.AccountID, HookID: hook.ID, Change: change, Revision: hook.Revision})
 }
 
-// publishAccountChange sends a hooks.changed notice for what changed in the
-// account: one hook, or (with no hook id) a setting all its hooks follow.
+// publishAccountChange stores a hooks.changed notice for what changed in
+// the account: one hook, or (with no hook id) a setting all its hooks
+// follow. It returns once JetStream holds the notice, so the client hears
+// "changed" only after every matcher can see that its cache is stale.
 func (s *Server) publishAccountChange(ctx context.Context, notice bus.HookChange) {
-	subject := bus.HooksChangedSubject(notice.AccountID)
-	body, err := json.Marshal(notice)
-	if err == nil {
-		msg := nats.NewMsg(subject)
-		msg.Data = body
-		telemetry.InjectNATS(ctx, msg.Header)
-		err = s.nc.PublishMsg(msg)
-	}
-	if err == nil {
-		// Flush so the notification has reached the server before the
-		// client hears "created" and, say, fires a test event.
-		err = s.nc.FlushTimeout(2 * time.Second)
-	}
-	if err != nil {
-		s.log.WarnContext(ctx, "publish hook change", telemetry.KeySubject, subject,
+	header := nats.Header{}
+	telemetry.InjectNATS(ctx, header)
+	pubCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := bus.PublishHookChange(pubCtx, s.js, notice, header); err != nil {
+		s.log.WarnContext(ctx, "publish hook change", telemetry.KeySubject, bus.HooksChangedSubject(notice.AccountID),
 			telemetry.KeyAccountID, notice.AccountID, telemetry.KeyHookID, notice.HookID, telemetry.KeyError, err.Error())
 	}
 }

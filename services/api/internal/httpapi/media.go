@@ -24,6 +24,10 @@ type MediaDeps struct {
 	// LinkKeys verify download links (MEDIA_LINK_KEYS, the same value the
 	// matcher signs with). Without keys every link is refused.
 	LinkKeys []medialink.Key
+	// Links signs the download links a call timeline shows, as the matcher
+	// signs those of media webhooks (MEDIA_LINK_KEYS, MEDIA_LINK_TTL,
+	// PUBLIC_BASE_URL); without it timelines show no links.
+	Links *medialink.Linker
 	// Now is the clock link expiry is checked against; time.Now when nil.
 	Now func() time.Time
 }

@@ -39,7 +39,7 @@ import (
 // Deps is what the API needs from the process.
 type Deps struct {
 	Pool *pgxpool.Pool
-	// NATS carries hooks.changed.<account_id> notifications (core NATS).
+	// NATS carries the JetStream traffic: hook-change notices, test events.
 	NATS   *nats.Conn
 	Logger *slog.Logger
 	// AdminToken may act on every account and create accounts.
@@ -289,6 +289,21 @@ func (s *Server) Routes() []Route {
 
 // echoParam matches Echo's ":name" path parameters.
 var echoParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+// Mount serves h at path and everything under it, behind the API's request
+// middleware (request ids, logs, metrics, body limit); the console is
+// mounted this way. Call it before serving: it adds routes.
+func (s *Server) Mount(path string, h http.Handler) {
+	s.echo.Any(path, echo.WrapHandler(h))
+	s.echo.Any(path+"/*", echo.WrapHandler(h))
+	s.metrics.learnRoutes(s.echo)
+}
+
+// Authenticate checks a request's credential exactly as every API route
+// does (pkg/credential, with the failed-authentication throttle).
+func (s *Server) Authenticate(r *http.Request) (credential.Principal, error) {
+	return s.auth.Authenticate(r.Context(), r)
+}
 
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.echo }

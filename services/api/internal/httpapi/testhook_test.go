@@ -1,17 +1,14 @@
 package httpapi_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
-	"github.com/pbxhooks/pbxhooks/pkg/store"
 	pbxhooksv1 "github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
@@ -80,30 +77,7 @@ func TestTestHookReturnsTheAttempt(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t)
 	hookID := h.createHook(t, "acct1", `{"data":{"name":"a","uri":"http://e.com/cb","hook":"channel_create"}}`)["id"].(string)
-	q := store.New(h.pool)
-	recorded := make(chan error, 1)
-	sub, err := h.nc.Subscribe("events.acct1.>", func(m *nats.Msg) {
-		var ev pbxhooksv1.Event
-		if err := proto.Unmarshal(m.Data, &ev); err != nil {
-			recorded <- err
-			return
-		}
-		target := m.Header.Get(bus.HeaderTestHookID)
-		status, body := int32(204), ""
-		_, err := q.InsertAttempts(t.Context(), []store.InsertAttemptsParams{{
-			AccountID: "acct1", HookID: target, EventID: ev.GetId(), DeliveryID: ev.GetId() + ":" + target,
-			Attempt: 1, RetriesLeft: 2, Result: "success", RequestMethod: "POST", RequestUrl: "http://e.com/cb",
-			RequestHeaders: json.RawMessage(`{}`), ResponseStatus: &status, ResponseBody: &body, LatencyMs: 3, CreatedAt: time.Now(),
-		}})
-		recorded <- err
-	})
-	if err != nil {
-		t.Fatalf("subscribe: %v", err)
-	}
-	t.Cleanup(func() { _ = sub.Unsubscribe() })
-	if err := h.nc.Flush(); err != nil {
-		t.Fatalf("flush: %v", err)
-	}
+	recorded := recordTestAttempts(t, h, "acct1")
 
 	r := h.do(t, http.MethodPost, "/v1/accounts/acct1/webhooks/"+hookID+"/test", adminToken, "").expect(t, http.StatusOK)
 	if err := <-recorded; err != nil {

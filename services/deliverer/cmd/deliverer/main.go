@@ -142,7 +142,7 @@ func run() error {
 			MaxIdleConnsPerHost: cfg.MaxPerEndpoint,
 		}),
 		Relay:    relay.NewClient(nc, cfg.Timeout),
-		Attempts: writer,
+		Attempts: &attempts.Announcer{Writer: writer, NATS: nc, Log: log},
 		Counter:  queries,
 		Hooks:    hooks,
 		Failures: autodisable.New(queries, nc,
@@ -167,7 +167,7 @@ func run() error {
 	// request timeout leaves room for a slow database.
 	ackWait := 2*cfg.Timeout + 10*time.Second
 	processor := deliverer.Processor(cfg.Workers, ackWait, cfg.MaxAckPending)
-	maintenance := &attempts.Maintenance{Pool: pool, Retention: cfg.AttemptRetention, Log: log}
+	maintenance := attempts.NewMaintenance(pool, cfg.AttemptRetention, log)
 
 	checks := &health.Checks{}
 	checks.Add("nats", func(context.Context) error {

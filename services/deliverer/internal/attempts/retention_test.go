@@ -52,19 +52,20 @@ func TestRetentionDropsOldPartitionsAndDeletesOldDefaultRows(t *testing.T) {
 		t.Fatalf("attempts_default holds %d rows (%v), want 7", inDefault, err)
 	}
 
-	m := &attempts.Maintenance{Pool: pool, Retention: 30 * 24 * time.Hour, BatchSize: 3, Log: slog.New(slog.DiscardHandler)}
+	m := attempts.NewMaintenance(pool, 30*24*time.Hour, slog.New(slog.DiscardHandler))
+	m.BatchSize = 3
 	// Another replica holds the lock: this run skips retention.
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if locked, err := store.New(conn).TryAttemptMaintenanceLock(ctx); err != nil || !locked {
+	if locked, err := store.New(conn).TryPartitionMaintenanceLock(ctx, store.AttemptsTable.LockKey); err != nil || !locked {
 		t.Fatalf("take lock: %v %v", locked, err)
 	}
 	if res, err := m.RunOnce(ctx); err != nil || !res.Skipped {
 		t.Fatalf("run while locked elsewhere = %+v, %v; want skipped", res, err)
 	}
-	if err := store.New(conn).ReleaseAttemptMaintenanceLock(ctx); err != nil {
+	if err := store.New(conn).ReleasePartitionMaintenanceLock(ctx, store.AttemptsTable.LockKey); err != nil {
 		t.Fatal(err)
 	}
 	conn.Release()

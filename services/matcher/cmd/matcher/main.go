@@ -103,7 +103,7 @@ func run() error {
 
 	queries := store.New(pool)
 	cache := hookcache.New(hookcache.Deps{
-		Source: queries, NATS: nc, Log: log, ResyncInterval: cfg.ResyncInterval, PendingWait: cfg.PendingWait,
+		Source: queries, JS: js, Log: log, ResyncInterval: cfg.ResyncInterval, PendingWait: cfg.PendingWait,
 	})
 	if err := cache.Start(ctx); err != nil {
 		return err

@@ -47,7 +47,7 @@ func startPipeline(t *testing.T, setup func(q *store.Queries)) *pipeline {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// A long resync interval: only hooks.changed notices may refresh the
 	// view during a test.
-	cache := hookcache.New(hookcache.Deps{Source: q, NATS: nc, Log: log, ResyncInterval: time.Hour})
+	cache := hookcache.New(hookcache.Deps{Source: q, JS: js, Log: log, ResyncInterval: time.Hour})
 	ctx, cancel := context.WithCancel(t.Context())
 	if err := cache.Start(ctx); err != nil {
 		t.Fatalf("start hook cache: %v", err)
@@ -301,7 +301,7 @@ func TestHooksChangedNoticeReloadsTheAccount(t *testing.T) {
 	}
 
 	hook := createHook(t, p.q, acct, event.HookAll, nil)
-	if err := p.nc.Publish(bus.HooksChangedSubject(acct), nil); err != nil {
+	if err := bus.PublishHookChange(t.Context(), p.js, bus.HookChange{AccountID: acct, HookID: hook.ID, Change: "created"}, nil); err != nil {
 		t.Fatalf("publish hooks.changed: %v", err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -57,7 +57,7 @@ func TestHookCreatedJustBeforeAnEventHearsIt(t *testing.T) {
 		}
 	})
 	hook := createHook(t, p.q, acct, event.HookAll, nil)
-	if err := p.nc.Publish(bus.HooksChangedSubject(acct), nil); err != nil {
+	if err := bus.PublishHookChange(t.Context(), p.js, bus.HookChange{AccountID: acct, HookID: hook.ID, Change: "created"}, nil); err != nil {
 		t.Fatalf("publish hooks.changed: %v", err)
 	}
 	// No wait for the reload: the event is published right away.

@@ -2,23 +2,21 @@
 // matching an event costs a map lookup plus one check per hook of that
 // account, never a database round trip.
 //
-// The view is loaded in full at start, reloaded for one account when the API
-// announces a change on hooks.changed.<account_id> (core NATS), and reloaded
-// in full every resync interval so that a notification missed during a NATS
-// outage heals on its own.
+// The view is loaded in full at start, reloaded for one account when a
+// hooks.changed.<account_id> notice arrives, and reloaded in full every
+// resync interval so that a notice lost (say, published while NATS was
+// down) heals on its own.
 //
-// A notice marks its account pending before any event read after it is
-// matched; Lookup for a pending account waits (bounded by Deps.PendingWait)
-// for that reload, so an event published just after a hook change is matched
-// against the changed hooks rather than the view from before.
-//
-// Why that ordering holds: the API publishes the notice (and flushes) before
-// it answers, so the notice reaches NATS before the event the client sends
-// next. The notice subscription and the event consumer share one connection,
-// and nats.go's reader puts a channel subscription's message into its Go
-// channel before it reads the next message off the socket. So when an event
-// is in hand, its notice is already in the channel, and Lookup drains the
-// channel before it looks at the pending accounts.
+// Staleness is detected by sequence, not guessed. Notices are stored on the
+// HOOK_CHANGES stream (the API publishes them with a JetStream ack before it
+// answers), so each has a stream sequence. The cache reads them in order with
+// an ordered consumer and remembers the sequence it has received. Before an
+// event is matched, Lookup reads the sequence of the newest notice on the
+// stream (one direct get, shared by every Lookup that started before it was
+// sent), waits until it has received that far, and then waits for the
+// account's announced reload, if any, to be applied. A notice stored before
+// the event was read is thus always honoured, whatever the client library
+// buffers, and an idle matcher does no work at all: nothing polls.
 package hookcache
 
 import (
@@ -29,7 +27,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
@@ -56,16 +54,17 @@ const DefaultPendingWait = 2 * time.Second
 // Deps are what a Cache needs.
 type Deps struct {
 	Source Source
-	NATS   *nats.Conn
-	Log    *slog.Logger
+	// JS reads the HOOK_CHANGES stream, which must exist before Start.
+	JS  jetstream.JetStream
+	Log *slog.Logger
 	// ResyncInterval is the period of the full reload; DefaultResyncInterval
 	// when zero.
 	ResyncInterval time.Duration
 	// PageSize is the number of hooks read per query of the full load;
 	// DefaultPageSize when zero.
 	PageSize int32
-	// PendingWait bounds Lookup's wait for an announced reload;
-	// DefaultPendingWait when zero.
+	// PendingWait bounds Lookup's wait for the newest notice and its
+	// reload; DefaultPendingWait when zero.
 	PendingWait time.Duration
 }
 
@@ -82,12 +81,11 @@ type Cache struct {
 	// before it changed can never overwrite the newer per-account reload.
 	writeMu sync.Mutex
 
-	sub *nats.Subscription
-	// notices receives hooks.changed messages straight from the NATS reader;
-	// noticeMu makes draining it and marking accounts pending one step, so no
-	// notice is ever between the channel and the pending set unseen.
-	notices  chan *nats.Msg
-	noticeMu sync.Mutex
+	// notices is the ordered consumer's delivery of HOOK_CHANGES.
+	notices jetstream.ConsumeContext
+	// newest reads the newest notice's sequence, one read per round of
+	// Lookups.
+	newest *sharedRead
 
 	pendingMu sync.Mutex
 	// queued holds, per account, the reload announced and not yet started
@@ -98,7 +96,12 @@ type Cache struct {
 	// reload runs queues a new one, because the running reload may have
 	// read the database before the change being announced.
 	unapplied map[string]*reload
-	wake      chan struct{}
+	// received is the stream sequence of the last notice taken on (its
+	// account marked pending); advanced is closed and replaced whenever it
+	// grows, to wake the Lookups waiting for it.
+	received uint64
+	advanced chan struct{}
+	wake     chan struct{}
 
 	// onWait, when set (tests only), is called as a Lookup starts to wait.
 	onWait func(accountID string)
@@ -126,17 +129,13 @@ func New(deps Deps) *Cache {
 		view:      map[string][]store.Hook{},
 		queued:    map[string]*reload{},
 		unapplied: map[string]*reload{},
+		advanced:  make(chan struct{}),
 		wake:      make(chan struct{}, 1),
-		notices:   make(chan *nats.Msg, noticeBuffer),
 	}
 }
 
-// noticeBuffer bounds the notices held between drains. Past it nats.go drops
-// notices as a slow consumer; the periodic resync heals what was dropped.
-const noticeBuffer = 8192
-
-// noticePoll is how often Run drains notices when no event does it first.
-const noticePoll = 2 * time.Millisecond
+// newestReadTimeout bounds one read of the newest notice's sequence.
+const newestReadTimeout = 5 * time.Second
 
 // Hooks returns the enabled hooks of accountID as the view holds them now,
 // without waiting for an announced reload. The slice is shared with the
@@ -147,12 +146,25 @@ func (c *Cache) Hooks(accountID string) []store.Hook {
 	return c.view[accountID]
 }
 
-// Lookup returns the enabled hooks of accountID once every reload announced
-// for it so far has been applied, waiting at most Deps.PendingWait (or until
-// ctx ends); past that it returns the view at hand. Accounts without a
-// pending reload cost no wait. The slice must not be modified.
+// Lookup returns the enabled hooks of accountID once the cache has
+// received every notice stored before the call and applied the account's
+// announced reload, waiting at most Deps.PendingWait (or until ctx ends);
+// past that it logs and returns the view at hand. The slice must not be
+// modified.
 func (c *Cache) Lookup(ctx context.Context, accountID string) []store.Hook {
-	c.drainNotices()
+	waitCtx, cancel := context.WithTimeout(ctx, c.deps.PendingWait)
+	defer cancel()
+	if c.newest != nil {
+		newest, err := c.newest.read(waitCtx)
+		if err != nil {
+			c.giveUp(ctx, accountID, "cannot read the newest hook change", err)
+			return c.Hooks(accountID)
+		}
+		if !c.receivedThrough(waitCtx, newest) {
+			c.giveUp(ctx, accountID, "hook change notices not received yet", waitCtx.Err())
+			return c.Hooks(accountID)
+		}
+	}
 	c.pendingMu.Lock()
 	r := c.unapplied[accountID]
 	c.pendingMu.Unlock()
@@ -160,30 +172,77 @@ func (c *Cache) Lookup(ctx context.Context, accountID string) []store.Hook {
 		if c.onWait != nil {
 			c.onWait(accountID)
 		}
-		timer := time.NewTimer(c.deps.PendingWait)
 		select {
 		case <-r.applied:
-		case <-timer.C:
-			c.deps.Log.WarnContext(ctx, "hook reload still pending; matching against the previous view",
-				telemetry.KeyAccountID, accountID, "waited", c.deps.PendingWait.String())
-		case <-ctx.Done():
+		case <-waitCtx.Done():
+			c.giveUp(ctx, accountID, "hook reload still pending", waitCtx.Err())
 		}
-		timer.Stop()
 	}
 	return c.Hooks(accountID)
 }
 
-// Start subscribes to hook change notices and then loads every enabled hook.
-// Subscribing first means a change made while the load runs is reloaded
-// afterwards, not lost. Run must be called to apply notices.
-func (c *Cache) Start(ctx context.Context) error {
-	sub, err := c.deps.NATS.ChanSubscribe(bus.HooksChangedAll, c.notices)
-	if err != nil {
-		return fmt.Errorf("subscribe to %s: %w", bus.HooksChangedAll, err)
+// giveUp logs that an event is matched against a view that may be stale: a
+// NATS or database outage must slow an account's events down, not stop
+// them.
+func (c *Cache) giveUp(ctx context.Context, accountID, what string, err error) {
+	if ctx.Err() != nil {
+		return
 	}
-	c.sub = sub
+	c.deps.Log.WarnContext(ctx, what+"; matching against the previous view",
+		telemetry.KeyAccountID, accountID, "waited", c.deps.PendingWait.String(), telemetry.KeyError, err)
+}
+
+// receivedThrough waits until the notice with stream sequence seq (and so
+// every earlier one) has been taken on; false when ctx ended first.
+func (c *Cache) receivedThrough(ctx context.Context, seq uint64) bool {
+	for {
+		c.pendingMu.Lock()
+		received, advanced := c.received, c.advanced
+		c.pendingMu.Unlock()
+		if received >= seq {
+			return true
+		}
+		select {
+		case <-advanced:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// Start reads where the HOOK_CHANGES stream ends, starts reading notices
+// from just after it, and then loads every enabled hook. Reading first means
+// a change made while the load runs is reloaded afterwards, not lost. Run
+// must be called to apply notices.
+func (c *Cache) Start(ctx context.Context) error {
+	stream, err := c.deps.JS.Stream(ctx, bus.StreamHookChanges)
+	if err != nil {
+		return fmt.Errorf("hook change stream: %w", err)
+	}
+	nc := c.deps.JS.Conn()
+	last, err := bus.LatestHookChange(ctx, nc)
+	if err != nil {
+		return err
+	}
+	c.received = last
+	c.newest = &sharedRead{read1: func(ctx context.Context) (uint64, error) {
+		ctx, cancel := context.WithTimeout(ctx, newestReadTimeout)
+		defer cancel()
+		return bus.LatestHookChange(ctx, nc)
+	}}
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.HooksChangedAll},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    last + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("read hook changes: %w", err)
+	}
+	if c.notices, err = cons.Consume(c.onNotice); err != nil {
+		return fmt.Errorf("read hook changes: %w", err)
+	}
 	if err := c.LoadAll(ctx); err != nil {
-		_ = sub.Unsubscribe()
+		c.notices.Stop()
 		return err
 	}
 	return nil
@@ -194,20 +253,16 @@ func (c *Cache) Start(ctx context.Context) error {
 // view stays in use meanwhile.
 func (c *Cache) Run(ctx context.Context) error {
 	defer func() {
-		if c.sub != nil {
-			_ = c.sub.Unsubscribe()
+		if c.notices != nil {
+			c.notices.Stop()
 		}
 	}()
 	ticker := time.NewTicker(c.deps.ResyncInterval)
 	defer ticker.Stop()
-	poll := time.NewTicker(noticePoll)
-	defer poll.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-poll.C:
-			c.drainNotices()
 		case <-ticker.C:
 			if err := c.LoadAll(ctx); err != nil && ctx.Err() == nil {
 				c.deps.Log.ErrorContext(ctx, "hook resync failed; keeping the previous view", telemetry.KeyError, err)
@@ -225,40 +280,35 @@ func (c *Cache) Run(ctx context.Context) error {
 	}
 }
 
-// drainNotices marks the account of every notice received so far pending.
-// It never blocks on the channel, so Lookup can call it on every event.
-func (c *Cache) drainNotices() {
-	c.noticeMu.Lock()
-	defer c.noticeMu.Unlock()
-	for {
-		select {
-		case msg := <-c.notices:
-			c.onNotice(msg)
-		default:
-			return
-		}
-	}
-}
-
-// onNotice marks the account pending right away, before Run gets to the
-// reload, so that an event matched in between waits for the reload instead
-// of missing the change. Callers hold noticeMu.
-func (c *Cache) onNotice(msg *nats.Msg) {
-	accountID, err := bus.HooksChangedAccount(msg.Subject)
+// onNotice takes one notice, in stream order: it marks the account pending
+// before it counts the notice as received, so a Lookup that sees the
+// sequence also sees the pending reload.
+func (c *Cache) onNotice(msg jetstream.Msg) {
+	md, err := msg.Metadata()
 	if err != nil {
-		c.deps.Log.Warn("ignoring hook change notice", telemetry.KeySubject, msg.Subject, telemetry.KeyError, err)
+		c.deps.Log.Warn("hook change notice without metadata", telemetry.KeySubject, msg.Subject(), telemetry.KeyError, err)
 		return
 	}
+	accountID, err := bus.HooksChangedAccount(msg.Subject())
 	c.pendingMu.Lock()
-	if _, ok := c.queued[accountID]; !ok {
-		r := &reload{applied: make(chan struct{})}
-		c.queued[accountID] = r
-		c.unapplied[accountID] = r
+	defer c.pendingMu.Unlock()
+	if err != nil {
+		c.deps.Log.Warn("ignoring hook change notice", telemetry.KeySubject, msg.Subject(), telemetry.KeyError, err)
+	} else {
+		if _, ok := c.queued[accountID]; !ok {
+			r := &reload{applied: make(chan struct{})}
+			c.queued[accountID] = r
+			c.unapplied[accountID] = r
+		}
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
 	}
-	c.pendingMu.Unlock()
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if seq := md.Sequence.Stream; seq > c.received {
+		c.received = seq
+		close(c.advanced)
+		c.advanced = make(chan struct{})
 	}
 }
 

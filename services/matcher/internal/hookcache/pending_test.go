@@ -56,13 +56,13 @@ func insertHook(t *testing.T, q *store.Queries, accountID string) string {
 }
 
 // startGated runs a cache whose per-account reloads wait for the gate.
-func startGated(t *testing.T, pendingWait time.Duration) (*Cache, *gatedSource, *store.Queries, func(subject string)) {
+func startGated(t *testing.T, pendingWait time.Duration) (*Cache, *gatedSource, *store.Queries, func(accountID string)) {
 	t.Helper()
-	_, nc, _ := testenv.JetStream(t)
+	_, _, js := testenv.JetStream(t)
 	_, pool := testenv.Postgres(t)
 	q := store.New(pool)
 	src := &gatedSource{Queries: q, started: make(chan string, 16), gate: make(chan struct{})}
-	cache := New(Deps{Source: src, NATS: nc, Log: slog.New(slog.DiscardHandler), ResyncInterval: time.Hour, PendingWait: pendingWait})
+	cache := New(Deps{Source: src, JS: js, Log: slog.New(slog.DiscardHandler), ResyncInterval: time.Hour, PendingWait: pendingWait})
 	ctx, cancel := context.WithCancel(t.Context())
 	if err := cache.Start(ctx); err != nil {
 		t.Fatalf("Start: %v", err)
@@ -70,9 +70,9 @@ func startGated(t *testing.T, pendingWait time.Duration) (*Cache, *gatedSource, 
 	done := make(chan struct{})
 	go func() { _ = cache.Run(ctx); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
-	notify := func(subject string) {
-		if err := nc.Publish(subject, nil); err != nil {
-			t.Fatalf("publish %s: %v", subject, err)
+	notify := func(accountID string) {
+		if err := bus.PublishHookChange(t.Context(), js, bus.HookChange{AccountID: accountID, Change: "updated"}, nil); err != nil {
+			t.Fatalf("publish hook change of %s: %v", accountID, err)
 		}
 	}
 	return cache, src, q, notify
@@ -106,7 +106,7 @@ func TestLookupWaitsForAnnouncedReload(t *testing.T) {
 
 	waiting := make(chan struct{})
 	cache.onWait = func(string) { close(waiting) }
-	notify(bus.HooksChangedSubject(acct))
+	notify(acct)
 	// The reload has started, so the notice was handled; it is held at
 	// the gate, so the view is still the old one.
 	waitReloadStarted(t, src, acct)
@@ -139,7 +139,7 @@ func TestLookupWaitIsBounded(t *testing.T) {
 	cache, src, _, notify := startGated(t, 50*time.Millisecond)
 	defer close(src.gate)
 	acct := randomID("acct")
-	notify(bus.HooksChangedSubject(acct))
+	notify(acct)
 	waitReloadStarted(t, src, acct)
 
 	result := make(chan []store.Hook, 1)
@@ -166,9 +166,62 @@ func TestLookupOfOtherAccountsDoesNotWait(t *testing.T) {
 		t.Fatalf("LoadAll: %v", err)
 	}
 	cache.onWait = func(accountID string) { t.Errorf("Lookup of %s waited", accountID) }
-	notify(bus.HooksChangedSubject(busy))
+	notify(busy)
 	waitReloadStarted(t, src, busy)
 	if got := cache.Lookup(t.Context(), other); len(got) != 1 || got[0].ID != otherHook {
 		t.Fatalf("Lookup(other) = %v, want hook %s", got, otherHook)
+	}
+}
+
+// TestLookupRightAfterANoticeIsStoredSeesTheChange: the notice is stored
+// (JetStream acked it) and Lookup is called at once, before the cache can
+// have read it. Lookup learns the newest notice's sequence from the stream,
+// so it waits for that notice and its reload instead of answering from the
+// old view; no timing decides this.
+func TestLookupRightAfterANoticeIsStoredSeesTheChange(t *testing.T) {
+	t.Parallel()
+	// PendingWait far beyond the test deadline: the lookup may only
+	// return because the reload was applied.
+	cache, src, q, notify := startGated(t, time.Hour)
+	for range 3 {
+		acct := randomID("acct")
+		hookID := insertHook(t, q, acct)
+		notify(acct)
+		result := make(chan []store.Hook, 1)
+		go func() { result <- cache.Lookup(t.Context(), acct) }()
+		waitReloadStarted(t, src, acct)
+		select {
+		case hooks := <-result:
+			t.Fatalf("Lookup answered %d hooks before the announced reload was applied", len(hooks))
+		default:
+		}
+		src.gate <- struct{}{}
+		select {
+		case hooks := <-result:
+			if len(hooks) != 1 || hooks[0].ID != hookID {
+				t.Fatalf("Lookup = %v, want hook %s", hooks, hookID)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("Lookup still waiting after the reload was applied")
+		}
+	}
+}
+
+// TestLookupWithoutNoticesDoesNotWait: with no notice newer than the cache,
+// Lookup answers from the view without waiting for any reload.
+func TestLookupWithoutNoticesDoesNotWait(t *testing.T) {
+	t.Parallel()
+	cache, src, q, _ := startGated(t, time.Hour)
+	defer close(src.gate)
+	acct := randomID("acct")
+	hookID := insertHook(t, q, acct)
+	if err := cache.LoadAll(t.Context()); err != nil {
+		t.Fatalf("LoadAll: %v", err)
+	}
+	cache.onWait = func(accountID string) { t.Errorf("Lookup of %s waited", accountID) }
+	for range 3 {
+		if got := cache.Lookup(t.Context(), acct); len(got) != 1 || got[0].ID != hookID {
+			t.Fatalf("Lookup = %v, want hook %s", got, hookID)
+		}
 	}
 }
