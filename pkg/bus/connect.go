@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,18 @@ func Connect(url, name string, creds Credentials, log *slog.Logger) (*nats.Conn,
 // only inbox a PBX user of `api nats-config` may read.
 func ConnectPBX(url, name, accountID string, creds Credentials, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {
 	return connect(url, name, PBXInboxPrefix(accountID), creds, log)
+}
+
+// ConnectionReady is every service's NATS readiness check (/readyz): ready
+// while nc is connected, and naming its state (RECONNECTING, CLOSED, ...)
+// otherwise. It has the shape of a health.Check.
+func ConnectionReady(nc *nats.Conn) func(context.Context) error {
+	return func(context.Context) error {
+		if status := nc.Status(); status != nats.CONNECTED {
+			return fmt.Errorf("NATS connection is %s", status)
+		}
+		return nil
+	}
 }
 
 func connect(url, name, inboxPrefix string, creds Credentials, log *slog.Logger) (*nats.Conn, jetstream.JetStream, error) {

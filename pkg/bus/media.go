@@ -31,6 +31,21 @@ func EnsureMediaBucket(ctx context.Context, js jetstream.JetStream, ttl time.Dur
 	return obs, nil
 }
 
+// MediaBucketTTL is how long the MediaBucket keeps a file, as the bucket
+// was configured (INGEST_MEDIA_TTL). It wraps jetstream.ErrBucketNotFound
+// when no bucket exists yet.
+func MediaBucketTTL(ctx context.Context, js jetstream.JetStream) (time.Duration, error) {
+	obs, err := js.ObjectStore(ctx, MediaBucket)
+	if err != nil {
+		return 0, fmt.Errorf("look up object store %s: %w", MediaBucket, err)
+	}
+	status, err := obs.Status(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("read object store %s: %w", MediaBucket, err)
+	}
+	return status.TTL(), nil
+}
+
 // Object metadata keys of a media object. Only ingest writes the media
 // bucket (the NATS permissions give no one else write access), and it
 // records the account that uploaded the file: that account owns the object.

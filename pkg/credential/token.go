@@ -7,6 +7,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"net/netip"
+
+	"github.com/pbxhooks/pbxhooks/pkg/config"
 )
 
 // TokenPrefix marks an account token, so one found in a log or a
@@ -38,6 +41,25 @@ func NewToken() (id, token string, err error) {
 // AdminToken holds a digest of the admin token so the comparison takes the
 // same time whatever the length or content of the presented token.
 type AdminToken struct{ digest [sha256.Size]byte }
+
+// ReadAdminToken reads PBXHOOKS_ADMIN_TOKEN, required and checked by
+// NewAdminToken, for the services that accept it (the API and ingest), so
+// both refuse the same tokens at start; problems are recorded on e.
+func ReadAdminToken(e *config.Env) string {
+	token := e.Required("PBXHOOKS_ADMIN_TOKEN", "the token that administers every account and may send events for any")
+	if token == "" {
+		return ""
+	}
+	if _, err := NewAdminToken(token); err != nil {
+		e.Fail("PBXHOOKS_ADMIN_TOKEN", "%s", err.Error())
+	}
+	return token
+}
+
+// ReadTrustedProxies reads AUTH_TRUSTED_PROXY_CIDRS, the peers (a load
+// balancer, an ingress) whose X-Forwarded-For names the client address the
+// failed-authentication throttle counts; the API and ingest read it alike.
+func ReadTrustedProxies(e *config.Env) []netip.Prefix { return e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS") }
 
 // NewAdminToken checks that token can be presented at all (what FromHeader
 // accepts) and is long enough.

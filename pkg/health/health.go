@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/pbxhooks/pbxhooks/pkg/httpserver"
 )
 
 // Check returns nil when the dependency it probes is usable.
@@ -71,6 +73,17 @@ func (c *Checks) Mux() *http.ServeMux {
 	mux.Handle("GET /healthz", LiveHandler())
 	mux.Handle("GET /readyz", c.ReadyHandler())
 	return mux
+}
+
+// Serve is the health listener of a service with no other HTTP surface:
+// the probes of Mux and, when metrics is not nil, GET /metrics, on addr
+// until ctx ends (httpserver's lifecycle, grace to finish).
+func (c *Checks) Serve(ctx context.Context, addr string, metrics http.Handler, grace time.Duration) error {
+	mux := c.Mux()
+	if metrics != nil {
+		mux.Handle("GET /metrics", metrics)
+	}
+	return httpserver.ListenAndServe(ctx, addr, &http.Server{Handler: mux}, grace)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/pbxhooks/pbxhooks/pkg/httpserver"
 )
 
 // ServeProfiling serves Go's pprof endpoints (/debug/pprof/...) on addr
@@ -22,5 +24,5 @@ func ServeProfiling(ctx context.Context, addr string) error {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	return Serve(ctx, addr, mux, 5*time.Second)
+	return httpserver.ListenAndServe(ctx, addr, &http.Server{Handler: mux}, 5*time.Second)
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 )
 
 // Body is Kazoo's error envelope. Data names the bad fields and the rules
@@ -37,4 +38,20 @@ func Write(w http.ResponseWriter, status int, body Body) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// SetRetryAfter tells the client, on h, how long to wait before retrying,
+// in whole seconds rounded up, so that a client waiting as told is not
+// refused again for having come a fraction early; a zero or negative wait
+// sets nothing.
+func SetRetryAfter(h http.Header, wait time.Duration) {
+	if wait > 0 {
+		h.Set("Retry-After", strconv.FormatInt(RetryAfterSeconds(wait), 10))
+	}
+}
+
+// RetryAfterSeconds is the Retry-After value of a positive wait: whole
+// seconds, rounded up.
+func RetryAfterSeconds(wait time.Duration) int64 {
+	return int64((wait + time.Second - 1) / time.Second)
 }

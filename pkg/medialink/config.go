@@ -1,8 +1,14 @@
 package medialink
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 )
@@ -51,4 +57,32 @@ func ReadConfig(e *config.Env) Config {
 // Linker returns the link builder of this configuration.
 func (c Config) Linker(now func() time.Time) *Linker {
 	return &Linker{BaseURL: c.PublicBaseURL, Keys: c.Keys, TTL: c.TTL, Now: now}
+}
+
+// CheckMediaTTL is the one rule binding MEDIA_LINK_TTL to INGEST_MEDIA_TTL:
+// a link must not outlive the file it names, or a customer is handed a link
+// that answers 404 while it claims to be valid. mediaTTL is the media
+// bucket's TTL (zero: files never expire).
+func (c Config) CheckMediaTTL(mediaTTL time.Duration) error {
+	if mediaTTL > 0 && c.TTL > mediaTTL {
+		return fmt.Errorf("MEDIA_LINK_TTL (%s) outlives the media it links to: the media bucket keeps files for "+
+			"INGEST_MEDIA_TTL (%s); set MEDIA_LINK_TTL to at most INGEST_MEDIA_TTL", c.TTL, mediaTTL)
+	}
+	return nil
+}
+
+// CheckMediaBucket applies CheckMediaTTL to the media bucket as it is
+// configured, for the services that read MEDIA_LINK_TTL (the matcher signs
+// links, the API verifies them) at start. A bucket that does not exist yet
+// passes: ingest creates it with INGEST_MEDIA_TTL, and the next start of
+// either service checks it.
+func (c Config) CheckMediaBucket(ctx context.Context, js jetstream.JetStream) error {
+	ttl, err := bus.MediaBucketTTL(ctx, js)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return c.CheckMediaTTL(ttl)
 }

@@ -266,3 +266,17 @@ func TestNewKeySpec(t *testing.T) {
 		t.Fatalf("NewKeySpec = %q, %q (%v): want two different valid keys", a, b, err)
 	}
 }
+
+func TestCheckMediaTTLRefusesLinksThatOutliveTheirMedia(t *testing.T) {
+	t.Parallel()
+	c := Config{TTL: 48 * time.Hour}
+	err := c.CheckMediaTTL(24 * time.Hour)
+	if err == nil || !strings.Contains(err.Error(), "MEDIA_LINK_TTL (48h0m0s)") || !strings.Contains(err.Error(), "INGEST_MEDIA_TTL (24h0m0s)") {
+		t.Fatalf("link TTL over the media TTL: %v, want an error naming both variables and values", err)
+	}
+	for _, mediaTTL := range []time.Duration{48 * time.Hour, 7 * 24 * time.Hour, 0} {
+		if err := c.CheckMediaTTL(mediaTTL); err != nil {
+			t.Fatalf("link TTL 48h with media TTL %s: %v", mediaTTL, err)
+		}
+	}
+}

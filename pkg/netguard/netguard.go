@@ -10,7 +10,15 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+
+	"github.com/pbxhooks/pbxhooks/pkg/config"
 )
+
+// ReadAllowCIDRs reads DELIVERY_ALLOW_CIDRS, the blocked ranges customer
+// webhooks may still reach (comma-separated CIDR prefixes; empty allows
+// none). It is the one reader of the variable: the deliverer dials by it
+// and the API accepts hook URLs by it, so both must read it alike.
+func ReadAllowCIDRs(e *config.Env) []netip.Prefix { return e.Prefixes("DELIVERY_ALLOW_CIDRS") }
 
 // RefusedError says a connection was refused because its destination is in
 // a blocked range. Its message is what the attempt row shows.

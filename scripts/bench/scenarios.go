@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/pbxsim"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/procstat"
@@ -248,10 +249,12 @@ func (b *bench) isolation(ctx context.Context) (isolationResult, error) {
 	// The dead customer's hook stays enabled (its account allows 1,000
 	// failures a minute), so its backlog is held for the whole run instead
 	// of being written off as "not sent" once auto-disable switches it off.
-	status, body, err := b.tb.API(ctx, http.MethodPatch, "/v1/accounts/"+deadAccount+"/delivery_settings",
-		[]byte(`{"data":{"attempt_failure_count":1000}}`))
-	if err == nil && status != http.StatusOK {
-		err = fmt.Errorf("HTTP %d: %.300s", status, body)
+	failureCount := 1000
+	settings, err := b.tb.API.UpdateDeliverySettingsWithResponse(ctx, deadAccount, apiclient.DeliverySettingsPatchRequest{
+		Data: apiclient.DeliverySettingsPatch{AttemptFailureCount: &failureCount},
+	})
+	if err == nil && settings.JSON200 == nil {
+		err = fmt.Errorf("HTTP %d: %.300s", settings.StatusCode(), settings.Body)
 	}
 	if err != nil {
 		return isolationResult{}, fmt.Errorf("keep the dead hook enabled: %w", err)

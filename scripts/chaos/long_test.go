@@ -64,11 +64,11 @@ func TestPostgreSQLStoppedAndRestartedMidLoadLosesNothing(t *testing.T) {
 	// nothing was lost.
 	t.Run("API answers 503 while PostgreSQL is down", func(t *testing.T) {
 		testenv.Eventually(t, 20*time.Second, "the API to answer 503 while PostgreSQL is down", func() (bool, string) {
-			status, body, err := tb.API(t.Context(), http.MethodGet, "/v1/accounts/"+s.accounts()[0]+"/webhooks", nil)
+			hooks, err := tb.API.ListHooksWithResponse(t.Context(), s.accounts()[0])
 			if err != nil {
 				return false, err.Error()
 			}
-			return status == http.StatusServiceUnavailable, fmt.Sprintf("last answer: %d %s", status, body)
+			return hooks.StatusCode() == http.StatusServiceUnavailable, fmt.Sprintf("last answer: %d %s", hooks.StatusCode(), hooks.Body)
 		})
 	})
 	s.waitSent(2 * longEvents / 3)
@@ -77,11 +77,11 @@ func TestPostgreSQLStoppedAndRestartedMidLoadLosesNothing(t *testing.T) {
 	}
 	t.Logf("PostgreSQL restarted at %d events sent", s.ledger.Sent.Load())
 	testenv.Eventually(t, time.Minute, "the API answering 200 again", func() (bool, string) {
-		status, body, err := tb.API(t.Context(), http.MethodGet, "/v1/accounts/"+s.accounts()[0]+"/webhooks", nil)
+		hooks, err := tb.API.ListHooksWithResponse(t.Context(), s.accounts()[0])
 		if err != nil {
 			return false, err.Error()
 		}
-		return status == http.StatusOK, string(body)
+		return hooks.StatusCode() == http.StatusOK, string(hooks.Body)
 	})
 	s.finishLoad()
 	s.verifyDelivered(longDeadline, okBehaviours...)

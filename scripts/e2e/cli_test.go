@@ -17,6 +17,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/scripts/internal/clirun"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // The CLI's documented exit codes (pbxhooks --help).
@@ -75,15 +76,17 @@ func (r *cliRig) createHook(t *testing.T, doc string) (id, secret string) {
 // callbacksTo waits for n callbacks to path and returns them.
 func (r *cliRig) callbacksTo(t *testing.T, path string, n int) []teststack.Callback {
 	t.Helper()
-	return teststack.WaitFor(t, 60*time.Second, path+" callbacks", func() ([]teststack.Callback, bool) {
-		var got []teststack.Callback
+	var got []teststack.Callback
+	testenv.Eventually(t, 60*time.Second, path+" callbacks", func() bool {
+		got = got[:0]
 		for _, c := range r.recv.Calls() {
 			if c.Path == path {
 				got = append(got, c)
 			}
 		}
-		return got, len(got) >= n
+		return len(got) >= n
 	})
+	return got
 }
 
 func TestCLILoginAndTrigger(t *testing.T) {
@@ -305,10 +308,10 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 		Secret        string   `json:"secret"`
 		DisableReason string   `json:"disable_reason"`
 	}
-	var list []hook
-	r.cli.JSON(t, &list, "webhooks", "list")
-	if len(list) != 0 {
-		t.Fatalf("fresh account lists %d hooks", len(list))
+	// An account comes into being with its first hook.
+	doc := r.cli.ErrorJSON(t, exitNotFound, "webhooks", "list")
+	if !strings.Contains(doc.Error.Message, "account not found") {
+		t.Errorf("list before the first hook: %+v", doc.Error)
 	}
 
 	var missed hook
@@ -331,6 +334,7 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 	})
 
 	t.Run("list and get", func(t *testing.T) {
+		var list []hook
 		r.cli.JSON(t, &list, "webhooks", "list")
 		if len(list) != 1 || list[0].ID != missed.ID || list[0].Secret != "" {
 			t.Errorf("list printed %+v", list)
@@ -343,6 +347,11 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 		r.cli.JSON(t, &got, "webhooks", "get", missed.ID)
 		if got.ID != missed.ID || got.Name != "Missed calls" {
 			t.Errorf("get printed %+v", got)
+		}
+		// Shell completion asks the API for the account's hook ids.
+		res = r.cli.Must(t, exitOK, "__complete", "webhooks", "get", "")
+		if !strings.Contains(res.Stdout, missed.ID+"\tMissed calls") {
+			t.Errorf("completion of a hook id offers:\n%s", res.Stdout)
 		}
 		res = r.cli.Must(t, exitOK, "webhooks", "get", missed.ID)
 		if !strings.Contains(res.Stdout, "uri:") || !strings.Contains(res.Stdout, r.target.URL+"/missed") {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // -screenshots writes the console test's screenshots into docs/console/
@@ -99,11 +100,11 @@ func (b *tab) text(sel string) string { b.t.Helper(); return run(b, chromedp.Tex
 // query may fail, which counts as not yet.
 func (b *tab) expectText(sel, want string) {
 	b.t.Helper()
-	teststack.WaitFor(b.t, 30*time.Second, want+" in "+sel+" (at "+b.location()+")", func() (struct{}, bool) {
+	testenv.Eventually(b.t, 30*time.Second, want+" in "+sel+" (at "+b.location()+")", func() bool {
 		ctx, cancel := context.WithTimeout(b.ctx, 5*time.Second)
 		defer cancel()
 		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
-		return struct{}{}, err == nil && strings.Contains(text, want)
+		return err == nil && strings.Contains(text, want)
 	})
 }
 
@@ -172,15 +173,15 @@ func TestConsoleInBrowser(t *testing.T) {
 	if _, err := st.JS.Publish(t.Context(), "pbx.events.acme", []byte(event)); err != nil {
 		t.Fatalf("PBX publish: %v", err)
 	}
-	teststack.WaitFor(t, 30*time.Second, "the missed call's callback", func() (struct{}, bool) {
-		return struct{}{}, len(recv.Calls()) >= 1
+	testenv.Eventually(t, 30*time.Second, "the missed call's callback", func() bool {
+		return len(recv.Calls()) >= 1
 	})
 	if body := string(recv.Calls()[0].Body); !strings.Contains(body, "console-call-1") {
 		t.Fatalf("callback body %s lacks the call id", body)
 	}
-	teststack.WaitFor(t, 30*time.Second, "the delivery in the log", func() (struct{}, bool) {
+	testenv.Eventually(t, 30*time.Second, "the delivery in the log", func() bool {
 		b.open("/console/a/acme/deliveries")
-		return struct{}{}, strings.Contains(b.text("main"), "attempt 1")
+		return strings.Contains(b.text("main"), "attempt 1")
 	})
 	b.do(chromedp.Click(chromedp.CSS("details.attempt summary")))
 	b.expectText("details.attempt", "HTTP 200")
@@ -196,8 +197,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS(`form[action$="/test"] button`)))
 	b.expectText("main", "Test fire")
 	b.shot("05-hook-detail")
-	teststack.WaitFor(t, 30*time.Second, "the test callback", func() (struct{}, bool) {
-		return struct{}{}, len(recv.Calls()) >= 2
+	testenv.Eventually(t, 30*time.Second, "the test callback", func() bool {
+		return len(recv.Calls()) >= 2
 	})
 
 	// A form posted without its CSRF token is refused.

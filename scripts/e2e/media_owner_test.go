@@ -16,6 +16,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // TestAccountCannotGetALinkToAnotherAccountsMedia reproduces the reported
@@ -64,7 +65,7 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 	var letters struct {
 		Data []deadLetter `json:"data"`
 	}
-	teststack.WaitFor(t, 30*time.Second, "A's media events to be refused", func() (struct{}, bool) {
+	testenv.Eventually(t, 30*time.Second, "A's media events to be refused", func() bool {
 		for _, c := range recv.Calls() {
 			if c.Header.Get("X-Account-ID") != acctA {
 				continue
@@ -76,7 +77,7 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 			t.Fatalf("account A got a media callback %s; its link %q answers %d %q", c.Body, link, status, served)
 		}
 		st.API(t, http.MethodGet, "/v1/accounts/"+acctA+"/events/deadletter", "", &letters)
-		return struct{}{}, len(letters.Data) == 3
+		return len(letters.Data) == 3
 	})
 	reasons := map[string]bool{}
 	for _, l := range letters.Data {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
@@ -39,9 +40,10 @@ func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
 		t.Fatalf("PBX publish: %v", err)
 	}
 
-	calls := teststack.WaitFor(t, 30*time.Second, "one callback", func() ([]teststack.Callback, bool) {
-		c := recv.Calls()
-		return c, len(c) >= 1
+	var calls []teststack.Callback
+	testenv.Eventually(t, 30*time.Second, "one callback", func() bool {
+		calls = recv.Calls()
+		return len(calls) >= 1
 	})
 	got := calls[0]
 	if got.Method != http.MethodPost {
@@ -78,9 +80,9 @@ func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
 	var attempts struct {
 		Data []attempt `json:"data"`
 	}
-	teststack.WaitFor(t, 15*time.Second, "a success attempt in the API", func() (struct{}, bool) {
+	testenv.Eventually(t, 15*time.Second, "a success attempt in the API", func() bool {
 		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/attempts", "", &attempts)
-		return struct{}{}, len(attempts.Data) == 1
+		return len(attempts.Data) == 1
 	})
 	if a := attempts.Data[0]; a.Result != "success" || a.HookID != created.Data.ID {
 		t.Fatalf("attempt %+v, want a success for hook %s", a, created.Data.ID)

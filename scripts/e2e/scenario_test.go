@@ -11,6 +11,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/scenario"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // TestScenariosArriveWithTheirDocumentedStatuses sends every pkg/scenario
@@ -63,9 +64,10 @@ func TestScenariosArriveWithTheirDocumentedStatuses(t *testing.T) {
 		}
 	}
 
-	calls := teststack.WaitFor(t, 60*time.Second, "every scenario's callbacks", func() ([]teststack.Callback, bool) {
-		c := recv.Calls()
-		return c, len(c) >= wantCalls
+	var calls []teststack.Callback
+	testenv.Eventually(t, 60*time.Second, "every scenario's callbacks", func() bool {
+		calls = recv.Calls()
+		return len(calls) >= wantCalls
 	})
 	if len(calls) != wantCalls {
 		t.Errorf("%d callbacks, want %d", len(calls), wantCalls)

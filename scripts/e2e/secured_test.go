@@ -87,8 +87,8 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	if _, err := pbx.Publish(t.Context(), "pbx.events."+account, []byte(ev)); err != nil {
 		t.Fatalf("PBX publishes on its own account's subject: %v", err)
 	}
-	teststack.WaitFor(t, 30*time.Second, "the call callback", func() (struct{}, bool) {
-		return struct{}{}, len(callbacksTo(recv, "/calls")) == 1
+	testenv.Eventually(t, 30*time.Second, "the call callback", func() bool {
+		return len(callbacksTo(recv, "/calls")) == 1
 	})
 
 	// Another account's subject: the server refuses it, nothing is stored.
@@ -98,8 +98,8 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	if err == nil {
 		t.Fatal("the PBX got a PubAck for another account's subject")
 	}
-	teststack.WaitFor(t, 5*time.Second, "the server's permission violation", func() (struct{}, bool) {
-		return struct{}{}, pbxErrs.has(`Permissions Violation for Publish to "pbx.events.` + other + `"`)
+	testenv.Eventually(t, 5*time.Second, "the server's permission violation", func() bool {
+		return pbxErrs.has(`Permissions Violation for Publish to "pbx.events.` + other + `"`)
 	})
 
 	// The 410 hook is disabled by the deliverer, which announces it.
@@ -108,9 +108,9 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 			Enabled bool `json:"enabled"`
 		} `json:"data"`
 	}
-	teststack.WaitFor(t, 30*time.Second, "the 410 hook to be disabled", func() (struct{}, bool) {
+	testenv.Eventually(t, 30*time.Second, "the 410 hook to be disabled", func() bool {
 		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/"+goneHook, "", &hook)
-		return struct{}{}, !hook.Data.Enabled
+		return !hook.Data.Enabled
 	})
 
 	// Invalid PBX input is dead-lettered and listed by the API.
@@ -120,9 +120,9 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	var letters struct {
 		Data []json.RawMessage `json:"data"`
 	}
-	teststack.WaitFor(t, 30*time.Second, "the dead letter in the API", func() (struct{}, bool) {
+	testenv.Eventually(t, 30*time.Second, "the dead letter in the API", func() bool {
 		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/events/deadletter", "", &letters)
-		return struct{}{}, len(letters.Data) == 1
+		return len(letters.Data) == 1
 	})
 
 	// A test event of the call hook comes back as an attempt.
@@ -132,9 +132,10 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 
 	// A media upload reaches the media hook with a link that downloads it.
 	mediaID := uploadMedia(t, st, account, "a secured recording")
-	calls := teststack.WaitFor(t, 30*time.Second, "the media callback", func() ([]teststack.Callback, bool) {
-		c := callbacksTo(recv, "/media")
-		return c, len(c) == 1
+	var calls []teststack.Callback
+	testenv.Eventually(t, 30*time.Second, "the media callback", func() bool {
+		calls = callbacksTo(recv, "/media")
+		return len(calls) == 1
 	})
 	var body map[string]any
 	if err := json.Unmarshal(calls[0].Body, &body); err != nil {

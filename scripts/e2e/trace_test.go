@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // otlpReceiver is an OTLP/HTTP trace endpoint (POST /v1/traces, protobuf)
@@ -126,9 +127,10 @@ func TestTraceFromPBXToCallback(t *testing.T) {
 		t.Fatalf("POST event: %d", status)
 	}
 
-	calls := teststack.WaitFor(t, 30*time.Second, "the callback", func() ([]teststack.Callback, bool) {
-		c := recv.Calls()
-		return c, len(c) > 0
+	var calls []teststack.Callback
+	testenv.Eventually(t, 30*time.Second, "the callback", func() bool {
+		calls = recv.Calls()
+		return len(calls) > 0
 	})
 	callbackParent := calls[0].Header.Get("Traceparent")
 	parts := strings.Split(callbackParent, "-")
@@ -157,14 +159,15 @@ func TestTraceFromPBXToCallback(t *testing.T) {
 		}
 		return nil
 	}
-	spans := teststack.WaitFor(t, 20*time.Second, "every span of the trace", func() ([]receivedSpan, bool) {
-		spans := collector.trace(traceID)
+	var spans []receivedSpan
+	testenv.Eventually(t, 20*time.Second, "every span of the trace", func() bool {
+		spans = collector.trace(traceID)
 		for _, w := range want {
 			if find(spans, w.service, w.name) == nil {
-				return spans, false
+				return false
 			}
 		}
-		return spans, true
+		return true
 	})
 	parent := pbxSpanID
 	for _, w := range want {

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // required are the metrics operators and the alert rules rely on
@@ -62,12 +63,12 @@ func TestMetrics(t *testing.T) {
 	if status := teststack.Call(t, http.MethodPost, eventsURL, `{"event":"no_such_event","call_id":"c2"}`, pbx, nil); status != http.StatusBadRequest {
 		t.Fatalf("POST invalid event: %d, want 400", status)
 	}
-	teststack.WaitFor(t, 30*time.Second, "both attempts recorded", func() (struct{}, bool) {
+	testenv.Eventually(t, 30*time.Second, "both attempts recorded", func() bool {
 		var attempts struct {
 			Data []struct{} `json:"data"`
 		}
 		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/attempts", "", &attempts)
-		return struct{}{}, len(attempts.Data) == 2
+		return len(attempts.Data) == 2
 	})
 	if len(ok.Calls()) != 1 || len(failing.Calls()) != 1 {
 		t.Fatalf("callbacks: %d to the healthy endpoint, %d to the failing one; want 1 each", len(ok.Calls()), len(failing.Calls()))

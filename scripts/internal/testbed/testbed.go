@@ -6,14 +6,11 @@
 package testbed
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"maps"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/natsproc"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
@@ -85,6 +83,9 @@ type Testbed struct {
 	JS jetstream.JetStream
 	// DB counts attempts.
 	DB *pgxpool.Pool
+	// API is the generated API client, as the admin; it waits out 429s and
+	// transport errors until the request's context ends.
+	API *apiclient.ClientWithResponses
 }
 
 // Start brings everything up; on error it tears down what it started.
@@ -149,6 +150,9 @@ func Start(ctx context.Context, opts Options) (_ *Testbed, err error) {
 	}
 	if tb.DB, err = pgxpool.New(ctx, tb.DBURL); err != nil {
 		return nil, fmt.Errorf("checker pool: %w", err)
+	}
+	if tb.API, err = newAPIClient(tb.Cfg.Addr("api")); err != nil {
+		return nil, err
 	}
 	return tb, nil
 }
@@ -259,76 +263,29 @@ func (tb *Testbed) CreateHook(ctx context.Context, account string, h HookSpec) (
 	if h.Hook == "" {
 		h.Hook = "all"
 	}
-	body, _ := json.Marshal(map[string]any{"data": map[string]any{
-		"name": h.Name, "uri": h.URI, "http_verb": "post", "hook": h.Hook, "format": "json", "retries": h.Retries,
+	verb, format, retries := apiclient.HTTPVerbPost, apiclient.PayloadFormatJson, h.Retries
+	created, err := tb.API.CreateHookWithResponse(ctx, account, apiclient.HookDocumentRequest{Data: apiclient.HookDocument{
+		Name: h.Name, Uri: h.URI, HttpVerb: &verb, Hook: apiclient.HookKind(h.Hook), Format: &format, Retries: &retries,
 	}})
-	var created struct {
-		Data struct {
-			ID string `json:"id"`
-		} `json:"data"`
-	}
-	status, raw, err := tb.API(ctx, http.MethodPut, "/v1/accounts/"+account+"/webhooks", body)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("create hook for %s: %w", account, err)
 	}
-	if status != http.StatusCreated {
-		return "", fmt.Errorf("create hook for %s: status %d: %s", account, status, raw)
+	if created.JSON201 == nil || created.JSON201.Data.Id == "" {
+		return "", fmt.Errorf("create hook for %s: status %d: %.300s", account, created.StatusCode(), created.Body)
 	}
-	if err := json.Unmarshal(raw, &created); err != nil || created.Data.ID == "" {
-		return "", fmt.Errorf("create hook for %s: no id in %s", account, raw)
-	}
-	return created.Data.ID, nil
+	return created.JSON201.Data.Id, nil
 }
 
 // DeleteHook deletes a hook through the API.
 func (tb *Testbed) DeleteHook(ctx context.Context, account, hookID string) error {
-	status, raw, err := tb.API(ctx, http.MethodDelete, "/v1/accounts/"+account+"/webhooks/"+hookID, nil)
+	deleted, err := tb.API.DeleteHookWithBodyWithResponse(ctx, account, hookID, nil, "", nil)
 	if err != nil {
-		return err
+		return fmt.Errorf("delete hook %s: %w", hookID, err)
 	}
-	if status/100 != 2 {
-		return fmt.Errorf("delete hook %s: status %d: %s", hookID, status, raw)
+	if deleted.JSON200 == nil {
+		return fmt.Errorf("delete hook %s: status %d: %.300s", hookID, deleted.StatusCode(), deleted.Body)
 	}
 	return nil
-}
-
-// API calls the admin API, retrying after 429 (rate limit) and on transport
-// errors until ctx ends.
-func (tb *Testbed) API(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	for {
-		status, raw, err := tb.apiOnce(ctx, method, path, body)
-		retry := err != nil || status == http.StatusTooManyRequests
-		if !retry {
-			return status, raw, nil
-		}
-		wait := 200 * time.Millisecond
-		select {
-		case <-ctx.Done():
-			if err == nil {
-				err = fmt.Errorf("status %d", status)
-			}
-			return status, raw, fmt.Errorf("%s %s: %w (last: %v)", method, path, ctx.Err(), err)
-		case <-time.After(wait):
-		}
-	}
-}
-
-func (tb *Testbed) apiOnce(ctx context.Context, method, path string, body []byte) (int, []byte, error) {
-	reqCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(reqCtx, method, "http://"+tb.Cfg.Addr("api")+path, bytes.NewReader(body))
-	if err != nil {
-		return 0, nil, err
-	}
-	req.Header.Set("X-Auth-Token", AdminToken)
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	return resp.StatusCode, raw, err
 }
 
 // AttemptCounts are attempt rows of some accounts.

@@ -6,7 +6,6 @@ package teststack
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -174,25 +173,6 @@ func (r *Receiver) Calls() []Callback {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Callback(nil), r.calls...)
-}
-
-// WaitFor polls check until it reports done or limit passes, which fails
-// the test naming what was awaited.
-func WaitFor[T any](t *testing.T, limit time.Duration, what string, check func() (T, bool)) T {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), limit)
-	defer cancel()
-	for {
-		v, done := check()
-		if done {
-			return v
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatalf("timed out after %s waiting for %s", limit, what)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // testWriter sends service logs to the test log, shown on failure or -v,

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
@@ -65,5 +66,28 @@ func TestOwnedMediaIsOnlyTheOwnersAndAllElseIsNotFound(t *testing.T) {
 		if info, err := bus.OwnedMedia(t.Context(), obs, tc.id, tc.account); !errors.Is(err, bus.ErrMediaNotFound) || info != nil {
 			t.Errorf("%s for %q: %v, %v; want ErrMediaNotFound and nothing else", tc.id, tc.account, info, err)
 		}
+	}
+}
+
+func TestMediaLinksMustNotOutliveTheMediaBucket(t *testing.T) {
+	t.Parallel()
+	_, _, js := testenv.JetStream(t)
+	links := medialink.Config{TTL: 48 * time.Hour}
+	if err := links.CheckMediaBucket(t.Context(), js); err != nil {
+		t.Fatalf("no media bucket yet: %v, want the check to pass until ingest creates it", err)
+	}
+	if _, err := bus.EnsureMediaBucket(t.Context(), js, 24*time.Hour, 1); err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := bus.MediaBucketTTL(t.Context(), js); err != nil || ttl != 24*time.Hour {
+		t.Fatalf("MediaBucketTTL = %s, %v; want 24h", ttl, err)
+	}
+	err := links.CheckMediaBucket(t.Context(), js)
+	if err == nil || !strings.Contains(err.Error(), "MEDIA_LINK_TTL") || !strings.Contains(err.Error(), "INGEST_MEDIA_TTL") {
+		t.Fatalf("48h links on a 24h bucket: %v, want an error naming both variables", err)
+	}
+	links.TTL = 24 * time.Hour
+	if err := links.CheckMediaBucket(t.Context(), js); err != nil {
+		t.Fatalf("24h links on a 24h bucket: %v", err)
 	}
 }

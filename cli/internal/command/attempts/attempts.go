@@ -4,7 +4,6 @@ package attempts
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/cli/internal/exitcode"
 	"github.com/pbxhooks/pbxhooks/cli/internal/factory"
 	"github.com/pbxhooks/pbxhooks/cli/internal/output"
+	"github.com/pbxhooks/pbxhooks/cli/internal/timeflag"
 	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 )
 
@@ -49,8 +49,8 @@ func (q *filter) register(cmd *cobra.Command, withTime bool) {
 	fl.StringVar(&q.result, "result", "", "only success or failure")
 	_ = cmd.RegisterFlagCompletionFunc("result", cobra.FixedCompletions([]string{"success", "failure"}, cobra.ShellCompDirectiveNoFileComp))
 	if withTime {
-		fl.StringVar(&q.since, "since", "", "only attempts at or after this time: RFC 3339 (2026-11-30T18:00:00Z) or a duration ago (15m, 2h)")
-		fl.StringVar(&q.until, "until", "", "only attempts before this time (RFC 3339 or a duration ago)")
+		fl.StringVar(&q.since, "since", "", "only attempts at or after this time: "+timeflag.Help)
+		fl.StringVar(&q.until, "until", "", "only attempts before this time: "+timeflag.Help)
 	}
 }
 
@@ -82,22 +82,11 @@ func (q *filter) params(now time.Time) (params, error) {
 	return p, nil
 }
 
-// ParseTime reads an RFC 3339 time or a duration before now ("15m").
-func ParseTime(value string, now time.Time) (time.Time, error) {
-	if t, err := time.Parse(time.RFC3339Nano, value); err == nil {
-		return t, nil
-	}
-	if d, err := time.ParseDuration(value); err == nil && d >= 0 {
-		return now.Add(-d), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-11-30T18:00:00Z) nor a duration ago (15m)", value)
-}
-
 func parseTime(flag, value string, now time.Time) (*time.Time, error) {
 	if value == "" {
 		return nil, nil
 	}
-	t, err := ParseTime(value, now)
+	t, err := timeflag.Parse(value, now)
 	if err != nil {
 		return nil, exitcode.Usagef("%s: %v", flag, err)
 	}

@@ -7,9 +7,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/spf13/cobra"
+
 	"github.com/pbxhooks/pbxhooks/cli/internal/clitest"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/login"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/root"
 	"github.com/pbxhooks/pbxhooks/cli/internal/exitcode"
+	"github.com/pbxhooks/pbxhooks/cli/internal/factory"
+	"github.com/pbxhooks/pbxhooks/cli/internal/iostreams"
 	"github.com/pbxhooks/pbxhooks/cli/internal/settings"
 )
 
@@ -56,6 +61,7 @@ func TestHelpIsComplete(t *testing.T) {
 	for _, want := range []string{
 		"PBXHOOKS_API_URL", "PBXHOOKS_INGEST_URL", "PBXHOOKS_TOKEN", "PBXHOOKS_ACCOUNT", "PBXHOOKS_PROFILE",
 		"Exit codes:", "5  API or ingest unreachable", "--output", "completion", "login", "events", "signature",
+		"webhooks", "attempts", "trigger",
 	} {
 		if !strings.Contains(r.Stdout, want) {
 			t.Errorf("pbxhooks --help lacks %q", want)
@@ -170,4 +176,43 @@ func TestNamedProfileMustExist(t *testing.T) {
 	if !strings.Contains(r.Stderr, `no profile "absent"`) {
 		t.Errorf("stderr %q", r.Stderr)
 	}
+}
+
+// Every command says what it does, and every runnable one shows how to use
+// it: a description beyond the one-liner or an example.
+func TestEveryCommandHasHelp(t *testing.T) {
+	t.Parallel()
+	f := factory.New(&iostreams.IOStreams{}, func(string) (string, bool) { return "", false })
+	var walk func(cmd *cobra.Command)
+	walk = func(cmd *cobra.Command) {
+		if cmd.Short == "" {
+			t.Errorf("%q has no Short help", cmd.CommandPath())
+		}
+		if cmd.Runnable() && cmd.Name() != "help" && cmd.Long == "" && cmd.Example == "" && !isCompletion(cmd) {
+			t.Errorf("%q has neither Long help nor an example", cmd.CommandPath())
+		}
+		for _, sub := range cmd.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root.NewCmdRoot(f))
+	cli := clitest.New(t)
+	for _, path := range [][]string{
+		{"webhooks", "create"}, {"webhooks", "edit"}, {"attempts", "list"}, {"attempts", "tail"},
+		{"events", "send"}, {"trigger"}, {"signature", "verify"}, {"login"},
+	} {
+		r := cli.Must(t, exitcode.OK, append(path, "--help")...)
+		if !strings.Contains(r.Stdout, "Examples:") || !strings.Contains(r.Stdout, "Global Flags:") {
+			t.Errorf("pbxhooks %s --help lacks examples or the global flags:\n%s", strings.Join(path, " "), r.Stdout)
+		}
+	}
+}
+
+func isCompletion(cmd *cobra.Command) bool {
+	for c := cmd; c != nil; c = c.Parent() {
+		if c.Name() == "completion" {
+			return true
+		}
+	}
+	return false
 }

@@ -43,8 +43,9 @@ func newCmdList(f *factory.Factory) *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the account's webhooks",
-		Long: `List the account's webhooks. An account that has no webhook yet does not
-exist for the API: that is an empty list here, not an error.`,
+		Example: "  pbxhooks webhooks list\n  pbxhooks webhooks list --output json | jq -r '.[].id'",
+		Long: `List the account's webhooks. An account comes into being with its first
+webhook: before that the API answers 404 "account not found" (exit 4).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			client, err := api.New(f)
@@ -66,10 +67,6 @@ func listHooks(ctx context.Context, client *api.Client) ([]apiclient.Hook, error
 	if err != nil {
 		return nil, client.CallFailed(what, err)
 	}
-	if resp.StatusCode() == 404 {
-		// Accounts come into being with their first hook.
-		return []apiclient.Hook{}, nil
-	}
 	if err := api.Refused(what, resp.HTTPResponse, resp.Body); err != nil {
 		return nil, err
 	}
@@ -83,6 +80,8 @@ func newCmdGet(f *factory.Factory) *cobra.Command {
 	return &cobra.Command{
 		Use:               "get WEBHOOK_ID",
 		Short:             "Show one webhook",
+		Long:              "Show one webhook's fields (the signing secret is shown only by create).",
+		Example:           "  pbxhooks webhooks get 0123456789abcdef0123456789abcdef --output json",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeHookIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -180,14 +179,19 @@ is still at that revision (otherwise exit 6, HTTP 409).`,
 
 func newCmdEnabled(f *factory.Factory, enable bool) *cobra.Command {
 	use, short, done := "disable", "Stop a webhook from firing (it keeps its settings)", "Disabled webhook"
+	long := "Set enabled to false: the hook keeps its settings and can be enabled again."
 	body := `{"data":{"enabled":false}}`
 	if enable {
 		use, short, done = "enable", "Make a webhook fire again (also after an automatic disable)", "Enabled webhook"
+		long = `Set enabled to true. This also re-enables a hook the deliverer disabled
+after repeated failures or a 410 Gone.`
 		body = `{"data":{"enabled":true}}`
 	}
 	return &cobra.Command{
 		Use:               use + " WEBHOOK_ID",
 		Short:             short,
+		Long:              long,
+		Example:           "  pbxhooks webhooks " + use + " 0123456789abcdef0123456789abcdef",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeHookIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -215,9 +219,12 @@ func patchHook(ctx context.Context, f *factory.Factory, client *api.Client, id s
 
 func newCmdDelete(f *factory.Factory) *cobra.Command {
 	return &cobra.Command{
-		Use:               "delete WEBHOOK_ID",
-		Aliases:           []string{"rm"},
-		Short:             "Delete a webhook (its attempts stay readable)",
+		Use:     "delete WEBHOOK_ID",
+		Aliases: []string{"rm"},
+		Short:   "Delete a webhook (its attempts stay readable)",
+		Long: `Delete a webhook at once: no new deliveries are made for it. Prints the
+deleted hook as the API answers it.`,
+		Example:           "  pbxhooks webhooks delete 0123456789abcdef0123456789abcdef",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeHookIDs(f),
 		RunE: func(cmd *cobra.Command, args []string) error {

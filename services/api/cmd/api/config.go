@@ -1,14 +1,13 @@
 package main
 
 import (
-	"errors"
-	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
+	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/eventindex"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
@@ -52,7 +51,7 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		Common:       config.ReadCommon(e),
 		DatabaseURL:  config.ReadDatabaseURL(e),
 		HTTPAddr:     e.Addr("API_HTTP_ADDR", "127.0.0.1:8080"),
-		AdminToken:   e.Required("PBXHOOKS_ADMIN_TOKEN", "the token that administers every account"),
+		AdminToken:   credential.ReadAdminToken(e),
 		MaxBodyBytes: int64(e.Int("API_MAX_BODY_BYTES", 64<<10, 1<<10, 16<<20)),
 		SecretRotationOverlap: e.Duration("API_SECRET_ROTATION_OVERLAP",
 			httpapi.DefaultSecretRotationOverlap, time.Minute, 30*24*time.Hour),
@@ -60,21 +59,12 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		RateLimitRPS:   e.Int("API_RATE_LIMIT_RPS", httpapi.DefaultRateLimit, 1, 1_000_000),
 		RateLimitBurst: e.Int("API_RATE_LIMIT_BURST", httpapi.DefaultRateBurst, 1, 1_000_000),
 		Media:          medialink.ReadConfig(e),
-		AllowCIDRs:     e.Prefixes("DELIVERY_ALLOW_CIDRS"),
-		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
+		AllowCIDRs:     netguard.ReadAllowCIDRs(e),
+		TrustedProxies: credential.ReadTrustedProxies(e),
 		EventsIndexRetention: e.Duration("API_EVENTS_INDEX_RETENTION", eventindex.DefaultRetention,
 			time.Hour, 10*365*24*time.Hour),
 	}
-	err := e.Err()
-	if _, tokenErr := credential.NewAdminToken(cfg.AdminToken); cfg.AdminToken != "" && tokenErr != nil {
-		tokenErr = fmt.Errorf("PBXHOOKS_ADMIN_TOKEN: %w", tokenErr)
-		if err == nil {
-			err = fmt.Errorf("invalid configuration: %w", tokenErr)
-		} else {
-			err = errors.Join(err, tokenErr)
-		}
-	}
-	return cfg, err
+	return cfg, e.Err()
 }
 
 // migrateConfig is what `api migrate` reads: only the database, so the

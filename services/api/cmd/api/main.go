@@ -99,6 +99,9 @@ func serve(ctx context.Context) error {
 	if err := bus.EnsureStreams(ctx, js, streamOpts); err != nil {
 		return err
 	}
+	if err := cfg.Media.CheckMediaBucket(ctx, js); err != nil {
+		return err
+	}
 	pool, err := store.Open(ctx, cfg.DatabaseURL, 0)
 	if err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -37,10 +36,7 @@ func refusalError(c echo.Context, err error) error {
 	if !errors.As(err, &refusal) {
 		return errInternal(fmt.Errorf("authenticate: %w", err))
 	}
-	if refusal.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(refusal.RetryAfter.Seconds())))
-	}
-	return &Error{Status: refusal.Status, Message: refusal.Message}
+	return &Error{Status: refusal.Status, Message: refusal.Message, RetryAfter: refusal.RetryAfter}
 }
 
 // authorizeAccount validates the :account_id path parameter (400) and lets

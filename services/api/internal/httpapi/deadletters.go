@@ -26,10 +26,6 @@ const (
 	MaxDeadLetterBodyBytes = 4 << 10
 )
 
-// deadLetterFetchBatch bounds how many dead letters (up to 2 MiB each) are
-// in flight per fetch.
-const deadLetterFetchBatch = 16
-
 // deadLetterJSON is one rejected input of the account, with why.
 type deadLetterJSON struct {
 	// ID is the DEADLETTER stream sequence, also the page key.
@@ -48,11 +44,10 @@ type deadLetterJSON struct {
 // pbx.deadletter.<account_id>, newest first; start_key is a stream
 // sequence and the page holds it and older ones.
 //
-// JetStream reads forward only, so a page is found by scanning windows of
-// stream sequences backwards from the start, each through a short-lived
-// ephemeral consumer filtered to the account's subject that is deleted
-// after use (and expires by itself if this process dies): nothing durable
-// is left behind.
+// JetStream looks messages of a subject up forward only, so a page is found
+// by scanning windows of stream sequences backwards from the start, each
+// by message lookups (see scanDeadLetters): no consumer is created, so a
+// listing leaves nothing behind on the server.
 func (s *Server) listDeadLetters(c echo.Context) error {
 	p, err := parsePageWithin(c, DefaultDeadLetterPageSize, MaxDeadLetterPageSize)
 	if err != nil {
@@ -101,13 +96,14 @@ func respondDeadLetters(c echo.Context, items []deadLetterJSON, startKey uint64,
 }
 
 // newestDeadLetters returns up to want dead letters on subject with a
-// sequence at most upper, newest first. Windows grow fourfold, so a sparse
-// subject costs a logarithmic number of scans.
+// sequence at most upper, newest first. The first window spans want
+// sequences and each next one four times more, so a dense subject reads
+// little more than a page and a sparse one a logarithmic number of windows.
 func newestDeadLetters(ctx context.Context, stream jetstream.Stream, subject string, upper uint64, want int) ([]deadLetterJSON, error) {
 	first := max(stream.CachedInfo().State.FirstSeq, 1)
 	var newerFirst []deadLetterJSON // newest first, across windows
 	hi := upper
-	window := uint64(want) * 8
+	window := uint64(want)
 	for hi >= first && hi > 0 && len(newerFirst) < want {
 		lo := first
 		if hi-first+1 > window {
@@ -128,76 +124,42 @@ func newestDeadLetters(ctx context.Context, stream jetstream.Stream, subject str
 	return newerFirst, nil
 }
 
-// scanDeadLetters reads subject's messages with sequences in [lo, hi]
-// through an ephemeral consumer and keeps the newest keep of them, oldest
-// first.
+// scanDeadLetters reads subject's messages with sequences in [lo, hi] and
+// keeps the newest keep of them, oldest first. Each is one stream message
+// lookup ("the next message on subject from this sequence"), so a listing
+// creates no consumer and reads only the account's own letters: at most as
+// many as the window holds.
 func scanDeadLetters(ctx context.Context, stream jetstream.Stream, subject string, lo, hi uint64, keep int) ([]deadLetterJSON, error) {
-	cons, err := stream.CreateConsumer(ctx, jetstream.ConsumerConfig{
-		Description:       "pbxhooks api: dead-letter listing",
-		FilterSubject:     subject,
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       lo,
-		AckPolicy:         jetstream.AckNonePolicy,
-		InactiveThreshold: 30 * time.Second,
-		MemoryStorage:     true,
-		Replicas:          1,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create dead-letter reader: %w", err)
-	}
-	name := cons.CachedInfo().Name
-	defer func() {
-		// A failed delete is harmless: the consumer expires when idle.
-		delCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = stream.DeleteConsumer(delCtx, name)
-	}()
-	pending := cons.CachedInfo().NumPending
 	var kept []deadLetterJSON
-	for read := uint64(0); read < pending; {
-		batch, err := cons.Fetch(int(min(pending-read, deadLetterFetchBatch)), jetstream.FetchMaxWait(2*time.Second))
-		if err != nil {
-			return nil, fmt.Errorf("fetch dead letters: %w", err)
-		}
-		got := 0
-		done := false
-		for msg := range batch.Messages() {
-			got++
-			meta, err := msg.Metadata()
-			if err != nil || done {
-				continue
-			}
-			if meta.Sequence.Stream > hi {
-				done = true
-				continue
-			}
-			kept = append(kept, renderDeadLetter(msg, meta))
-			if len(kept) > keep {
-				kept = kept[1:]
-			}
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return nil, fmt.Errorf("fetch dead letters: %w", err)
-		}
-		if done || got == 0 {
-			// Past the window, or the rest expired meanwhile.
+	for seq := lo; seq <= hi; {
+		msg, err := stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(subject))
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			break
 		}
-		read += uint64(got)
+		if err != nil {
+			return nil, fmt.Errorf("read the dead letter from sequence %d: %w", seq, err)
+		}
+		if msg.Sequence > hi {
+			break
+		}
+		kept = append(kept, renderDeadLetter(msg))
+		if len(kept) > keep {
+			kept = kept[1:]
+		}
+		seq = msg.Sequence + 1
 	}
 	return kept, nil
 }
 
-func renderDeadLetter(msg jetstream.Msg, meta *jetstream.MsgMetadata) deadLetterJSON {
-	data := msg.Data()
-	body, truncated := textPrefix(data, MaxDeadLetterBodyBytes)
+func renderDeadLetter(msg *jetstream.RawStreamMsg) deadLetterJSON {
+	body, truncated := textPrefix(msg.Data, MaxDeadLetterBodyBytes)
 	return deadLetterJSON{
-		ID:        strconv.FormatUint(meta.Sequence.Stream, 10),
-		Reason:    strings.ToValidUTF8(msg.Headers().Get(bus.HeaderDeadLetterReason), "\uFFFD"),
-		Source:    strings.ToValidUTF8(msg.Headers().Get(bus.HeaderDeadLetterSource), "\uFFFD"),
-		Received:  meta.Timestamp.UTC().Format(time.RFC3339Nano),
+		ID:        strconv.FormatUint(msg.Sequence, 10),
+		Reason:    strings.ToValidUTF8(msg.Header.Get(bus.HeaderDeadLetterReason), "\uFFFD"),
+		Source:    strings.ToValidUTF8(msg.Header.Get(bus.HeaderDeadLetterSource), "\uFFFD"),
+		Received:  msg.Time.UTC().Format(time.RFC3339Nano),
 		Body:      body,
-		SizeBytes: len(data),
+		SizeBytes: len(msg.Data),
 		Truncated: truncated,
 	}
 }

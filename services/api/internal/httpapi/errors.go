@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -84,9 +83,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 	}
 	body := httperror.New(apiErr.Status, apiErr.Message, data)
 	body.RequestID = requestID(c)
-	if apiErr.RetryAfter > 0 {
-		c.Response().Header().Set("Retry-After", strconv.Itoa(int(apiErr.RetryAfter.Round(time.Second)/time.Second)))
-	}
+	httperror.SetRetryAfter(c.Response().Header(), apiErr.RetryAfter)
 	// A handler may have set the type of what it meant to send (media);
 	// the error is JSON whatever that was.
 	c.Response().Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)

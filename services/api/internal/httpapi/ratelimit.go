@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/time/rate"
+
+	"github.com/pbxhooks/pbxhooks/pkg/httperror"
 )
 
 // tokenLimiter is a token bucket per API token (the admin token is one
@@ -86,11 +87,10 @@ func (s *Server) rateLimit(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		ok, wait := s.limiter.reserve(key, time.Now())
 		if !ok {
-			seconds := int64(math.Ceil(wait.Seconds()))
-			seconds = max(seconds, 1)
-			c.Response().Header().Set("Retry-After", strconv.FormatInt(seconds, 10))
-			return &Error{Status: http.StatusTooManyRequests,
-				Message: "rate limit exceeded for this token; retry after " + strconv.FormatInt(seconds, 10) + " s"}
+			wait = max(wait, time.Second)
+			return &Error{Status: http.StatusTooManyRequests, RetryAfter: wait,
+				Message: "rate limit exceeded for this token; retry after " +
+					strconv.FormatInt(httperror.RetryAfterSeconds(wait), 10) + " s"}
 		}
 		return next(c)
 	}

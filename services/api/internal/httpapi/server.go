@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/netip"
 	"regexp"
@@ -28,9 +27,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
+	"github.com/pbxhooks/pbxhooks/pkg/httpserver"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
@@ -215,12 +216,7 @@ func (s *Server) routes() {
 	e := s.echo
 	checks := &health.Checks{}
 	checks.Add("postgres", s.pool.Ping)
-	checks.Add("nats", func(context.Context) error {
-		if status := s.nc.Status(); status != nats.CONNECTED {
-			return fmt.Errorf("NATS connection is %s", status)
-		}
-		return nil
-	})
+	checks.Add("nats", bus.ConnectionReady(s.nc))
 	e.GET("/healthz", echo.WrapHandler(health.LiveHandler()))
 	e.GET("/readyz", echo.WrapHandler(checks.ReadyHandler()))
 
@@ -309,44 +305,36 @@ func (s *Server) Authenticate(r *http.Request) (credential.Principal, error) {
 func (s *Server) Handler() http.Handler { return s.echo }
 
 // Run serves on addr until ctx ends, then stops accepting connections and
-// lets in-flight requests finish within grace (Echo's Shutdown).
+// lets in-flight requests finish within grace (httpserver's lifecycle).
 func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := httpserver.Listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return err
 	}
+	s.log.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
+	srv := s.echo.Server
+	srv.Handler = s.echo
+	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelWarn)
 	// net/http answers some requests itself, before any handler (headers
 	// over MaxHeaderBytes: 431; a malformed request: 400); the listener
 	// gives those answers the API's error envelope too.
-	s.echo.Listener = httperror.Listener(ln)
-	s.log.InfoContext(ctx, "API listening", "addr", ln.Addr().String())
-	errc := make(chan error, 1)
-	go func() { errc <- s.echo.Start(addr) }()
+	// Shutdown does not wait for hijacked connections (the relays): it
+	// tells them to end, and Run waits (within grace) until each deleted
+	// its relay hook; else its lease runs out and another replica sweeps it.
+	srv.RegisterOnShutdown(s.relayStop)
 	sweepCtx, stopSweep := context.WithCancel(ctx)
 	defer stopSweep()
 	go s.sweepRelays(sweepCtx)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve API on %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := s.echo.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down API: %w", err)
-	}
-	// Shutdown does not wait for hijacked connections: end the relays and
-	// let each delete its relay hook (else its lease runs out and another
-	// replica sweeps it).
+	err = httpserver.Serve(ctx, httperror.Listener(ln), srv, grace)
 	s.relayStop()
 	relaysDone := make(chan struct{})
 	go func() { s.relays.Wait(); close(relaysDone) }()
 	select {
 	case <-relaysDone:
-	case <-shutdownCtx.Done():
+	case <-time.After(grace):
 	}
-	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve API on %s: %w", addr, err)
+	if err != nil {
+		return fmt.Errorf("API: %w", err)
 	}
 	s.log.InfoContext(ctx, "API stopped")
 	return nil

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
@@ -116,12 +115,7 @@ func run() error {
 
 	checks := &health.Checks{}
 	checks.Add("pbx", lnk.Ready)
-	checks.Add("nats", func(context.Context) error {
-		if status := nc.Status(); status != nats.CONNECTED {
-			return fmt.Errorf("NATS connection is %s", status)
-		}
-		return nil
-	})
+	checks.Add("nats", bus.ConnectionReady(nc))
 	checks.Add("publish", fwd.Ready)
 	checks.Add("spool", func(context.Context) error {
 		if sp.Bytes() >= sp.MaxBytes() {
@@ -129,14 +123,12 @@ func run() error {
 		}
 		return nil
 	})
-	mux := checks.Mux()
-	mux.Handle("GET /metrics", metrics.Handler(reg))
 
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return fwd.Run(gctx) })
 	g.Go(func() error { return pbx.Run(gctx) })
 	g.Go(func() error { return mediaRun(gctx) })
-	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
+	g.Go(func() error { return checks.Serve(gctx, cfg.HealthAddr, metrics.Handler(reg), cfg.ShutdownTimeout) })
 	log.InfoContext(ctx, "connector started", "pbx", cfg.PBX, "addr", cfg.Addr, telemetry.KeySubject, lnk.Subject)
 	return g.Wait()
 }

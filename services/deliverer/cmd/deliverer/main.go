@@ -12,13 +12,13 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/config"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
+	"github.com/pbxhooks/pbxhooks/pkg/netguard"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 	"github.com/pbxhooks/pbxhooks/pkg/telemetry"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/attempts"
@@ -70,7 +70,7 @@ func readSettings(e *config.Env) (settings, error) {
 		ParkedWorkers:       e.Int("DELIVERER_PARKED_WORKERS", deliver.DefaultParkedWorkers, 1, 4096),
 		ConnectTimeout:      e.Duration("DELIVERY_CONNECT_TIMEOUT", 5*time.Second, 100*time.Millisecond, time.Minute),
 		Timeout:             e.Duration("DELIVERY_TIMEOUT", 15*time.Second, 100*time.Millisecond, 5*time.Minute),
-		AllowCIDRs:          e.Prefixes("DELIVERY_ALLOW_CIDRS"),
+		AllowCIDRs:          netguard.ReadAllowCIDRs(e),
 		MaxResponseBytes:    e.Int("DELIVERY_MAX_RESPONSE_BYTES", deliver.DefaultMaxResponseBytes, 1, 16<<20),
 		MaxAckPending:       e.Int("DELIVERY_MAX_ACK_PENDING", deliver.DefaultMaxAckPending, 100, 1_000_000),
 		HookCacheTTL:        e.Duration("DELIVERY_HOOK_CACHE_TTL", hookstate.DefaultTTL, time.Second, 10*time.Minute),
@@ -170,12 +170,7 @@ func run() error {
 	maintenance := attempts.NewMaintenance(pool, cfg.AttemptRetention, log)
 
 	checks := &health.Checks{}
-	checks.Add("nats", func(context.Context) error {
-		if status := nc.Status(); status != nats.CONNECTED {
-			return fmt.Errorf("NATS connection is %s", status)
-		}
-		return nil
-	})
+	checks.Add("nats", bus.ConnectionReady(nc))
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 	checks.Add("consumer", processor.Ready)
 
@@ -183,9 +178,7 @@ func run() error {
 	go func() { writer.Run(); close(writerDone) }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	mux := checks.Mux()
-	mux.Handle("GET /metrics", metrics.Handler(reg))
-	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
+	g.Go(func() error { return checks.Serve(gctx, cfg.HealthAddr, metrics.Handler(reg), cfg.ShutdownTimeout) })
 	g.Go(func() error { return maintenance.Run(gctx, attemptMaintenanceEvery) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	// In-flight deliveries, shared and parked, finish and record their

@@ -78,9 +78,9 @@ func readSettings(e *config.Env) (settings, error) {
 		Common:         config.ReadCommon(e),
 		HTTPAddr:       e.Addr("INGEST_HTTP_ADDR", "127.0.0.1:8081"),
 		DatabaseURL:    config.ReadDatabaseURL(e),
-		AdminToken:     e.Required("PBXHOOKS_ADMIN_TOKEN", "the admin token, which may send events for every account"),
+		AdminToken:     credential.ReadAdminToken(e),
 		TokenCacheTTL:  e.Duration("INGEST_TOKEN_CACHE_TTL", DefaultTokenCacheTTL, 0, time.Minute),
-		TrustedProxies: e.Prefixes("AUTH_TRUSTED_PROXY_CIDRS"),
+		TrustedProxies: credential.ReadTrustedProxies(e),
 		MaxEventBytes:  e.Int("INGEST_MAX_EVENT_BYTES", 64<<10, 1<<10, 1<<20),
 		MaxBatchEvents: e.Int("INGEST_MAX_BATCH_EVENTS", 100, 1, 10_000),
 		Workers:        e.Int("INGEST_WORKERS", 16, 1, 1024),
@@ -118,9 +118,6 @@ func readSettings(e *config.Env) (settings, error) {
 	}
 	if err := e.Err(); err != nil {
 		return s, err
-	}
-	if _, err := credential.NewAdminToken(s.AdminToken); err != nil {
-		return s, fmt.Errorf("invalid configuration: PBXHOOKS_ADMIN_TOKEN: %w", err)
 	}
 	if s.AckWait <= s.PublishTimeout {
 		// A message must not be redelivered while its publish may still

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
@@ -61,9 +60,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.ErrorContext(r.Context(), "request failed", "path", r.URL.Path, telemetry.KeyError, err)
 		ae = &apiError{status: http.StatusInternalServerError, message: "internal error"}
 	}
-	if ae.retryAfter > 0 {
-		w.Header().Set("Retry-After", strconv.Itoa(int(ae.retryAfter.Round(time.Second)/time.Second)))
-	}
+	httperror.SetRetryAfter(w.Header(), ae.retryAfter)
 	data := ae.data
 	if data == nil {
 		data = fieldErrors{}

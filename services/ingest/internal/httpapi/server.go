@@ -20,9 +20,11 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.26.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/credential"
 	"github.com/pbxhooks/pbxhooks/pkg/health"
 	"github.com/pbxhooks/pbxhooks/pkg/httperror"
+	"github.com/pbxhooks/pbxhooks/pkg/httpserver"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/accept"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/adapter"
 	"github.com/pbxhooks/pbxhooks/services/ingest/internal/media"
@@ -108,12 +110,7 @@ func New(deps Deps) (*Server, error) {
 
 	ready := &health.Checks{}
 	s.ready = ready
-	ready.Add("nats", func(context.Context) error {
-		if st := deps.NC.Status(); st != nats.CONNECTED {
-			return fmt.Errorf("NATS connection is %s", st)
-		}
-		return nil
-	})
+	ready.Add("nats", bus.ConnectionReady(deps.NC))
 	ready.Add("jetstream", func(ctx context.Context) error {
 		if _, err := deps.JS.AccountInfo(ctx); err != nil {
 			return fmt.Errorf("JetStream does not answer: %w", err)
@@ -153,20 +150,19 @@ func (s *Server) Handler() http.Handler { return s.handler }
 
 // Run serves on addr until ctx is cancelled; see Serve.
 func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) error {
-	ln, err := net.Listen("tcp", addr)
+	ln, err := httpserver.Listen(addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
+		return err
 	}
 	return s.Serve(ctx, ln, grace)
 }
 
 // Serve serves on ln until ctx is cancelled, then stops accepting requests,
 // lets in-flight ones finish (each either stored its events or answers an
-// error) within grace, and returns. Even the errors net/http answers before
-// a handler runs (oversized headers, malformed requests) are in the error
-// envelope.
+// error) within grace, and returns (httpserver's lifecycle). Even the errors
+// net/http answers before a handler runs (oversized headers, malformed
+// requests) are in the error envelope.
 func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration) error {
-	addr := ln.Addr().String()
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -178,18 +174,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener, grace time.Duration
 		IdleTimeout:  2 * time.Minute,
 		ErrorLog:     slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(httperror.Listener(ln)) }()
-	s.log.InfoContext(ctx, "HTTP intake listening", "addr", addr)
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve %s: %w", addr, err)
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shut down HTTP intake on %s: %w", addr, err)
+	s.log.InfoContext(ctx, "HTTP intake listening", "addr", ln.Addr().String())
+	if err := httpserver.Serve(ctx, httperror.Listener(ln), srv, grace); err != nil {
+		return fmt.Errorf("HTTP intake: %w", err)
 	}
 	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/sync/errgroup"
 
@@ -95,6 +94,9 @@ func run() error {
 	if err := bus.EnsureStreams(ctx, js, bus.StreamOptions{Replicas: cfg.StreamReplicas, EventsMaxAge: bus.DefaultStreamOptions().EventsMaxAge}); err != nil {
 		return err
 	}
+	if err := cfg.MediaLinks.CheckMediaBucket(ctx, js); err != nil {
+		return err
+	}
 	pool, err := store.Open(ctx, cfg.DatabaseURL, 4)
 	if err != nil {
 		return err
@@ -128,19 +130,12 @@ func run() error {
 	processor := fan.Processor(cfg.Workers)
 
 	checks := &health.Checks{}
-	checks.Add("nats", func(context.Context) error {
-		if status := nc.Status(); status != nats.CONNECTED {
-			return fmt.Errorf("NATS connection is %s", status)
-		}
-		return nil
-	})
+	checks.Add("nats", bus.ConnectionReady(nc))
 	checks.Add("postgres", func(ctx context.Context) error { return pool.Ping(ctx) })
 	checks.Add("consumer", processor.Ready)
 
 	g, gctx := errgroup.WithContext(ctx)
-	mux := checks.Mux()
-	mux.Handle("GET /metrics", metrics.Handler(reg))
-	g.Go(func() error { return health.Serve(gctx, cfg.HealthAddr, mux, cfg.ShutdownTimeout) })
+	g.Go(func() error { return checks.Serve(gctx, cfg.HealthAddr, metrics.Handler(reg), cfg.ShutdownTimeout) })
 	g.Go(func() error { return cache.Run(gctx) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	g.Go(func() error { return processor.Run(gctx) })
