@@ -14,6 +14,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/scripts/internal/stack"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // buildCLI compiles bin/pbxhooks for the test.
@@ -107,9 +108,9 @@ func TestListenCommandPrintsDeliveriesAndCtrlCRemovesTheRelayHook(t *testing.T) 
 	if calls != 1 || verified[0] != nil {
 		t.Fatalf("local endpoint: %d calls, verification with the printed secret: %v", calls, verified)
 	}
-	teststack.WaitFor(t, 15*time.Second, "the success attempt recorded", func() (struct{}, bool) {
+	testenv.Eventually(t, 15*time.Second, "the success attempt recorded", func() bool {
 		a := hookAttempts(t, st, account, ready.HookID)
-		return struct{}{}, len(a) == 1 && a[0].Result == "success" && a[0].Response != nil && a[0].Response.Status == http.StatusOK
+		return len(a) == 1 && a[0].Result == "success" && a[0].Response != nil && a[0].Response.Status == http.StatusOK
 	})
 
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -118,7 +119,7 @@ func TestListenCommandPrintsDeliveriesAndCtrlCRemovesTheRelayHook(t *testing.T) 
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("listen after Ctrl-C: %v, want exit 0", err)
 	}
-	teststack.WaitFor(t, 15*time.Second, "the relay hook removed", func() (struct{}, bool) {
-		return struct{}{}, len(listHooks(t, st, account)) == 0
+	testenv.Eventually(t, 15*time.Second, "the relay hook removed", func() bool {
+		return len(listHooks(t, st, account)) == 0
 	})
 }

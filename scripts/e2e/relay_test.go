@@ -17,6 +17,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/pkg/relay"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
+	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
 
 // relayAccountToken creates account (with a token) and returns the token.
@@ -161,9 +162,10 @@ func TestListenForwardsSignedRequestsRetriesFailuresAndCleansUp(t *testing.T) {
 
 	// The local 500 is recorded and retried (after the schedule's first
 	// step), then the 200 is.
-	attempts := teststack.WaitFor(t, 60*time.Second, "a failed then a successful attempt", func() ([]relayAttempt, bool) {
-		a := hookAttempts(t, st, account, hook.ID)
-		return a, len(a) == 2
+	var attempts []relayAttempt
+	testenv.Eventually(t, 60*time.Second, "a failed then a successful attempt", func() bool {
+		attempts = hookAttempts(t, st, account, hook.ID)
+		return len(attempts) == 2
 	})
 	byNumber := map[int]relayAttempt{}
 	for _, a := range attempts {
@@ -200,8 +202,8 @@ func TestListenForwardsSignedRequestsRetriesFailuresAndCleansUp(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("Serve after cancel: %v", err)
 	}
-	teststack.WaitFor(t, 15*time.Second, "the relay hook deleted", func() (struct{}, bool) {
-		return struct{}{}, len(listHooks(t, st, account)) == 0
+	testenv.Eventually(t, 15*time.Second, "the relay hook deleted", func() bool {
+		return len(listHooks(t, st, account)) == 0
 	})
 }
 
@@ -255,8 +257,8 @@ func TestRelayConnectionDroppedRemovesTheHookAndOtherAccountsAreRefused(t *testi
 	if err := listener.Abort(); err != nil {
 		t.Fatalf("abort: %v", err)
 	}
-	teststack.WaitFor(t, 15*time.Second, "the relay hook deleted", func() (struct{}, bool) {
-		return struct{}{}, len(listHooks(t, st, account)) == 0
+	testenv.Eventually(t, 15*time.Second, "the relay hook deleted", func() bool {
+		return len(listHooks(t, st, account)) == 0
 	})
 	if n := forwarded.Load(); n != 0 {
 		t.Fatalf("local endpoint got %d requests", n)
