@@ -11,32 +11,35 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/httpserver"
 )
 
-// inFlight serves one request that blocks until release is closed, and
-// reports on started once it has arrived.
-func inFlight(started chan<- struct{}, release <-chan struct{}) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		close(started)
-		<-release
-		_, _ = io.WriteString(w, "answered")
-	})
-}
-
-func TestServeAnswersInFlightRequestsBeforeReturning(t *testing.T) {
-	t.Parallel()
+// servingOne starts Serve with grace on a new listener whose one request
+// blocks until release is closed. It returns the address, a channel closed
+// once the request has arrived, the function that ends Serve's context, and
+// Serve's result.
+func servingOne(t *testing.T, grace time.Duration, release <-chan struct{}) (addr string, started <-chan struct{}, stop func(), served <-chan error) {
+	t.Helper()
 	ln, err := httpserver.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	started, release := make(chan struct{}), make(chan struct{})
+	arrived := make(chan struct{})
+	handler := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		close(arrived)
+		<-release
+		_, _ = io.WriteString(w, "answered")
+	})
 	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
-	go func() {
-		served <- httpserver.Serve(ctx, ln, &http.Server{Handler: inFlight(started, release)}, time.Minute)
-	}()
+	result := make(chan error, 1)
+	go func() { result <- httpserver.Serve(ctx, ln, &http.Server{Handler: handler}, grace) }()
+	return ln.Addr().String(), arrived, cancel, result
+}
 
+func TestServeAnswersInFlightRequestsBeforeReturning(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	addr, started, stop, served := servingOne(t, time.Minute, release)
 	answer := make(chan string, 1)
 	go func() {
-		resp, err := http.Get("http://" + ln.Addr().String() + "/")
+		resp, err := http.Get("http://" + addr + "/")
 		if err != nil {
 			answer <- "error: " + err.Error()
 			return
@@ -46,7 +49,7 @@ func TestServeAnswersInFlightRequestsBeforeReturning(t *testing.T) {
 		answer <- string(body)
 	}()
 	<-started
-	cancel()
+	stop()
 	// Shutdown has begun: new connections are refused while the request
 	// in flight still gets its answer.
 	close(release)
@@ -56,33 +59,25 @@ func TestServeAnswersInFlightRequestsBeforeReturning(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatalf("Serve after a clean shutdown: %v", err)
 	}
-	if _, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {
+	if _, err := http.Get("http://" + addr + "/"); err == nil {
 		t.Fatal("the listener still accepts connections after Serve returned")
 	}
 }
 
 func TestServeReportsRequestsThatOutliveTheGracePeriod(t *testing.T) {
 	t.Parallel()
-	ln, err := httpserver.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	started, release := make(chan struct{}), make(chan struct{})
+	release := make(chan struct{})
 	defer close(release)
-	ctx, cancel := context.WithCancel(t.Context())
-	served := make(chan error, 1)
+	addr, started, stop, served := servingOne(t, time.Millisecond, release)
 	go func() {
-		served <- httpserver.Serve(ctx, ln, &http.Server{Handler: inFlight(started, release)}, time.Millisecond)
-	}()
-	go func() {
-		if resp, err := http.Get("http://" + ln.Addr().String() + "/"); err == nil {
+		if resp, err := http.Get("http://" + addr + "/"); err == nil {
 			resp.Body.Close()
 		}
 	}()
 	<-started
-	cancel()
-	err = <-served
-	if err == nil || !strings.Contains(err.Error(), "shut down "+ln.Addr().String()) {
+	stop()
+	err := <-served
+	if err == nil || !strings.Contains(err.Error(), "shut down "+addr) {
 		t.Fatalf("Serve with a request still in flight after the grace period: %v, want a shutdown error naming the address", err)
 	}
 }

@@ -75,7 +75,7 @@ func newBench(ctx context.Context, s settings, wd string, log *slog.Logger) (_ *
 	b.tb, err = testbed.Start(ctx, testbed.Options{
 		BinDir: binDir, WorkDir: filepath.Join(workDir, "run"), DatabaseURL: s.DatabaseURL, Log: b.logFile,
 		PGDurable:  !s.PGNoSync,
-		PGSettings: map[string]string{"shared_preload_libraries": "pg_stat_statements"},
+		PGSettings: statementStatsSettings(),
 		Env:        []string{"DELIVERER_WORKERS=" + strconv.Itoa(s.Workers), "DELIVERY_MAX_PER_ENDPOINT=" + strconv.Itoa(s.PerEndpoint)},
 		ServiceEnv: pprofEnv(s.PprofDeliverer, s.PprofBase),
 	})
@@ -429,4 +429,18 @@ func (b *bench) pgDurability(ctx context.Context) string {
 		return "unknown: " + err.Error()
 	}
 	return "fsync=" + fsync + " synchronous_commit=" + syncCommit
+}
+
+// statementStatsSettings preloads pg_stat_statements when the installed
+// server has it (Debian ships it with the server): a missing preload library
+// would stop the private cluster from starting.
+func statementStatsSettings() map[string]string {
+	bin, err := pgcluster.BinDir()
+	if err != nil {
+		return nil
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(bin), "lib", "pg_stat_statements.so")); err != nil {
+		return nil
+	}
+	return map[string]string{"shared_preload_libraries": "pg_stat_statements"}
 }

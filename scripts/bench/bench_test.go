@@ -17,7 +17,7 @@ func TestEveryScenarioProducesFigures(t *testing.T) {
 	s := settings{
 		Short: true, Accounts: 2, Deliveries: 120,
 		LatencyDuration: time.Second, LatencyRate: 50, IsolationBacklog: 40, IsolationRate: 20,
-		BacklogEvents: 100, Workers: 64, PerEndpoint: 8, OutDir: t.TempDir(),
+		BacklogEvents: 100, FairnessBurst: 40, FairnessRate: 20, Workers: 64, PerEndpoint: 8, OutDir: t.TempDir(),
 	}
 	if err := s.resolve("all", "1,3"); err != nil {
 		t.Fatal(err)
@@ -66,5 +66,12 @@ func TestEveryScenarioProducesFigures(t *testing.T) {
 	}
 	if b := res.Backlog; b == nil || !b.Complete || b.Acked != 100 {
 		t.Errorf("backlog: %+v", res.Backlog)
+	}
+	if i := res.Idle; i == nil || i.Seconds <= 0 || len(i.CPUPercent) == 0 {
+		t.Errorf("idle: %+v", res.Idle)
+	}
+	if f := res.Fairness; f == nil || f.AloneWant == 0 || f.AloneDelivered != f.AloneWant ||
+		f.DuringWant == 0 || f.DuringDelivered != f.DuringWant || !f.BurstComplete || f.Burst != 40 {
+		t.Errorf("fairness: %+v", res.Fairness)
 	}
 }

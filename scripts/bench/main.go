@@ -64,8 +64,8 @@ func main() {
 	flag.Float64Var(&s.LatencyRate, "latency-rate", 1000, "offered events/s of the below-saturation latency run (capped at half the saturation rate)")
 	flag.IntVar(&s.IsolationBacklog, "isolation-backlog", 0, "deliveries queued for the hanging endpoint (default 1,000 short, 10,000 full)")
 	flag.Float64Var(&s.IsolationRate, "isolation-rate", 100, "offered events/s to the healthy endpoint during isolation")
-	flag.IntVar(&s.FairnessBurst, "fairness-burst", 10_000, "events one account publishes at once in the fairness scenario")
-	flag.Float64Var(&s.FairnessRate, "fairness-rate", 50, "events/s of the quiet account in the fairness scenario")
+	flag.IntVar(&s.FairnessBurst, "fairness-burst", 0, "events one account publishes at once in the fairness scenario (default 10,000)")
+	flag.Float64Var(&s.FairnessRate, "fairness-rate", 0, "events/s of the quiet account in the fairness scenario (default 50)")
 	flag.IntVar(&s.BacklogEvents, "backlog-events", 0, "events published while the deliverer is stopped (default 3,000 short, 1,000,000 full)")
 	flag.IntVar(&s.Workers, "workers", 64, "DELIVERER_WORKERS")
 	flag.IntVar(&s.PerEndpoint, "per-endpoint", 8, "DELIVERY_MAX_PER_ENDPOINT (requests in flight to one endpoint); the limit client uses min(workers, per-endpoint) connections")
@@ -120,6 +120,10 @@ func (s *settings) resolve(scenarios, fanOuts string) error {
 	pick(&s.Deliveries, 3_000, 60_000)
 	pick(&s.IsolationBacklog, 1_000, 10_000)
 	pick(&s.BacklogEvents, 3_000, 1_000_000)
+	pick(&s.FairnessBurst, 10_000, 10_000)
+	if s.FairnessRate == 0 {
+		s.FairnessRate = 50
+	}
 	if s.LatencyDuration == 0 {
 		s.LatencyDuration = 30 * time.Second
 		if s.Short {

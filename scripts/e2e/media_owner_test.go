@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
@@ -33,11 +34,9 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 	defer target.Close()
 	const acctA, acctB = "acct-a", "acct-b"
 	for _, acct := range []string{acctA, acctB} {
-		status := st.API(t, http.MethodPut, "/v1/accounts/"+acct+"/webhooks",
-			`{"data":{"name":"Media","uri":"`+target.URL+`/`+acct+`","hook":"media","format":"json"}}`, nil)
-		if status != http.StatusCreated {
-			t.Fatalf("create media hook for %s: status %d", acct, status)
-		}
+		st.CreateHook(t, acct, apiclient.HookDocument{
+			Name: "Media", Uri: target.URL + "/" + acct, Hook: apiclient.HookKindMedia, Format: new(apiclient.PayloadFormatJson),
+		})
 	}
 
 	uploadedB := uploadMedia(t, st, acctB, "B's uploaded recording")
@@ -58,13 +57,8 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 
 	// Either A's three events are refused (dead-lettered for A) or A's hook
 	// gets a callback: then the link it carries is the leak.
-	type deadLetter struct {
-		Reason string `json:"reason"`
-		Body   string `json:"body"`
-	}
-	var letters struct {
-		Data []deadLetter `json:"data"`
-	}
+	api := st.Client(t)
+	var letters []apiclient.DeadLetter
 	testenv.Eventually(t, 30*time.Second, "A's media events to be refused", func() bool {
 		for _, c := range recv.Calls() {
 			if c.Header.Get("X-Account-ID") != acctA {
@@ -76,11 +70,15 @@ func TestAccountCannotGetALinkToAnotherAccountsMedia(t *testing.T) {
 			status, served := download(t, link)
 			t.Fatalf("account A got a media callback %s; its link %q answers %d %q", c.Body, link, status, served)
 		}
-		st.API(t, http.MethodGet, "/v1/accounts/"+acctA+"/events/deadletter", "", &letters)
-		return len(letters.Data) == 3
+		listed, err := api.ListDeadLettersWithResponse(t.Context(), acctA, nil)
+		if err != nil || listed.JSON200 == nil {
+			return false
+		}
+		letters = listed.JSON200.Data
+		return len(letters) == 3
 	})
 	reasons := map[string]bool{}
-	for _, l := range letters.Data {
+	for _, l := range letters {
 		var ev struct {
 			MediaID string `json:"media_id"`
 		}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
@@ -21,17 +22,10 @@ func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
 	defer target.Close()
 
 	const account = "acct-e2e"
-	var created struct {
-		Data struct {
-			ID string `json:"id"`
-		} `json:"data"`
-	}
-	status := st.API(t, http.MethodPut, "/v1/accounts/"+account+"/webhooks",
-		`{"data":{"name":"New Calls","uri":"`+target.URL+`/calls/new","http_verb":"post","hook":"channel_create","format":"json","retries":3}}`,
-		&created)
-	if status != http.StatusCreated || created.Data.ID == "" {
-		t.Fatalf("create hook: status %d, id %q", status, created.Data.ID)
-	}
+	created := st.CreateHook(t, account, apiclient.HookDocument{
+		Name: "New Calls", Uri: target.URL + "/calls/new", HttpVerb: new(apiclient.HTTPVerbPost), Hook: apiclient.HookKindChannelCreate,
+		Format: new(apiclient.PayloadFormatJson), Retries: new(3),
+	})
 
 	event := `{"event":"channel_create","id":"e2e-evt-1","call_id":"call-e2e-1","direction":"inbound",` +
 		`"from":"+15556783945@pbx.example.com","from_name":"Test Man","to":"+15552345678@pbx.example.com",` +
@@ -49,8 +43,8 @@ func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
 	if got.Method != http.MethodPost {
 		t.Errorf("method %s, want POST", got.Method)
 	}
-	if h := got.Header.Get("X-Hook-ID"); h != created.Data.ID {
-		t.Errorf("X-Hook-ID %q, want %q", h, created.Data.ID)
+	if h := got.Header.Get("X-Hook-ID"); h != created.Id {
+		t.Errorf("X-Hook-ID %q, want %q", h, created.Id)
 	}
 	if h := got.Header.Get("X-Account-ID"); h != account {
 		t.Errorf("X-Account-ID %q, want %q", h, account)
@@ -73,19 +67,18 @@ func TestChannelCreateTravelsFromNATSToCallbackAndAttempt(t *testing.T) {
 		}
 	}
 
-	type attempt struct {
-		HookID string `json:"hook_id"`
-		Result string `json:"result"`
-	}
-	var attempts struct {
-		Data []attempt `json:"data"`
-	}
+	api := st.Client(t)
+	var attempts []apiclient.Attempt
 	testenv.Eventually(t, 15*time.Second, "a success attempt in the API", func() bool {
-		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/attempts", "", &attempts)
-		return len(attempts.Data) == 1
+		listed, err := api.ListAccountAttemptsWithResponse(t.Context(), account, nil)
+		if err != nil || listed.JSON200 == nil {
+			return false
+		}
+		attempts = listed.JSON200.Data
+		return len(attempts) == 1
 	})
-	if a := attempts.Data[0]; a.Result != "success" || a.HookID != created.Data.ID {
-		t.Fatalf("attempt %+v, want a success for hook %s", a, created.Data.ID)
+	if a := attempts[0]; a.Result != apiclient.AttemptResultSuccess || a.HookId != created.Id {
+		t.Fatalf("attempt %+v, want a success for hook %s", a, created.Id)
 	}
 	if n := len(recv.Calls()); n != 1 {
 		t.Fatalf("receiver got %d callbacks, want exactly 1", n)

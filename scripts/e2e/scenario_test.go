@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/pkg/event"
 	"github.com/pbxhooks/pbxhooks/pkg/scenario"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
@@ -27,14 +28,12 @@ func TestScenariosArriveWithTheirDocumentedStatuses(t *testing.T) {
 	defer target.Close()
 
 	const account = "acct-scenarios"
-	for _, hook := range []string{
-		`{"name":"Spoke calls","uri":"` + target.URL + `/spoke","hook":"call","format":"json"}`,
-		`{"name":"Spoke media","uri":"` + target.URL + `/media","hook":"media","format":"json"}`,
-		`{"name":"Kazoo all","uri":"` + target.URL + `/kazoo","hook":"all","format":"json"}`,
+	for _, hook := range []apiclient.HookDocument{
+		{Name: "Spoke calls", Uri: target.URL + "/spoke", Hook: apiclient.HookKindCall, Format: new(apiclient.PayloadFormatJson)},
+		{Name: "Spoke media", Uri: target.URL + "/media", Hook: apiclient.HookKindMedia, Format: new(apiclient.PayloadFormatJson)},
+		{Name: "Kazoo all", Uri: target.URL + "/kazoo", Hook: apiclient.HookKindAll, Format: new(apiclient.PayloadFormatJson)},
 	} {
-		if status := st.API(t, http.MethodPut, "/v1/accounts/"+account+"/webhooks", `{"data":`+hook+`}`, nil); status != http.StatusCreated {
-			t.Fatalf("create hook %s: status %d", hook, status)
-		}
+		st.CreateHook(t, account, hook)
 	}
 
 	var sequences []scenario.Sequence

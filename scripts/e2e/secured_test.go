@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
 	"github.com/pbxhooks/pbxhooks/pkg/natsauth"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
@@ -66,21 +67,14 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	defer target.Close()
 	gone := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusGone) }))
 	defer gone.Close()
-	createHook := func(body string) string {
+	createHook := func(name, uri string, kind apiclient.HookKind) string {
 		t.Helper()
-		var created struct {
-			Data struct {
-				ID string `json:"id"`
-			} `json:"data"`
-		}
-		if status := st.API(t, http.MethodPut, "/v1/accounts/"+account+"/webhooks", body, &created); status != http.StatusCreated {
-			t.Fatalf("create hook: status %d", status)
-		}
-		return created.Data.ID
+		return st.CreateHook(t, account, apiclient.HookDocument{Name: name, Uri: uri, Hook: kind, Format: new(apiclient.PayloadFormatJson)}).Id
 	}
-	callHook := createHook(`{"data":{"name":"calls","uri":"` + target.URL + `/calls","hook":"channel_create","format":"json"}}`)
-	createHook(`{"data":{"name":"media","uri":"` + target.URL + `/media","hook":"media","format":"json"}}`)
-	goneHook := createHook(`{"data":{"name":"gone","uri":"` + gone.URL + `/gone","hook":"channel_create","format":"json"}}`)
+	callHook := createHook("calls", target.URL+"/calls", apiclient.HookKindChannelCreate)
+	createHook("media", target.URL+"/media", apiclient.HookKindMedia)
+	goneHook := createHook("gone", gone.URL+"/gone", apiclient.HookKindChannelCreate)
+	api := st.Client(t)
 
 	// PBX input over NATS reaches the receiver.
 	ev := `{"event":"channel_create","id":"secure-1","call_id":"secure-call-1","direction":"inbound","from":"+15550001","to":"5010"}`
@@ -103,31 +97,27 @@ func TestServicesRunWithOnlyTheirOwnNATSUsers(t *testing.T) {
 	})
 
 	// The 410 hook is disabled by the deliverer, which announces it.
-	var hook struct {
-		Data struct {
-			Enabled bool `json:"enabled"`
-		} `json:"data"`
-	}
 	testenv.Eventually(t, 30*time.Second, "the 410 hook to be disabled", func() bool {
-		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/webhooks/"+goneHook, "", &hook)
-		return !hook.Data.Enabled
+		hook, err := api.GetHookWithResponse(t.Context(), account, goneHook)
+		return err == nil && hook.JSON200 != nil && !hook.JSON200.Data.Enabled
 	})
 
 	// Invalid PBX input is dead-lettered and listed by the API.
 	if _, err := pbx.Publish(t.Context(), "pbx.events."+account, []byte(`{"event":"channel_create","direction":"sideways"}`)); err != nil {
 		t.Fatal(err)
 	}
-	var letters struct {
-		Data []json.RawMessage `json:"data"`
-	}
 	testenv.Eventually(t, 30*time.Second, "the dead letter in the API", func() bool {
-		st.API(t, http.MethodGet, "/v1/accounts/"+account+"/events/deadletter", "", &letters)
-		return len(letters.Data) == 1
+		letters, err := api.ListDeadLettersWithResponse(t.Context(), account, nil)
+		return err == nil && letters.JSON200 != nil && len(letters.JSON200.Data) == 1
 	})
 
 	// A test event of the call hook comes back as an attempt.
-	if status := st.API(t, http.MethodPost, "/v1/accounts/"+account+"/webhooks/"+callHook+"/test", "", nil); status != http.StatusOK {
-		t.Fatalf("test hook: status %d, want 200 with the attempt", status)
+	tested, err := api.TestHookWithResponse(t.Context(), account, callHook)
+	if err != nil {
+		t.Fatalf("test hook: %v", err)
+	}
+	if tested.JSON200 == nil || tested.JSON200.Data.HookId != callHook {
+		t.Fatalf("test hook: status %d, want 200 with the attempt: %s", tested.StatusCode(), tested.Body)
 	}
 
 	// A media upload reaches the media hook with a link that downloads it.

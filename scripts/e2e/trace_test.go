@@ -16,6 +16,7 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/pbxhooks/pbxhooks/pkg/apiclient"
 	"github.com/pbxhooks/pbxhooks/scripts/internal/teststack"
 	"github.com/pbxhooks/pbxhooks/testkit/testenv"
 )
@@ -109,10 +110,10 @@ func TestTraceFromPBXToCallback(t *testing.T) {
 	defer target.Close()
 
 	const account = "acct-trace"
-	if status := st.API(t, http.MethodPut, "/v1/accounts/"+account+"/webhooks",
-		`{"data":{"name":"traced","uri":"`+target.URL+`/hook","http_verb":"post","hook":"channel_create","format":"json"}}`, nil); status != http.StatusCreated {
-		t.Fatalf("create hook: %d", status)
-	}
+	st.CreateHook(t, account, apiclient.HookDocument{
+		Name: "traced", Uri: target.URL + "/hook", HttpVerb: new(apiclient.HTTPVerbPost), Hook: apiclient.HookKindChannelCreate,
+		Format: new(apiclient.PayloadFormatJson),
+	})
 
 	const (
 		traceIDHex   = "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -30,4 +30,3 @@ func TestParse(t *testing.T) {
 		}
 	}
 }
-

@@ -97,21 +97,14 @@ func TestMigrateThenServe(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil) }()
 
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if ready(t, "http://"+addr+"/readyz") {
-			break
-		}
+	testenv.Eventually(t, 30*time.Second, "the API to be ready", func() bool {
 		select {
 		case err := <-done:
 			t.Fatalf("serve ended early: %v", err)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("API never became ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return ready(t, "http://"+addr+"/readyz")
+	})
 	cancel()
 	select {
 	case err := <-done:

@@ -236,7 +236,11 @@ func accountURL(accountID string, rest ...string) string {
 func (rq *request) redirect(rest string, notice ...string) {
 	u := accountURL(rq.account, rest)
 	if len(notice) > 0 {
-		u += "?notice=" + url.QueryEscape(notice[0])
+		sep := "?"
+		if strings.Contains(rest, "?") {
+			sep = "&"
+		}
+		u += sep + "notice=" + url.QueryEscape(notice[0])
 	}
 	http.Redirect(rq.w, rq.r, u, http.StatusSeeOther)
 }
