@@ -50,6 +50,24 @@ func (e BulkReenableReEnable) Valid() bool {
 	}
 }
 
+// Defines values for CallDirection.
+const (
+	CallDirectionInbound  CallDirection = "inbound"
+	CallDirectionOutbound CallDirection = "outbound"
+)
+
+// Valid indicates whether the value is a known member of the CallDirection enum.
+func (e CallDirection) Valid() bool {
+	switch e {
+	case CallDirectionInbound:
+		return true
+	case CallDirectionOutbound:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for CallStatus.
 const (
 	CallStatusAnswered     CallStatus = "answered"
@@ -215,6 +233,54 @@ func (e PayloadFormat) Valid() bool {
 	}
 }
 
+// Defines values for Scenario.
+const (
+	ScenarioAnsweredCall  Scenario = "answered-call"
+	ScenarioBusy          Scenario = "busy"
+	ScenarioCallRecording Scenario = "call-recording"
+	ScenarioMissedCall    Scenario = "missed-call"
+	ScenarioNoAnswer      Scenario = "no-answer"
+	ScenarioVoicemail     Scenario = "voicemail"
+)
+
+// Valid indicates whether the value is a known member of the Scenario enum.
+func (e Scenario) Valid() bool {
+	switch e {
+	case ScenarioAnsweredCall:
+		return true
+	case ScenarioBusy:
+		return true
+	case ScenarioCallRecording:
+		return true
+	case ScenarioMissedCall:
+		return true
+	case ScenarioNoAnswer:
+		return true
+	case ScenarioVoicemail:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ScenarioCallbackKind.
+const (
+	ScenarioCallbackKindCall  ScenarioCallbackKind = "call"
+	ScenarioCallbackKindMedia ScenarioCallbackKind = "media"
+)
+
+// Valid indicates whether the value is a known member of the ScenarioCallbackKind enum.
+func (e ScenarioCallbackKind) Valid() bool {
+	switch e {
+	case ScenarioCallbackKindCall:
+		return true
+	case ScenarioCallbackKindMedia:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SuccessStatus.
 const (
 	SuccessStatusSuccess SuccessStatus = "success"
@@ -328,6 +394,9 @@ type BulkReenableRequest struct {
 	Data BulkReenable `json:"data"`
 }
 
+// CallDirection defines model for CallDirection.
+type CallDirection string
+
 // CallStatus defines model for CallStatus.
 type CallStatus string
 
@@ -431,6 +500,20 @@ type Error struct {
 
 // ErrorStatus defines model for Error.Status.
 type ErrorStatus string
+
+// FailedDelivery defines model for FailedDelivery.
+type FailedDelivery struct {
+	DeliveryId string `json:"delivery_id"`
+
+	// Error Why the delivery could not be resent (not on a dry run).
+	Error          *string   `json:"error,omitempty"`
+	EventId        string    `json:"event_id"`
+	FirstAttemptAt time.Time `json:"first_attempt_at"`
+	LastAttempt    int       `json:"last_attempt"`
+	LastAttemptAt  time.Time `json:"last_attempt_at"`
+	ResendId       *string   `json:"resend_id,omitempty"`
+	Resent         bool      `json:"resent"`
+}
 
 // HTTPVerb Compared case-insensitively.
 type HTTPVerb string
@@ -704,6 +787,54 @@ type PayloadFormat string
 // ReadOnlyField Read-only: ignored on input.
 type ReadOnlyField = string
 
+// RecoverEnvelope defines model for RecoverEnvelope.
+type RecoverEnvelope struct {
+	Data      Recovered     `json:"data"`
+	RequestId *string       `json:"request_id,omitempty"`
+	Status    SuccessStatus `json:"status"`
+}
+
+// RecoverOptions defines model for RecoverOptions.
+type RecoverOptions struct {
+	DryRun *bool     `json:"dry_run,omitempty"`
+	Limit  *int      `json:"limit,omitempty"`
+	Since  time.Time `json:"since"`
+}
+
+// RecoverRequest defines model for RecoverRequest.
+type RecoverRequest struct {
+	Data RecoverOptions `json:"data"`
+}
+
+// Recovered defines model for Recovered.
+type Recovered struct {
+	Deliveries []FailedDelivery `json:"deliveries"`
+	DryRun     bool             `json:"dry_run"`
+	HookId     HookID           `json:"hook_id"`
+
+	// NextSince When truncated, the since that continues the listing.
+	NextSince *time.Time `json:"next_since,omitempty"`
+	Since     time.Time  `json:"since"`
+	Truncated bool       `json:"truncated"`
+}
+
+// ResendEnvelope defines model for ResendEnvelope.
+type ResendEnvelope struct {
+	Data      Resent        `json:"data"`
+	RequestId *string       `json:"request_id,omitempty"`
+	Status    SuccessStatus `json:"status"`
+}
+
+// Resent defines model for Resent.
+type Resent struct {
+	DeliveryId string `json:"delivery_id"`
+	EventId    string `json:"event_id"`
+	HookId     HookID `json:"hook_id"`
+
+	// ResendId Names this resend in the matcher's and deliverer's logs.
+	ResendId string `json:"resend_id"`
+}
+
 // RevisionCondition defines model for RevisionCondition.
 type RevisionCondition struct {
 	// Revision Makes an edit conditional: a stale revision answers 409.
@@ -724,6 +855,56 @@ type RevisionInput1 = string
 // RevisionRequest defines model for RevisionRequest.
 type RevisionRequest struct {
 	Data *RevisionCondition `json:"data,omitempty"`
+}
+
+// Scenario defines model for Scenario.
+type Scenario string
+
+// ScenarioCallback What one step's callbacks carry.
+type ScenarioCallback struct {
+	CallType *CallType            `json:"call_type,omitempty"`
+	Kind     ScenarioCallbackKind `json:"kind"`
+
+	// Lifecycle The Kazoo hook_event of a call step.
+	Lifecycle *string     `json:"lifecycle,omitempty"`
+	MediaType *MediaType  `json:"media_type,omitempty"`
+	Status    *CallStatus `json:"status,omitempty"`
+}
+
+// ScenarioCallbackKind defines model for ScenarioCallback.Kind.
+type ScenarioCallbackKind string
+
+// SimulateOptions defines model for SimulateOptions.
+type SimulateOptions struct {
+	Direction *CallDirection `json:"direction,omitempty"`
+
+	// From The caller; default +14155550123.
+	From     *string  `json:"from,omitempty"`
+	Scenario Scenario `json:"scenario"`
+
+	// To The callee; default +14155550100.
+	To *string `json:"to,omitempty"`
+}
+
+// SimulateRequest defines model for SimulateRequest.
+type SimulateRequest struct {
+	Data SimulateOptions `json:"data"`
+}
+
+// Simulation defines model for Simulation.
+type Simulation struct {
+	CallId    string             `json:"call_id"`
+	Callbacks []ScenarioCallback `json:"callbacks"`
+	Direction CallDirection      `json:"direction"`
+	Scenario  Scenario           `json:"scenario"`
+	ThreadId  string             `json:"thread_id"`
+}
+
+// SimulationEnvelope defines model for SimulationEnvelope.
+type SimulationEnvelope struct {
+	Data      Simulation    `json:"data"`
+	RequestId *string       `json:"request_id,omitempty"`
+	Status    SuccessStatus `json:"status"`
 }
 
 // SuccessStatus defines model for SuccessStatus.
@@ -799,6 +980,9 @@ type AccountId = AccountID
 // DeadletterPageSize defines model for deadletter_page_size.
 type DeadletterPageSize = int
 
+// DeliveryId defines model for delivery_id.
+type DeliveryId = string
+
 // From defines model for from.
 type From = time.Time
 
@@ -852,6 +1036,9 @@ type E503 = Error
 
 // HookResponse defines model for HookResponse.
 type HookResponse = HookEnvelope
+
+// RecoverResponse defines model for RecoverResponse.
+type RecoverResponse = RecoverEnvelope
 
 // HookDocumentBody defines model for HookDocumentBody.
 type HookDocumentBody = HookDocumentRequest
@@ -950,6 +1137,9 @@ type DownloadMediaParams struct {
 // UpdateDeliverySettingsJSONRequestBody defines body for UpdateDeliverySettings for application/json ContentType.
 type UpdateDeliverySettingsJSONRequestBody = DeliverySettingsPatchRequest
 
+// SimulateCallJSONRequestBody defines body for SimulateCall for application/json ContentType.
+type SimulateCallJSONRequestBody = SimulateRequest
+
 // CreateTokenJSONRequestBody defines body for CreateToken for application/json ContentType.
 type CreateTokenJSONRequestBody = TokenCreateRequest
 
@@ -967,6 +1157,9 @@ type PatchHookJSONRequestBody = HookPatchRequest
 
 // ReplaceHookJSONRequestBody defines body for ReplaceHook for application/json ContentType.
 type ReplaceHookJSONRequestBody = HookDocumentRequest
+
+// RecoverHookJSONRequestBody defines body for RecoverHook for application/json ContentType.
+type RecoverHookJSONRequestBody = RecoverRequest
 
 // RotateHookSecretJSONRequestBody defines body for RotateHookSecret for application/json ContentType.
 type RotateHookSecretJSONRequestBody = RevisionRequest
@@ -1127,6 +1320,13 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `Readiness` operationId).
 	Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// ResendDelivery Send a delivery again
+	//
+	// Sends the delivery again with the same webhook-id (the delivery id) and its payload rendered again from the stored event for the hook as it is now: one more attempt, numbered after the earlier ones (also when one succeeded), not retried. 202 once the delivery is queued; its attempt appears under the hook's attempts. 404 when the account has no delivery of that id, or its event (kept a week) or its hook is gone; 503 when no matcher answered (retry).
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/deliveries/{delivery_id}/resend (the `ResendDelivery` operationId).
+	ResendDelivery(ctx context.Context, accountId AccountId, deliveryId DeliveryId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetDeliverySettings Read the account's auto-disable settings
 	//
 	// The account's overrides of the deployment's auto-disable rule; null fields follow the deployment default.
@@ -1165,6 +1365,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/accounts/{account_id}/relay (the `OpenRelay` operationId).
 	OpenRelay(ctx context.Context, accountId AccountId, params *OpenRelayParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SimulateCallWithBody Run a simulated test call through ingest
+	//
+	// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
+	SimulateCallWithBody(ctx context.Context, accountId AccountId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SimulateCall Run a simulated test call through ingest
+	//
+	// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
+	SimulateCall(ctx context.Context, accountId AccountId, body SimulateCallJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListTokens List the account's active API tokens (admin only)
 	//
@@ -1306,6 +1524,24 @@ type ClientInterface interface {
 	// Corresponds with GET /v1/accounts/{account_id}/webhooks/{webhook_id}/attempts (the `ListHookAttempts` operationId).
 	ListHookAttempts(ctx context.Context, accountId AccountId, webhookId WebhookId, params *ListHookAttemptsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RecoverHookWithBody List or resend a hook's failed deliveries since a time
+	//
+	// The hook's deliveries attempted at or after since of which no attempt since then succeeded, oldest first, at most limit (1-100, default 100; truncated and next_since say when more remain). With dry_run they are only listed (200); otherwise each is resent as by the resend route (202), each answer item saying resent or why not (error).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
+	RecoverHookWithBody(ctx context.Context, accountId AccountId, webhookId WebhookId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RecoverHook List or resend a hook's failed deliveries since a time
+	//
+	// The hook's deliveries attempted at or after since of which no attempt since then succeeded, oldest first, at most limit (1-100, default 100; truncated and next_since say when more remain). With dry_run they are only listed (200); otherwise each is resent as by the resend route (202), each answer item saying resent or why not (error).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
+	RecoverHook(ctx context.Context, accountId AccountId, webhookId WebhookId, body RecoverHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RotateHookSecretWithBody Rotate the signing secret
 	//
 	// Mints a new secret (whsec_ + base64 of 32 random bytes) and answers with it, once. The previous secret keeps signing deliveries beside the new one until previous_secret_expires_at (API_SECRET_ROTATION_OVERLAP, 24 h by default); rotating again within that time retires it at once. Conditional on a revision when If-Match or data.revision is given: a stale one answers 409.
@@ -1406,6 +1642,23 @@ func (c *Client) Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (
 	return c.Client.Do(req)
 }
 
+// ResendDelivery Send a delivery again
+//
+// Sends the delivery again with the same webhook-id (the delivery id) and its payload rendered again from the stored event for the hook as it is now: one more attempt, numbered after the earlier ones (also when one succeeded), not retried. 202 once the delivery is queued; its attempt appears under the hook's attempts. 404 when the account has no delivery of that id, or its event (kept a week) or its hook is gone; 503 when no matcher answered (retry).
+//
+// Corresponds with POST /v1/accounts/{account_id}/deliveries/{delivery_id}/resend (the `ResendDelivery` operationId).
+func (c *Client) ResendDelivery(ctx context.Context, accountId AccountId, deliveryId DeliveryId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewResendDeliveryRequest(c.Server, accountId, deliveryId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // GetDeliverySettings Read the account's auto-disable settings
 //
 // The account's overrides of the deployment's auto-disable rule; null fields follow the deployment default.
@@ -1485,6 +1738,44 @@ func (c *Client) ListDeadLetters(ctx context.Context, accountId AccountId, param
 // Corresponds with GET /v1/accounts/{account_id}/relay (the `OpenRelay` operationId).
 func (c *Client) OpenRelay(ctx context.Context, accountId AccountId, params *OpenRelayParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewOpenRelayRequest(c.Server, accountId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SimulateCallWithBody Run a simulated test call through ingest
+//
+// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
+func (c *Client) SimulateCallWithBody(ctx context.Context, accountId AccountId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSimulateCallRequestWithBody(c.Server, accountId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SimulateCall Run a simulated test call through ingest
+//
+// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
+func (c *Client) SimulateCall(ctx context.Context, accountId AccountId, body SimulateCallJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSimulateCallRequest(c.Server, accountId, body)
 	if err != nil {
 		return nil, err
 	}
@@ -1815,6 +2106,44 @@ func (c *Client) ListHookAttempts(ctx context.Context, accountId AccountId, webh
 	return c.Client.Do(req)
 }
 
+// RecoverHookWithBody List or resend a hook's failed deliveries since a time
+//
+// The hook's deliveries attempted at or after since of which no attempt since then succeeded, oldest first, at most limit (1-100, default 100; truncated and next_since say when more remain). With dry_run they are only listed (200); otherwise each is resent as by the resend route (202), each answer item saying resent or why not (error).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
+func (c *Client) RecoverHookWithBody(ctx context.Context, accountId AccountId, webhookId WebhookId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRecoverHookRequestWithBody(c.Server, accountId, webhookId, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RecoverHook List or resend a hook's failed deliveries since a time
+//
+// The hook's deliveries attempted at or after since of which no attempt since then succeeded, oldest first, at most limit (1-100, default 100; truncated and next_since say when more remain). With dry_run they are only listed (200); otherwise each is resent as by the resend route (202), each answer item saying resent or why not (error).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
+func (c *Client) RecoverHook(ctx context.Context, accountId AccountId, webhookId WebhookId, body RecoverHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRecoverHookRequest(c.Server, accountId, webhookId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // RotateHookSecretWithBody Rotate the signing secret
 //
 // Mints a new secret (whsec_ + base64 of 32 random bytes) and answers with it, once. The previous secret keeps signing deliveries beside the new one until previous_secret_expires_at (API_SECRET_ROTATION_OVERLAP, 24 h by default); rotating again within that time retires it at once. Conditional on a revision when If-Match or data.revision is given: a stale one answers 409.
@@ -2005,6 +2334,47 @@ func NewReadinessRequest(server string) (*http.Request, error) {
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewResendDeliveryRequest constructs an http.Request for the ResendDelivery method
+func NewResendDeliveryRequest(server string, accountId AccountId, deliveryId DeliveryId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "delivery_id", deliveryId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/deliveries/%s/resend", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), nil)
 	if err != nil {
 		return nil, err
 	}
@@ -2279,6 +2649,53 @@ func NewOpenRelayRequest(server string, accountId AccountId, params *OpenRelayPa
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewSimulateCallRequest calls the generic SimulateCall builder with application/json body
+func NewSimulateCallRequest(server string, accountId AccountId, body SimulateCallJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSimulateCallRequestWithBody(server, accountId, "application/json", bodyReader)
+}
+
+// NewSimulateCallRequestWithBody constructs an http.Request for the SimulateCall method, with any body, and a specified content type
+func NewSimulateCallRequestWithBody(server string, accountId AccountId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/simulate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3006,6 +3423,60 @@ func NewListHookAttemptsRequest(server string, accountId AccountId, webhookId We
 	return req, nil
 }
 
+// NewRecoverHookRequest calls the generic RecoverHook builder with application/json body
+func NewRecoverHookRequest(server string, accountId AccountId, webhookId WebhookId, body RecoverHookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRecoverHookRequestWithBody(server, accountId, webhookId, "application/json", bodyReader)
+}
+
+// NewRecoverHookRequestWithBody constructs an http.Request for the RecoverHook method, with any body, and a specified content type
+func NewRecoverHookRequestWithBody(server string, accountId AccountId, webhookId WebhookId, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "webhook_id", webhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/webhooks/%s/recover", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewRotateHookSecretRequest calls the generic RotateHookSecret builder with application/json body
 func NewRotateHookSecretRequest(server string, accountId AccountId, webhookId WebhookId, params *RotateHookSecretParams, body RotateHookSecretJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -3288,6 +3759,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `Readiness` operationId).
 	ReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadinessResponse, error)
 
+	// ResendDeliveryWithResponse Send a delivery again
+	//
+	// Sends the delivery again with the same webhook-id (the delivery id) and its payload rendered again from the stored event for the hook as it is now: one more attempt, numbered after the earlier ones (also when one succeeded), not retried. 202 once the delivery is queued; its attempt appears under the hook's attempts. 404 when the account has no delivery of that id, or its event (kept a week) or its hook is gone; 503 when no matcher answered (retry).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/deliveries/{delivery_id}/resend (the `ResendDelivery` operationId).
+	ResendDeliveryWithResponse(ctx context.Context, accountId AccountId, deliveryId DeliveryId, reqEditors ...RequestEditorFn) (*ResendDeliveryResponse, error)
+
 	// GetDeliverySettingsWithResponse Read the account's auto-disable settings
 	//
 	// The account's overrides of the deployment's auto-disable rule; null fields follow the deployment default.
@@ -3332,6 +3812,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/accounts/{account_id}/relay (the `OpenRelay` operationId).
 	OpenRelayWithResponse(ctx context.Context, accountId AccountId, params *OpenRelayParams, reqEditors ...RequestEditorFn) (*OpenRelayResponse, error)
+
+	// SimulateCallWithBodyWithResponse Run a simulated test call through ingest
+	//
+	// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
+	SimulateCallWithBodyWithResponse(ctx context.Context, accountId AccountId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SimulateCallResponse, error)
+
+	// SimulateCallWithResponse Run a simulated test call through ingest
+	//
+	// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
+	SimulateCallWithResponse(ctx context.Context, accountId AccountId, body SimulateCallJSONRequestBody, reqEditors ...RequestEditorFn) (*SimulateCallResponse, error)
 
 	// ListTokensWithResponse List the account's active API tokens (admin only)
 	//
@@ -3484,6 +3982,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/accounts/{account_id}/webhooks/{webhook_id}/attempts (the `ListHookAttempts` operationId).
 	ListHookAttemptsWithResponse(ctx context.Context, accountId AccountId, webhookId WebhookId, params *ListHookAttemptsParams, reqEditors ...RequestEditorFn) (*ListHookAttemptsResponse, error)
+
+	// RecoverHookWithBodyWithResponse List or resend a hook's failed deliveries since a time
+	//
+	// The hook's deliveries attempted at or after since of which no attempt since then succeeded, oldest first, at most limit (1-100, default 100; truncated and next_since say when more remain). With dry_run they are only listed (200); otherwise each is resent as by the resend route (202), each answer item saying resent or why not (error).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
+	RecoverHookWithBodyWithResponse(ctx context.Context, accountId AccountId, webhookId WebhookId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RecoverHookResponse, error)
+
+	// RecoverHookWithResponse List or resend a hook's failed deliveries since a time
+	//
+	// The hook's deliveries attempted at or after since of which no attempt since then succeeded, oldest first, at most limit (1-100, default 100; truncated and next_since say when more remain). With dry_run they are only listed (200); otherwise each is resent as by the resend route (202), each answer item saying resent or why not (error).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
+	RecoverHookWithResponse(ctx context.Context, accountId AccountId, webhookId WebhookId, body RecoverHookJSONRequestBody, reqEditors ...RequestEditorFn) (*RecoverHookResponse, error)
 
 	// RotateHookSecretWithBodyWithResponse Rotate the signing secret
 	//
@@ -3689,6 +4205,96 @@ func (r ReadinessResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ReadinessResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ResendDeliveryResponse429Headers the declared response headers of an HTTP 429 response for ResendDelivery
+type ResendDeliveryResponse429Headers struct {
+	RetryAfter *int
+}
+
+type ResendDeliveryResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *ResendEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *E503
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ResendDeliveryResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r ResendDeliveryResponse) GetJSON202() *ResendEnvelope {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ResendDeliveryResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ResendDeliveryResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ResendDeliveryResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r ResendDeliveryResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ResendDeliveryResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r ResendDeliveryResponse) GetJSON503() *E503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r ResendDeliveryResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ResendDeliveryResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ResendDeliveryResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ResendDeliveryResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4056,6 +4662,110 @@ func (r OpenRelayResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r OpenRelayResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SimulateCallResponse429Headers the declared response headers of an HTTP 429 response for SimulateCall
+type SimulateCallResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SimulateCallResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *SimulationEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *E413
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// JSON502 the response for an HTTP 502 `application/json` response
+	JSON502 *Error
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *E503
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SimulateCallResponse429Headers
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r SimulateCallResponse) GetJSON202() *SimulationEnvelope {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SimulateCallResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SimulateCallResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SimulateCallResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SimulateCallResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SimulateCallResponse) GetJSON413() *E413 {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SimulateCallResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetJSON502 returns the response for an HTTP 502 `application/json` response
+func (r SimulateCallResponse) GetJSON502() *Error {
+	return r.JSON502
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SimulateCallResponse) GetJSON503() *E503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SimulateCallResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SimulateCallResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SimulateCallResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SimulateCallResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5156,6 +5866,110 @@ func (r ListHookAttemptsResponse) ContentType() string {
 	return ""
 }
 
+// RecoverHookResponse429Headers the declared response headers of an HTTP 429 response for RecoverHook
+type RecoverHookResponse429Headers struct {
+	RetryAfter *int
+}
+
+type RecoverHookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RecoverResponse
+	// JSON202 the response for an HTTP 202 `application/json` response
+	JSON202 *RecoverResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *E413
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *E503
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RecoverHookResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RecoverHookResponse) GetJSON200() *RecoverResponse {
+	return r.JSON200
+}
+
+// GetJSON202 returns the response for an HTTP 202 `application/json` response
+func (r RecoverHookResponse) GetJSON202() *RecoverResponse {
+	return r.JSON202
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RecoverHookResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RecoverHookResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RecoverHookResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RecoverHookResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RecoverHookResponse) GetJSON413() *E413 {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RecoverHookResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r RecoverHookResponse) GetJSON503() *E503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r RecoverHookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RecoverHookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RecoverHookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RecoverHookResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RotateHookSecretResponse200Headers the declared response headers of an HTTP 200 response for RotateHookSecret
 type RotateHookSecretResponse200Headers struct {
 	ETag *string
@@ -5512,6 +6326,21 @@ func (c *ClientWithResponses) ReadinessWithResponse(ctx context.Context, reqEdit
 	return ParseReadinessResponse(rsp)
 }
 
+// ResendDeliveryWithResponse Send a delivery again
+//
+// Sends the delivery again with the same webhook-id (the delivery id) and its payload rendered again from the stored event for the hook as it is now: one more attempt, numbered after the earlier ones (also when one succeeded), not retried. 202 once the delivery is queued; its attempt appears under the hook's attempts. 404 when the account has no delivery of that id, or its event (kept a week) or its hook is gone; 503 when no matcher answered (retry).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account_id}/deliveries/{delivery_id}/resend (the `ResendDelivery` operationId).
+func (c *ClientWithResponses) ResendDeliveryWithResponse(ctx context.Context, accountId AccountId, deliveryId DeliveryId, reqEditors ...RequestEditorFn) (*ResendDeliveryResponse, error) {
+	rsp, err := c.ResendDelivery(ctx, accountId, deliveryId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseResendDeliveryResponse(rsp)
+}
+
 // GetDeliverySettingsWithResponse Read the account's auto-disable settings
 //
 // The account's overrides of the deployment's auto-disable rule; null fields follow the deployment default.
@@ -5585,6 +6414,36 @@ func (c *ClientWithResponses) OpenRelayWithResponse(ctx context.Context, account
 		return nil, err
 	}
 	return ParseOpenRelayResponse(rsp)
+}
+
+// SimulateCallWithBodyWithResponse Run a simulated test call through ingest
+//
+// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
+func (c *ClientWithResponses) SimulateCallWithBodyWithResponse(ctx context.Context, accountId AccountId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SimulateCallResponse, error) {
+	rsp, err := c.SimulateCallWithBody(ctx, accountId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSimulateCallResponse(rsp)
+}
+
+// SimulateCallWithResponse Run a simulated test call through ingest
+//
+// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
+func (c *ClientWithResponses) SimulateCallWithResponse(ctx context.Context, accountId AccountId, body SimulateCallJSONRequestBody, reqEditors ...RequestEditorFn) (*SimulateCallResponse, error) {
+	rsp, err := c.SimulateCall(ctx, accountId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSimulateCallResponse(rsp)
 }
 
 // ListTokensWithResponse List the account's active API tokens (admin only)
@@ -5847,6 +6706,36 @@ func (c *ClientWithResponses) ListHookAttemptsWithResponse(ctx context.Context, 
 	return ParseListHookAttemptsResponse(rsp)
 }
 
+// RecoverHookWithBodyWithResponse List or resend a hook's failed deliveries since a time
+//
+// The hook's deliveries attempted at or after since of which no attempt since then succeeded, oldest first, at most limit (1-100, default 100; truncated and next_since say when more remain). With dry_run they are only listed (200); otherwise each is resent as by the resend route (202), each answer item saying resent or why not (error).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
+func (c *ClientWithResponses) RecoverHookWithBodyWithResponse(ctx context.Context, accountId AccountId, webhookId WebhookId, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RecoverHookResponse, error) {
+	rsp, err := c.RecoverHookWithBody(ctx, accountId, webhookId, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecoverHookResponse(rsp)
+}
+
+// RecoverHookWithResponse List or resend a hook's failed deliveries since a time
+//
+// The hook's deliveries attempted at or after since of which no attempt since then succeeded, oldest first, at most limit (1-100, default 100; truncated and next_since say when more remain). With dry_run they are only listed (200); otherwise each is resent as by the resend route (202), each answer item saying resent or why not (error).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
+func (c *ClientWithResponses) RecoverHookWithResponse(ctx context.Context, accountId AccountId, webhookId WebhookId, body RecoverHookJSONRequestBody, reqEditors ...RequestEditorFn) (*RecoverHookResponse, error) {
+	rsp, err := c.RecoverHook(ctx, accountId, webhookId, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRecoverHookResponse(rsp)
+}
+
 // RotateHookSecretWithBodyWithResponse Rotate the signing secret
 //
 // Mints a new secret (whsec_ + base64 of 32 random bytes) and answers with it, once. The previous secret keeps signing deliveries beside the new one until previous_secret_expires_at (API_SECRET_ROTATION_OVERLAP, 24 h by default); rotating again within that time retires it at once. Conditional on a revision when If-Match or data.revision is given: a stale one answers 409.
@@ -6018,6 +6907,87 @@ func ParseReadinessResponse(rsp *http.Response) (*ReadinessResponse, error) {
 		}
 		response.JSON503 = &dest
 
+	}
+
+	return response, nil
+}
+
+// ParseResendDeliveryResponse parses an HTTP response from a ResendDeliveryWithResponse call
+func ParseResendDeliveryResponse(rsp *http.Response) (*ResendDeliveryResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ResendDeliveryResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest ResendEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest E503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers ResendDeliveryResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
 	}
 
 	return response, nil
@@ -6344,6 +7314,101 @@ func ParseOpenRelayResponse(rsp *http.Response) (*OpenRelayResponse, error) {
 	switch {
 	case rsp.StatusCode == 429:
 		var headers OpenRelayResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSimulateCallResponse parses an HTTP response from a SimulateCallWithResponse call
+func ParseSimulateCallResponse(rsp *http.Response) (*SimulateCallResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SimulateCallResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest SimulationEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest E413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 502:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON502 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest E503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SimulateCallResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -7345,6 +8410,101 @@ func ParseListHookAttemptsResponse(rsp *http.Response) (*ListHookAttemptsRespons
 	switch {
 	case rsp.StatusCode == 429:
 		var headers ListHookAttemptsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRecoverHookResponse parses an HTTP response from a RecoverHookWithResponse call
+func ParseRecoverHookResponse(rsp *http.Response) (*RecoverHookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RecoverHookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RecoverResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 202:
+		var dest RecoverResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON202 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest E413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest E503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RecoverHookResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

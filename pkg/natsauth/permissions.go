@@ -78,7 +78,8 @@ const mediaStream = "OBJ_" + bus.MediaBucket
 //   - only ingest writes the media bucket (so only ingest, after checking
 //     the account, records an object's owner); the api reads it, the
 //     matcher reads object info to check ownership;
-//   - replies come only on the service's own inbox prefix.
+//   - replies come only on the service's own inbox prefix, and the
+//     matcher's answers to the API's resend requests on the API's.
 func ServicePermissions(service string) (Permissions, error) {
 	pub := []string{"$JS.API.INFO"}
 	for _, s := range []string{bus.StreamPBX, bus.StreamEvents, bus.StreamDeliveries, bus.StreamParked, bus.StreamDeadLetter, bus.StreamHookChanges} {
@@ -97,9 +98,14 @@ func ServicePermissions(service string) (Permissions, error) {
 		pub = append(pub, mediaWriter()...)
 	case ServiceMatcher:
 		pub = append(pub, durableConsumer(bus.StreamEvents, bus.ConsumerMatcher)...)
+		// A resend reads EVENTS back with short-lived consumers of its own
+		// and answers the API's request on the API's inbox.
+		pub = append(pub, anyConsumer(bus.StreamEvents)...)
+		pub = append(pub, bus.ServiceInboxPrefix(ServiceAPI)+".>")
 		pub = append(pub, bus.SubjectDeliveriesAll)
 		pub = append(pub, deadLetters...)
 		pub = append(pub, mediaInfoReader()...)
+		sub = append(sub, bus.SubjectResendRequests)
 		// Hook-change notices: an ordered consumer reads them, and the
 		// newest one's sequence is read to tell whether the cache is stale.
 		pub = append(pub, anyConsumer(bus.StreamHookChanges)...)
@@ -119,6 +125,8 @@ func ServicePermissions(service string) (Permissions, error) {
 	case ServiceAPI:
 		// Test events of POST .../webhooks/{id}/test and hook-change notices.
 		pub = append(pub, bus.SubjectEventsAll, bus.HooksChangedAll)
+		// Resend requests to the matcher (POST .../deliveries/{id}/resend).
+		pub = append(pub, bus.SubjectResendRequests)
 		// The dead-letter listing reads with short-lived consumers and
 		// direct message gets.
 		pub = append(pub, anyConsumer(bus.StreamDeadLetter)...)

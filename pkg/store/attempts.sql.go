@@ -37,6 +37,33 @@ func (q *Queries) CountDeliveryAttempts(ctx context.Context, arg CountDeliveryAt
 	return i, err
 }
 
+const deliveryAttemptHistory = `-- name: DeliveryAttemptHistory :one
+SELECT coalesce(max(attempt), 0)::integer AS last_attempt,
+       coalesce(max(created_at), 'epoch')::timestamptz AS last_at
+FROM attempts
+WHERE delivery_id = $1 AND created_at >= $2
+`
+
+type DeliveryAttemptHistoryParams struct {
+	DeliveryID string
+	Since      time.Time
+}
+
+type DeliveryAttemptHistoryRow struct {
+	LastAttempt int32
+	LastAt      time.Time
+}
+
+// A delivery's highest attempt number and newest attempt time over the
+// stream's retention (the epoch when it has none): a resend
+// (Delivery.resend_id) is numbered after them.
+func (q *Queries) DeliveryAttemptHistory(ctx context.Context, arg DeliveryAttemptHistoryParams) (DeliveryAttemptHistoryRow, error) {
+	row := q.db.QueryRow(ctx, deliveryAttemptHistory, arg.DeliveryID, arg.Since)
+	var i DeliveryAttemptHistoryRow
+	err := row.Scan(&i.LastAttempt, &i.LastAt)
+	return i, err
+}
+
 const getFirstAttemptForDelivery = `-- name: GetFirstAttemptForDelivery :one
 SELECT id, account_id, hook_id, event_id, delivery_id, attempt, retries_left, result, reason, request_method, request_url, request_headers, response_status, response_headers, response_body, client_error, latency_ms, created_at FROM attempts
 WHERE account_id = $1 AND delivery_id = $2
@@ -220,6 +247,67 @@ func (q *Queries) ListEventAttempts(ctx context.Context, arg ListEventAttemptsPa
 			&i.ClientError,
 			&i.LatencyMs,
 			&i.CreatedAt,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const listFailedDeliveries = `-- name: ListFailedDeliveries :many
+SELECT delivery_id, event_id,
+       min(created_at)::timestamptz AS first_attempt_at,
+       coalesce(max(created_at), 'epoch')::timestamptz AS last_attempt_at,
+       max(attempt)::integer AS last_attempt
+FROM attempts
+WHERE account_id = $1 AND hook_id = $2 AND created_at >= $3
+GROUP BY delivery_id, event_id
+HAVING NOT bool_or(result = 'success')
+ORDER BY min(created_at), delivery_id
+LIMIT $4
+`
+
+type ListFailedDeliveriesParams struct {
+	AccountID string
+	HookID    string
+	Since     time.Time
+	RowLimit  int32
+}
+
+type ListFailedDeliveriesRow struct {
+	DeliveryID     string
+	EventID        string
+	FirstAttemptAt time.Time
+	LastAttemptAt  time.Time
+	LastAttempt    int32
+}
+
+// One hook's deliveries attempted since a time of which no attempt in that
+// time succeeded, oldest first attempt first; row_limit bounds the answer.
+func (q *Queries) ListFailedDeliveries(ctx context.Context, arg ListFailedDeliveriesParams) ([]ListFailedDeliveriesRow, error) {
+	rows, err := q.db.Query(ctx, listFailedDeliveries,
+		arg.AccountID,
+		arg.HookID,
+		arg.Since,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []ListFailedDeliveriesRow{}
+	for rows.Next() {
+		var i ListFailedDeliveriesRow
+		if err := rows.Scan(
+			&i.DeliveryID,
+			&i.EventID,
+			&i.FirstAttemptAt,
+			&i.LastAttemptAt,
+			&i.LastAttempt,
 		); err != nil {
 			return nil, err
 		}

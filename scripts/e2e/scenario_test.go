@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,8 +134,89 @@ func TestScenariosArriveWithTheirDocumentedStatuses(t *testing.T) {
 	}
 }
 
+// TestSimulateRunsTheScenarioThroughIngest: POST .../simulate sends the
+// scenario through the real ingest (API_INGEST_URL, the admin token), and
+// the callbacks carry what its answer promised.
+func TestSimulateRunsTheScenarioThroughIngest(t *testing.T) {
+	st := teststack.Start(t, teststack.Options{})
+	recv := &teststack.Receiver{}
+	target := httptest.NewServer(recv)
+	defer target.Close()
+	const account = "acct-simulate"
+	for _, hook := range []string{
+		`{"name":"Spoke calls","uri":"` + target.URL + `/spoke","hook":"call","format":"json"}`,
+		`{"name":"Spoke media","uri":"` + target.URL + `/media","hook":"media","format":"json"}`,
+	} {
+		if status := st.API(t, http.MethodPut, "/v1/accounts/"+account+"/webhooks", `{"data":`+hook+`}`, nil); status != http.StatusCreated {
+			t.Fatalf("create hook %s: status %d", hook, status)
+		}
+	}
+	var sim struct {
+		Data struct {
+			CallID    string `json:"call_id"`
+			ThreadID  string `json:"thread_id"`
+			Callbacks []struct {
+				Kind      string `json:"kind"`
+				CallType  string `json:"call_type"`
+				Status    string `json:"status"`
+				MediaType string `json:"media_type"`
+			} `json:"callbacks"`
+		} `json:"data"`
+	}
+	if status := st.API(t, http.MethodPost, "/v1/accounts/"+account+"/simulate",
+		`{"data":{"scenario":"voicemail","from":"+4930123456","to":"5010"}}`, &sim); status != http.StatusAccepted {
+		t.Fatalf("simulate: status %d", status)
+	}
+	var want []string
+	for _, cb := range sim.Data.Callbacks {
+		if cb.Kind == event.KindMedia {
+			want = append(want, "media/"+cb.MediaType)
+		} else {
+			want = append(want, cb.CallType+"/"+cb.Status)
+		}
+	}
+	if strings.Join(want, " ") != "incoming_call/ringing incoming_call/missed media/voicemail" {
+		t.Fatalf("simulate promised %v", want)
+	}
+	calls := waitFor(t, 60*time.Second, "the simulated call's callbacks", func() ([]teststack.Callback, bool) {
+		c := recv.Calls()
+		return c, len(c) >= len(want)
+	})
+	var got []string
+	for _, c := range calls {
+		var body map[string]any
+		if err := json.Unmarshal(c.Body, &body); err != nil {
+			t.Fatalf("callback is not JSON: %s", c.Body)
+		}
+		if body["thread_id"] != sim.Data.ThreadID || body["id"] != sim.Data.CallID || body["from"] != "+4930123456" || body["to"] != "5010" {
+			t.Errorf("callback %s is not the simulated call %s", c.Body, sim.Data.CallID)
+		}
+		if c.Path == "/media" {
+			got = append(got, "media/"+body["type"].(string))
+		} else {
+			got = append(got, body["type"].(string)+"/"+body["subtype"].(string))
+		}
+	}
+	if !slices.Equal(sorted(got), sorted(want)) {
+		t.Errorf("callbacks %v, want %v", sorted(got), sorted(want))
+	}
+}
+
 func sorted(s []string) []string {
 	out := slices.Clone(s)
 	slices.Sort(out)
 	return out
+}
+
+// waitFor polls check with testenv.Eventually and returns the value it
+// last reported, the one that satisfied it.
+func waitFor[T any](t *testing.T, within time.Duration, what string, check func() (T, bool)) T {
+	t.Helper()
+	var v T
+	testenv.Eventually(t, within, what, func() bool {
+		var ok bool
+		v, ok = check()
+		return ok
+	})
+	return v
 }

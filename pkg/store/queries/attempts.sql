@@ -19,6 +19,29 @@ SELECT count(*) FILTER (WHERE result = 'failure')::integer AS failures,
 FROM attempts
 WHERE delivery_id = sqlc.arg(delivery_id) AND created_at >= sqlc.arg(since);
 
+-- name: DeliveryAttemptHistory :one
+-- A delivery's highest attempt number and newest attempt time over the
+-- stream's retention (the epoch when it has none): a resend
+-- (Delivery.resend_id) is numbered after them.
+SELECT coalesce(max(attempt), 0)::integer AS last_attempt,
+       coalesce(max(created_at), 'epoch')::timestamptz AS last_at
+FROM attempts
+WHERE delivery_id = sqlc.arg(delivery_id) AND created_at >= sqlc.arg(since);
+
+-- name: ListFailedDeliveries :many
+-- One hook's deliveries attempted since a time of which no attempt in that
+-- time succeeded, oldest first attempt first; row_limit bounds the answer.
+SELECT delivery_id, event_id,
+       min(created_at)::timestamptz AS first_attempt_at,
+       coalesce(max(created_at), 'epoch')::timestamptz AS last_attempt_at,
+       max(attempt)::integer AS last_attempt
+FROM attempts
+WHERE account_id = sqlc.arg(account_id) AND hook_id = sqlc.arg(hook_id) AND created_at >= sqlc.arg(since)
+GROUP BY delivery_id, event_id
+HAVING NOT bool_or(result = 'success')
+ORDER BY min(created_at), delivery_id
+LIMIT sqlc.arg(row_limit);
+
 -- name: ListAttemptsFiltered :many
 -- Newest first; before_id pages backwards (0 means from the newest). The
 -- optional bounds select created_at in [from_time, to_time) and a result.

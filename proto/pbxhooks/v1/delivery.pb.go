@@ -50,8 +50,13 @@ type Delivery struct {
 	// received_at), so the time from intake to the callback's 2xx is
 	// measured on our clocks, not the PBX's.
 	EventReceivedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=event_received_at,json=eventReceivedAt,proto3" json:"event_received_at,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// resend_id is set on a delivery sent again on request (the API's
+	// POST .../deliveries/{delivery_id}/resend, bus.ResendRequest): same id
+	// and payload, one more attempt numbered after every earlier attempt of
+	// the delivery, made even when one succeeded, and not retried.
+	ResendId      string `protobuf:"bytes,13,opt,name=resend_id,json=resendId,proto3" json:"resend_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Delivery) Reset() {
@@ -168,11 +173,18 @@ func (x *Delivery) GetEventReceivedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Delivery) GetResendId() string {
+	if x != nil {
+		return x.ResendId
+	}
+	return ""
+}
+
 var File_pbxhooks_v1_delivery_proto protoreflect.FileDescriptor
 
 const file_pbxhooks_v1_delivery_proto_rawDesc = "" +
 	"\n" +
-	"\x1apbxhooks/v1/delivery.proto\x12\vpbxhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb3\x03\n" +
+	"\x1apbxhooks/v1/delivery.proto\x12\vpbxhooks.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xd0\x03\n" +
 	"\bDelivery\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -188,7 +200,8 @@ const file_pbxhooks_v1_delivery_proto_rawDesc = "" +
 	"created_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12F\n" +
 	"\x11event_occurred_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\x0feventOccurredAt\x12F\n" +
-	"\x11event_received_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0feventReceivedAtB;Z9github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1;pbxhooksv1b\x06proto3"
+	"\x11event_received_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0feventReceivedAt\x12\x1b\n" +
+	"\tresend_id\x18\r \x01(\tR\bresendIdB;Z9github.com/pbxhooks/pbxhooks/proto/pbxhooks/v1;pbxhooksv1b\x06proto3"
 
 var (
 	file_pbxhooks_v1_delivery_proto_rawDescOnce sync.Once

@@ -136,6 +136,10 @@ func (s *Stack) StartService(ctx context.Context, svc string, replica int) (*Pro
 		addr = free
 	}
 	env := append(s.cfg.baseEnv(), addrVar[svc]+"="+addr)
+	if svc == "api" {
+		// POST .../simulate sends its test calls to this stack's ingest.
+		env = append(env, "API_INGEST_URL=http://"+s.cfg.Addr("ingest"))
+	}
 	if replica == 0 {
 		env = append(env, s.cfg.ServiceEnv[svc]...)
 	}

@@ -37,6 +37,9 @@ type serveConfig struct {
 	// TrustedProxies may name the client in X-Forwarded-For
 	// (AUTH_TRUSTED_PROXY_CIDRS), for the failed-authentication throttle.
 	TrustedProxies []netip.Prefix
+	// IngestURL is where POST .../simulate sends its test calls
+	// (API_INGEST_URL), with the admin token, which ingest shares.
+	IngestURL string
 	// EventsIndexRetention is how long indexed events stay searchable
 	// (API_EVENTS_INDEX_RETENTION), like DELIVERY_ATTEMPT_RETENTION for
 	// attempts.
@@ -61,6 +64,7 @@ func readServeConfig(e *config.Env) (serveConfig, error) {
 		Media:          medialink.ReadConfig(e),
 		AllowCIDRs:     netguard.ReadAllowCIDRs(e),
 		TrustedProxies: credential.ReadTrustedProxies(e),
+		IngestURL:      e.URL("API_INGEST_URL", "http://127.0.0.1:8081", "http", "https"),
 		EventsIndexRetention: e.Duration("API_EVENTS_INDEX_RETENTION", eventindex.DefaultRetention,
 			time.Hour, 10*365*24*time.Hour),
 	}

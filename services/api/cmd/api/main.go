@@ -128,6 +128,7 @@ func serve(ctx context.Context) error {
 		Destinations:          netguard.Guard{Allow: cfg.AllowCIDRs},
 		TrustedProxies:        cfg.TrustedProxies,
 		Metrics:               reg,
+		IngestURL:             cfg.IngestURL,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pbxhooks/pbxhooks/pkg/bus"
+	"github.com/pbxhooks/pbxhooks/services/api/internal/httpapi"
 )
 
 // publicRoutes need no API token; every other route is walked below.
@@ -24,12 +25,14 @@ var publicRoutes = map[string]string{
 // allowed, so a 403 or 404 below is the authorisation's, not a 400 in
 // disguise.
 var walkBodies = map[string]string{
-	"PUT /v1/accounts/{account_id}/webhooks":                 wirecloudBody,
-	"PATCH /v1/accounts/{account_id}/webhooks":               `{"data":{"re-enable":true}}`,
-	"POST /v1/accounts/{account_id}/webhooks/{webhook_id}":   wirecloudEditBody,
-	"PATCH /v1/accounts/{account_id}/webhooks/{webhook_id}":  `{"data":{"enabled":false}}`,
-	"PUT /v1/accounts/{account_id}/tokens":                   `{"data":{"name":"intruder"}}`,
-	"DELETE /v1/accounts/{account_id}/webhooks/{webhook_id}": "",
+	"PUT /v1/accounts/{account_id}/webhooks":                       wirecloudBody,
+	"PATCH /v1/accounts/{account_id}/webhooks":                     `{"data":{"re-enable":true}}`,
+	"POST /v1/accounts/{account_id}/webhooks/{webhook_id}":         wirecloudEditBody,
+	"PATCH /v1/accounts/{account_id}/webhooks/{webhook_id}":        `{"data":{"enabled":false}}`,
+	"PUT /v1/accounts/{account_id}/tokens":                         `{"data":{"name":"intruder"}}`,
+	"DELETE /v1/accounts/{account_id}/webhooks/{webhook_id}":       "",
+	"POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover": `{"data":{"since":"2026-01-02T15:04:05Z","dry_run":true}}`,
+	"POST /v1/accounts/{account_id}/simulate":                      `{"data":{"scenario":"missed-call"}}`,
 }
 
 // accountSnapshot is everything stored for an account, to prove a refused
@@ -52,7 +55,9 @@ func (h *harness) accountSnapshot(t *testing.T, accountID string) string {
 // not exist (404), and checks nothing of account A changed.
 func TestIsolationWalk(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t)
+	// Every route is tried with a bad token: more failures than the
+	// per-address throttle allows, which has its own test.
+	h := newHarness(t, func(d *httpapi.Deps) { d.AuthFailureBurst = 1000 })
 	const tokenA, tokenB = "walk-token-of-account-a-xxxxxxxx", "walk-token-of-account-b-xxxxxxxx"
 	h.accountToken(t, "acct_a", tokenA)
 	h.accountToken(t, "acct_b", tokenB)
@@ -70,7 +75,7 @@ func TestIsolationWalk(t *testing.T) {
 	eventsBefore := events.CachedInfo().State.Msgs
 	before := h.accountSnapshot(t, "acct_a")
 
-	params := map[string]string{"{account_id}": "acct_a", "{webhook_id}": hookA, "{token_id}": "tok_acct_a"}
+	params := map[string]string{"{account_id}": "acct_a", "{webhook_id}": hookA, "{token_id}": "tok_acct_a", "{delivery_id}": "ev:" + hookA}
 	fill := func(path string, values map[string]string) string {
 		for k, v := range values {
 			path = strings.ReplaceAll(path, k, v)
@@ -99,14 +104,14 @@ func TestIsolationWalk(t *testing.T) {
 			t.Errorf("%s: 403 leaks account A's data: %s", key, forbidden.raw)
 		}
 		// A's token on B's copy of the path: refused the same way.
-		h.do(t, route.Method, fill(route.Path, map[string]string{"{account_id}": "acct_b", "{webhook_id}": hookA, "{token_id}": "tok_acct_a"}),
+		h.do(t, route.Method, fill(route.Path, map[string]string{"{account_id}": "acct_b", "{webhook_id}": hookA, "{token_id}": "tok_acct_a", "{delivery_id}": "ev:" + hookA}),
 			tokenA, body).expectError(t, http.StatusForbidden, "", "")
 
 		// The admin on an account that does not exist: 404, except the
 		// two creates, which create the account (their documented
 		// contract) and are checked below.
 		if key != "PUT /v1/accounts/{account_id}/webhooks" && key != "PUT /v1/accounts/{account_id}/tokens" {
-			h.do(t, route.Method, fill(route.Path, map[string]string{"{account_id}": "ghost", "{webhook_id}": hookA, "{token_id}": "tok_acct_a"}),
+			h.do(t, route.Method, fill(route.Path, map[string]string{"{account_id}": "ghost", "{webhook_id}": hookA, "{token_id}": "tok_acct_a", "{delivery_id}": "ev:" + hookA}),
 				adminToken, body).expectError(t, http.StatusNotFound, "", "")
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -428,6 +429,51 @@ func TestOpenAPIRoundTrip(t *testing.T) {
 	status(t, revoked, err, http.StatusOK)
 	afterRevoke, err := accountClient.ListHooksWithResponse(ctx, account)
 	status(t, afterRevoke, err, http.StatusUnauthorized)
+
+	// Resend and recover (the matcher's side answered by fakeMatcher), and
+	// a simulated call (ingest's by fakeIngest).
+	h.storeAttempts(t, attemptRow(account, hook.Id, "ev-failed", "failure", 1, time.Now().Add(-time.Minute)))
+	failedID := bus.DeliveryID("ev-failed", hook.Id)
+	noMatcher, err := admin.ResendDeliveryWithResponse(ctx, account, failedID)
+	status(t, noMatcher, err, http.StatusServiceUnavailable)
+	unknownDelivery, err := admin.ResendDeliveryWithResponse(ctx, account, "ev-none:"+hook.Id)
+	status(t, unknownDelivery, err, http.StatusNotFound)
+	dryRun := true
+	listed, err := admin.RecoverHookWithResponse(ctx, account, hook.Id, apiclient.RecoverRequest{
+		Data: apiclient.RecoverOptions{Since: time.Now().Add(-time.Hour), DryRun: &dryRun}})
+	status(t, listed, err, http.StatusOK)
+	if d := listed.JSON200.Data.Deliveries; len(d) != 1 || d[0].DeliveryId != failedID || d[0].Resent {
+		t.Errorf("recover dry run: %s", listed.Body)
+	}
+	badSince, err := admin.RecoverHookWithBodyWithResponse(ctx, account, hook.Id, "application/json", strings.NewReader(`{"data":{"since":"soon"}}`))
+	status(t, badSince, err, http.StatusBadRequest)
+	h.fakeMatcher(t, bus.ResendReply{})
+	resent, err := admin.ResendDeliveryWithResponse(ctx, account, failedID)
+	status(t, resent, err, http.StatusAccepted)
+	if resent.JSON202.Data.DeliveryId != failedID || resent.JSON202.Data.ResendId == "" {
+		t.Errorf("resend: %s", resent.Body)
+	}
+	recovered, err := admin.RecoverHookWithResponse(ctx, account, hook.Id, apiclient.RecoverRequest{
+		Data: apiclient.RecoverOptions{Since: time.Now().Add(-time.Hour)}})
+	status(t, recovered, err, http.StatusAccepted)
+	if d := recovered.JSON202.Data.Deliveries; len(d) != 1 || !d[0].Resent {
+		t.Errorf("recover: %s", recovered.Body)
+	}
+	ingest := httptest.NewServer(&fakeIngest{status: http.StatusAccepted})
+	defer ingest.Close()
+	simulating := newHarness(t, withIngest(ingest.URL))
+	simulating.createHook(t, account, wirecloudBody)
+	simulator := spec.client(simulating.url, adminToken)
+	outbound := apiclient.CallDirectionOutbound
+	simulated, err := simulator.SimulateCallWithResponse(ctx, account, apiclient.SimulateRequest{
+		Data: apiclient.SimulateOptions{Scenario: apiclient.ScenarioBusy, Direction: &outbound}})
+	status(t, simulated, err, http.StatusAccepted)
+	if sim := simulated.JSON202.Data; sim.Direction != apiclient.CallDirectionOutbound || len(sim.Callbacks) != 2 ||
+		sim.Callbacks[1].Status == nil || *sim.Callbacks[1].Status != apiclient.CallStatusBusy {
+		t.Errorf("simulate: %s", simulated.Body)
+	}
+	unknownScenario, err := simulator.SimulateCallWithBodyWithResponse(ctx, account, "application/json", strings.NewReader(`{"data":{"scenario":"x"}}`))
+	status(t, unknownScenario, err, http.StatusBadRequest)
 
 	// Deleting, conditionally and twice.
 	deleted, err := admin.DeleteHookWithBodyWithResponse(ctx, account, hook.Id, nil, "", nil)

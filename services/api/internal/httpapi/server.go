@@ -34,6 +34,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/pkg/httpserver"
 	"github.com/pbxhooks/pbxhooks/pkg/metrics"
 	"github.com/pbxhooks/pbxhooks/pkg/netguard"
+	"github.com/pbxhooks/pbxhooks/pkg/scenario"
 	"github.com/pbxhooks/pbxhooks/pkg/store"
 )
 
@@ -87,6 +88,9 @@ type Deps struct {
 	// RelayLease is how long a relay hook outlives its replica's last
 	// renewal (DefaultRelayLease).
 	RelayLease time.Duration
+	// IngestURL is ingest's base URL, where POST .../simulate sends its
+	// test calls with the admin token (DefaultIngestURL).
+	IngestURL string
 }
 
 // Defaults of the optional Deps.
@@ -95,6 +99,7 @@ const (
 	DefaultTestWait              = 20 * time.Second
 	DefaultRateLimit             = 50
 	DefaultRateBurst             = 100
+	DefaultIngestURL             = "http://127.0.0.1:8081"
 )
 
 // Server is the API's HTTP surface.
@@ -121,6 +126,8 @@ type Server struct {
 	relayStop  context.CancelFunc
 	relays     sync.WaitGroup
 	relayLease time.Duration
+	// ingest receives the test calls of POST .../simulate.
+	ingest scenario.Ingest
 }
 
 // New builds the server and its routes.
@@ -176,6 +183,10 @@ func New(deps Deps) (*Server, error) {
 		dests:    deps.Destinations,
 
 		relayLease: cmp.Or(deps.RelayLease, DefaultRelayLease),
+		ingest: scenario.Ingest{
+			BaseURL: cmp.Or(deps.IngestURL, DefaultIngestURL), Token: deps.AdminToken,
+			Client: &http.Client{Timeout: simulateTimeout},
+		},
 	}
 	s.relayCtx, s.relayStop = context.WithCancel(context.Background())
 	reg := deps.Metrics
@@ -248,6 +259,8 @@ func (s *Server) routes() {
 	e.GET(webhooks+"/:webhook_id/attempts", s.listHookAttempts, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/secret", s.rotateSecret, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/test", s.testHook, existingAccount...)
+	e.POST(webhooks+"/:webhook_id/recover", s.recoverHook, existingAccount...)
+	e.POST("/v1/accounts/:account_id/deliveries/:delivery_id/resend", s.resendDelivery, existingAccount...)
 
 	const tokens = "/v1/accounts/:account_id/tokens"
 	e.GET(tokens, s.listTokens, adminExistingAccount...)
@@ -255,6 +268,7 @@ func (s *Server) routes() {
 	e.DELETE(tokens+"/:token_id", s.revokeToken, adminExistingAccount...)
 
 	e.GET("/v1/accounts/:account_id/events/deadletter", s.listDeadLetters, existingAccount...)
+	e.POST("/v1/accounts/:account_id/simulate", s.simulateCall, existingAccount...)
 
 	const deliverySettings = "/v1/accounts/:account_id/delivery_settings"
 	e.GET(deliverySettings, s.getDeliverySettings, existingAccount...)

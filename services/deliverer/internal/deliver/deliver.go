@@ -112,6 +112,7 @@ type FailureTracker interface {
 // implements it.
 type AttemptCounter interface {
 	CountDeliveryAttempts(ctx context.Context, arg store.CountDeliveryAttemptsParams) (store.CountDeliveryAttemptsRow, error)
+	DeliveryAttemptHistory(ctx context.Context, arg store.DeliveryAttemptHistoryParams) (store.DeliveryAttemptHistoryRow, error)
 }
 
 // Deps are what a Deliverer needs.
@@ -333,6 +334,9 @@ func (d *Deliverer) attempt(ctx context.Context, j *job, ticket *endpoint.Ticket
 // success is already recorded (the ack was lost to a crash) or every retry
 // is spent (the final nak or ack was lost).
 func (d *Deliverer) attemptNumber(ctx context.Context, delivery *pbxhooksv1.Delivery, redelivered bool) (attempt int, done bool, err error) {
+	if delivery.GetResendId() != "" {
+		return d.resendAttemptNumber(ctx, delivery, redelivered)
+	}
 	if !redelivered {
 		return 1, false, nil
 	}
@@ -346,6 +350,23 @@ func (d *Deliverer) attemptNumber(ctx context.Context, delivery *pbxhooksv1.Deli
 		return 0, true, nil
 	}
 	return int(seen.Failures) + 1, false, nil
+}
+
+// resendAttemptNumber numbers a resend (bus.ResendRequest) after every
+// earlier attempt of its delivery, successful or not. A redelivered or
+// parked resend needs no attempt once one newer than the resend request is
+// recorded: its own, whose ack was lost, or one of the original's retries.
+func (d *Deliverer) resendAttemptNumber(ctx context.Context, delivery *pbxhooksv1.Delivery, redelivered bool) (attempt int, done bool, err error) {
+	history, err := d.deps.Counter.DeliveryAttemptHistory(ctx, store.DeliveryAttemptHistoryParams{
+		DeliveryID: delivery.GetId(), Since: d.deps.Now().Add(-attemptLookback),
+	})
+	if err != nil {
+		return 0, false, fmt.Errorf("read attempts of resent delivery %s: %w", delivery.GetId(), err)
+	}
+	if redelivered && !history.LastAt.Before(delivery.GetCreatedAt().AsTime()) {
+		return 0, true, nil
+	}
+	return int(history.LastAttempt) + 1, false, nil
 }
 
 // trackHealth feeds auto-disable: 410 disables the hook at once, any other

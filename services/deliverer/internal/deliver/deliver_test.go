@@ -232,6 +232,12 @@ func newDeliveries(hook store.Hook, n int) []*pbxhooksv1.Delivery {
 
 func (h *harness) publish(t *testing.T, d *pbxhooksv1.Delivery) {
 	t.Helper()
+	h.publishAs(t, d, d.Id)
+}
+
+// publishAs publishes d with message id msgID (a resend has one of its own).
+func (h *harness) publishAs(t *testing.T, d *pbxhooksv1.Delivery, msgID string) {
+	t.Helper()
 	subject, err := bus.DeliverySubject(d.AccountId, d.HookId)
 	if err != nil {
 		t.Fatalf("subject: %v", err)
@@ -242,7 +248,7 @@ func (h *harness) publish(t *testing.T, d *pbxhooksv1.Delivery) {
 	}
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(bus.HeaderMsgID, d.Id)
+	m.Header.Set(bus.HeaderMsgID, msgID)
 	if _, err := h.js.PublishMsg(t.Context(), m); err != nil {
 		t.Fatalf("publish delivery: %v", err)
 	}

@@ -139,6 +139,7 @@ func run() error {
 	g.Go(func() error { return cache.Run(gctx) })
 	g.Go(func() error { return health.ServeProfiling(gctx, cfg.PprofAddr) })
 	g.Go(func() error { return processor.Run(gctx) })
+	g.Go(func() error { return fan.ServeResends(gctx, nc) })
 	log.InfoContext(ctx, "matcher started", "health_addr", cfg.HealthAddr, "workers", cfg.Workers)
 
 	err = g.Wait()

@@ -152,7 +152,7 @@ func (f *Fanout) Handle(ctx context.Context, msg jetstream.Msg) error {
 	for _, hook := range matched {
 		pubCtx, span := tracer.Start(ctx, "deliveries publish", trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(telemetry.MessagingSystemNATS, telemetry.MessagingOperationPublish))
-		m, err := f.deliveryMsg(pubCtx, hook, &ev)
+		m, err := f.deliveryMsg(pubCtx, hook, &ev, "")
 		if err != nil {
 			span.End()
 			// Only this hook's configuration can fix it (say, bad
@@ -249,7 +249,9 @@ func (f *Fanout) testHook(ctx context.Context, hookID string, ev *pbxhooksv1.Eve
 	return &hook, nil
 }
 
-func (f *Fanout) deliveryMsg(ctx context.Context, hook *store.Hook, ev *pbxhooksv1.Event) (*nats.Msg, error) {
+// deliveryMsg renders ev for hook. A resendID makes it a resend (see
+// Resend): no retries, and a message id of its own.
+func (f *Fanout) deliveryMsg(ctx context.Context, hook *store.Hook, ev *pbxhooksv1.Event, resendID string) (*nats.Msg, error) {
 	subject, err := bus.DeliverySubject(ev.GetAccountId(), hook.ID)
 	if err != nil {
 		return nil, err
@@ -273,13 +275,18 @@ func (f *Fanout) deliveryMsg(ctx context.Context, hook *store.Hook, ev *pbxhooks
 		EventOccurredAt: ev.GetOccurredAt(),
 		EventReceivedAt: ev.GetReceivedAt(),
 	}
+	msgID := id
+	if resendID != "" {
+		delivery.ResendId, delivery.Retries = resendID, 0
+		msgID = bus.ResendMsgID(resendID, id)
+	}
 	data, err := proto.Marshal(delivery)
 	if err != nil {
 		return nil, fmt.Errorf("encode delivery %s: %w", id, err)
 	}
 	m := nats.NewMsg(subject)
 	m.Data = data
-	m.Header.Set(bus.HeaderMsgID, id)
+	m.Header.Set(bus.HeaderMsgID, msgID)
 	telemetry.InjectNATS(ctx, m.Header)
 	return m, nil
 }

@@ -34,6 +34,7 @@ type pipeline struct {
 	js    jetstream.JetStream
 	q     *store.Queries
 	cache *hookcache.Cache
+	fan   *fanout.Fanout
 }
 
 func startPipeline(t *testing.T, setup func(q *store.Queries)) *pipeline {
@@ -63,7 +64,7 @@ func startPipeline(t *testing.T, setup func(q *store.Queries)) *pipeline {
 		done <- struct{}{}
 	}()
 	t.Cleanup(func() { cancel(); <-done; <-done })
-	return &pipeline{nc: nc, js: js, q: q, cache: cache}
+	return &pipeline{nc: nc, js: js, q: q, cache: cache, fan: fan}
 }
 
 // linkKeys sign the media links of every test pipeline.
