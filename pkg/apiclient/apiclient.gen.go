@@ -143,6 +143,69 @@ func (e ErrorStatus) Valid() bool {
 	}
 }
 
+// Defines values for EventKind.
+const (
+	EventKindCall  EventKind = "call"
+	EventKindMedia EventKind = "media"
+)
+
+// Valid indicates whether the value is a known member of the EventKind enum.
+func (e EventKind) Valid() bool {
+	switch e {
+	case EventKindCall:
+		return true
+	case EventKindMedia:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for EventStatus.
+const (
+	EventStatusAnswered     EventStatus = "answered"
+	EventStatusBlocked      EventStatus = "blocked"
+	EventStatusBusy         EventStatus = "busy"
+	EventStatusEnded        EventStatus = "ended"
+	EventStatusInvalid      EventStatus = "invalid"
+	EventStatusMissed       EventStatus = "missed"
+	EventStatusNoAnswer     EventStatus = "no_answer"
+	EventStatusNone         EventStatus = "none"
+	EventStatusNotAvailable EventStatus = "not_available"
+	EventStatusRejected     EventStatus = "rejected"
+	EventStatusRinging      EventStatus = "ringing"
+)
+
+// Valid indicates whether the value is a known member of the EventStatus enum.
+func (e EventStatus) Valid() bool {
+	switch e {
+	case EventStatusAnswered:
+		return true
+	case EventStatusBlocked:
+		return true
+	case EventStatusBusy:
+		return true
+	case EventStatusEnded:
+		return true
+	case EventStatusInvalid:
+		return true
+	case EventStatusMissed:
+		return true
+	case EventStatusNoAnswer:
+		return true
+	case EventStatusNone:
+		return true
+	case EventStatusNotAvailable:
+		return true
+	case EventStatusRejected:
+		return true
+	case EventStatusRinging:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for HTTPVerb.
 const (
 	HTTPVerbGet  HTTPVerb = "get"
@@ -281,6 +344,57 @@ func (e ScenarioCallbackKind) Valid() bool {
 	}
 }
 
+// Defines values for StreamStatus.
+const (
+	StreamStatusAnswered     StreamStatus = "answered"
+	StreamStatusBlocked      StreamStatus = "blocked"
+	StreamStatusBusy         StreamStatus = "busy"
+	StreamStatusEnded        StreamStatus = "ended"
+	StreamStatusFailure      StreamStatus = "failure"
+	StreamStatusInvalid      StreamStatus = "invalid"
+	StreamStatusMissed       StreamStatus = "missed"
+	StreamStatusNoAnswer     StreamStatus = "no_answer"
+	StreamStatusNone         StreamStatus = "none"
+	StreamStatusNotAvailable StreamStatus = "not_available"
+	StreamStatusRejected     StreamStatus = "rejected"
+	StreamStatusRinging      StreamStatus = "ringing"
+	StreamStatusSuccess      StreamStatus = "success"
+)
+
+// Valid indicates whether the value is a known member of the StreamStatus enum.
+func (e StreamStatus) Valid() bool {
+	switch e {
+	case StreamStatusAnswered:
+		return true
+	case StreamStatusBlocked:
+		return true
+	case StreamStatusBusy:
+		return true
+	case StreamStatusEnded:
+		return true
+	case StreamStatusFailure:
+		return true
+	case StreamStatusInvalid:
+		return true
+	case StreamStatusMissed:
+		return true
+	case StreamStatusNoAnswer:
+		return true
+	case StreamStatusNone:
+		return true
+	case StreamStatusNotAvailable:
+		return true
+	case StreamStatusRejected:
+		return true
+	case StreamStatusRinging:
+		return true
+	case StreamStatusSuccess:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for SuccessStatus.
 const (
 	SuccessStatusSuccess SuccessStatus = "success"
@@ -361,6 +475,20 @@ type AttemptFailureCount = int
 
 // AttemptFailureExpirySeconds The window those failures are counted in (Kazoo's attempt_failure_expiry). null: the deployment default (DELIVERY_ATTEMPT_FAILURE_EXPIRY, 60 s).
 type AttemptFailureExpirySeconds = int
+
+// AttemptNotice The data of a live stream's "attempt" event.
+type AttemptNotice struct {
+	AccountId      string        `json:"account_id"`
+	Attempt        int           `json:"attempt"`
+	DeliveryId     string        `json:"delivery_id"`
+	EventId        string        `json:"event_id"`
+	HookId         string        `json:"hook_id"`
+	LatencyMs      int           `json:"latency_ms"`
+	Reason         string        `json:"reason"`
+	ResponseStatus *int          `json:"response_status,omitempty"`
+	Result         AttemptResult `json:"result"`
+	Timestamp      time.Time     `json:"timestamp"`
+}
 
 // AttemptPage defines model for AttemptPage.
 type AttemptPage struct {
@@ -500,6 +628,31 @@ type Error struct {
 
 // ErrorStatus defines model for Error.Status.
 type ErrorStatus string
+
+// EventKind defines model for EventKind.
+type EventKind string
+
+// EventPage defines model for EventPage.
+type EventPage struct {
+	Data []IndexedEvent `json:"data"`
+
+	// NextStartKey Pass as start_key for the next (older) page; absent on the last page.
+	NextStartKey *string `json:"next_start_key,omitempty"`
+
+	// PageSize Number of items on this page.
+	PageSize  *int    `json:"page_size,omitempty"`
+	RequestId *string `json:"request_id,omitempty"`
+
+	// StartKey The start_key this page began at, when one was given.
+	StartKey *string       `json:"start_key,omitempty"`
+	Status   SuccessStatus `json:"status"`
+}
+
+// EventRef A call id, thread id or number as the PBX sent it.
+type EventRef = string
+
+// EventStatus A call status, or none for a leg that has no status of its own.
+type EventStatus string
 
 // FailedDelivery defines model for FailedDelivery.
 type FailedDelivery struct {
@@ -763,6 +916,39 @@ type HookTypeListEnvelope struct {
 // HookURI Absolute http or https URL to call; no user:password@.
 type HookURI = string
 
+// IndexedEvent defines model for IndexedEvent.
+type IndexedEvent struct {
+	CallId    *string   `json:"call_id,omitempty"`
+	CallType  *CallType `json:"call_type,omitempty"`
+	Direction *string   `json:"direction,omitempty"`
+	EventId   string    `json:"event_id"`
+	From      *string   `json:"from,omitempty"`
+
+	// Id The index row's id (a paging key); absent on the live stream.
+	Id            *string   `json:"id,omitempty"`
+	IsInternalLeg bool      `json:"is_internal_leg"`
+	Kind          EventKind `json:"kind"`
+
+	// Lifecycle channel_create, channel_answer, channel_bridge or channel_destroy.
+	Lifecycle  *string    `json:"lifecycle,omitempty"`
+	MediaId    *string    `json:"media_id,omitempty"`
+	MediaType  *MediaType `json:"media_type,omitempty"`
+	OccurredAt time.Time  `json:"occurred_at"`
+
+	// Payload The canonical event (protobuf JSON); in timelines only.
+	Payload    *map[string]interface{} `json:"payload,omitempty"`
+	ReceivedAt time.Time               `json:"received_at"`
+
+	// Source Where the event came from (native, freeswitch, ari, ami, test).
+	Source *string `json:"source,omitempty"`
+	Status *string `json:"status,omitempty"`
+
+	// TestHookId Set on the events of POST .../webhooks/{webhook_id}/test.
+	TestHookId *string `json:"test_hook_id,omitempty"`
+	ThreadId   *string `json:"thread_id,omitempty"`
+	To         *string `json:"to,omitempty"`
+}
+
 // MediaType defines model for MediaType.
 type MediaType string
 
@@ -783,6 +969,20 @@ type PageInfo struct {
 
 // PayloadFormat Payload encoding; form-data is Kazoo's default.
 type PayloadFormat string
+
+// Preview defines model for Preview.
+type Preview struct {
+	// Examined How many recent events were examined.
+	Examined int            `json:"examined"`
+	Matched  []IndexedEvent `json:"matched"`
+}
+
+// PreviewEnvelope defines model for PreviewEnvelope.
+type PreviewEnvelope struct {
+	Data      Preview       `json:"data"`
+	RequestId *string       `json:"request_id,omitempty"`
+	Status    SuccessStatus `json:"status"`
+}
 
 // ReadOnlyField Read-only: ignored on input.
 type ReadOnlyField = string
@@ -907,6 +1107,9 @@ type SimulationEnvelope struct {
 	Status    SuccessStatus `json:"status"`
 }
 
+// StreamStatus An event's call status, or an attempt's result.
+type StreamStatus string
+
 // SuccessStatus defines model for SuccessStatus.
 type SuccessStatus string
 
@@ -922,6 +1125,40 @@ type TestQueuedEnvelope struct {
 	Data      TestQueued    `json:"data"`
 	RequestId *string       `json:"request_id,omitempty"`
 	Status    SuccessStatus `json:"status"`
+}
+
+// Timeline defines model for Timeline.
+type Timeline struct {
+	CallId     string             `json:"call_id"`
+	Deliveries []TimelineDelivery `json:"deliveries"`
+	Events     []IndexedEvent     `json:"events"`
+	Media      []TimelineMedia    `json:"media"`
+	Truncated  bool               `json:"truncated"`
+}
+
+// TimelineDelivery defines model for TimelineDelivery.
+type TimelineDelivery struct {
+	Attempts   []Attempt     `json:"attempts"`
+	DeliveryId string        `json:"delivery_id"`
+	EventId    string        `json:"event_id"`
+	HookId     string        `json:"hook_id"`
+	Result     AttemptResult `json:"result"`
+}
+
+// TimelineEnvelope defines model for TimelineEnvelope.
+type TimelineEnvelope struct {
+	Data      Timeline      `json:"data"`
+	RequestId *string       `json:"request_id,omitempty"`
+	Status    SuccessStatus `json:"status"`
+}
+
+// TimelineMedia defines model for TimelineMedia.
+type TimelineMedia struct {
+	// DownloadUrl A signed link valid MEDIA_LINK_TTL, as media webhooks carry.
+	DownloadUrl *string   `json:"download_url,omitempty"`
+	EventId     string    `json:"event_id"`
+	MediaId     string    `json:"media_id"`
+	MediaType   MediaType `json:"media_type"`
 }
 
 // Token defines model for Token.
@@ -1046,6 +1283,30 @@ type HookDocumentBody = HookDocumentRequest
 // OptionalRevisionBody defines model for OptionalRevisionBody.
 type OptionalRevisionBody = RevisionRequest
 
+// SearchEventsParams defines parameters for SearchEvents.
+type SearchEventsParams struct {
+	CallId   *EventRef `form:"call_id,omitempty" json:"call_id,omitempty"`
+	ThreadId *EventRef `form:"thread_id,omitempty" json:"thread_id,omitempty"`
+
+	// Number Matches the event's from or to, exactly.
+	Number *EventRef    `form:"number,omitempty" json:"number,omitempty"`
+	Status *EventStatus `form:"status,omitempty" json:"status,omitempty"`
+	Kind   *EventKind   `form:"kind,omitempty" json:"kind,omitempty"`
+
+	// Since Only events that occurred at or after this RFC 3339 time.
+	Since *time.Time `form:"since,omitempty" json:"since,omitempty"`
+
+	// Until Only events that occurred before this RFC 3339 time; must be after since.
+	Until *time.Time `form:"until,omitempty" json:"until,omitempty"`
+
+	// Limit The page size (page_size means the same; give one of them).
+	Limit    *int      `form:"limit,omitempty" json:"limit,omitempty"`
+	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
+
+	// StartKey A next_start_key from a previous page; the page holds that item and older ones.
+	StartKey *StartKey `form:"start_key,omitempty" json:"start_key,omitempty"`
+}
+
 // ListDeadLettersParams defines parameters for ListDeadLetters.
 type ListDeadLettersParams struct {
 	PageSize *DeadletterPageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
@@ -1071,6 +1332,18 @@ type OpenRelayParams struct {
 	MediaTypes *MediaTypes `form:"media_types,omitempty" json:"media_types,omitempty"`
 }
 
+// StreamEventsParams defines parameters for StreamEvents.
+type StreamEventsParams struct {
+	// HookId Only this hook's attempts, and the events its filters select (404 when the account has no such hook).
+	HookId *HookID `form:"hook_id,omitempty" json:"hook_id,omitempty"`
+
+	// Status A call status shows only events with that status (and their attempts); success or failure shows only attempts with that result.
+	Status *StreamStatus `form:"status,omitempty" json:"status,omitempty"`
+
+	// Number Only events from or to this number (and their attempts).
+	Number *EventRef `form:"number,omitempty" json:"number,omitempty"`
+}
+
 // ListAccountAttemptsParams defines parameters for ListAccountAttempts.
 type ListAccountAttemptsParams struct {
 	PageSize *PageSize `form:"page_size,omitempty" json:"page_size,omitempty"`
@@ -1084,6 +1357,12 @@ type ListAccountAttemptsParams struct {
 	// To Only attempts before this RFC 3339 time; must be after from.
 	To     *To     `form:"to,omitempty" json:"to,omitempty"`
 	Result *Result `form:"result,omitempty" json:"result,omitempty"`
+}
+
+// PreviewHookParams defines parameters for PreviewHook.
+type PreviewHookParams struct {
+	// Limit How many recent events to examine.
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
 }
 
 // DeleteHookParams defines parameters for DeleteHook.
@@ -1148,6 +1427,9 @@ type BulkUpdateHooksJSONRequestBody = BulkReenableRequest
 
 // CreateHookJSONRequestBody defines body for CreateHook for application/json ContentType.
 type CreateHookJSONRequestBody = HookDocumentRequest
+
+// PreviewHookJSONRequestBody defines body for PreviewHook for application/json ContentType.
+type PreviewHookJSONRequestBody = HookDocumentRequest
 
 // DeleteHookJSONRequestBody defines body for DeleteHook for application/json ContentType.
 type DeleteHookJSONRequestBody = RevisionRequest
@@ -1320,6 +1602,13 @@ type ClientInterface interface {
 	// Corresponds with GET /readyz (the `Readiness` operationId).
 	Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// GetCallTimeline Everything about one call
+	//
+	// The call's indexed events in the order they happened, each with its canonical payload (when under 16 KiB); each delivery of them with its attempts, oldest first; and the media files with signed download links like those of media webhooks. At most 1000 events and 5000 attempts (truncated says so).
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/calls/{call_id}/timeline (the `GetCallTimeline` operationId).
+	GetCallTimeline(ctx context.Context, accountId AccountId, callId EventRef, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ResendDelivery Send a delivery again
 	//
 	// Sends the delivery again with the same webhook-id (the delivery id) and its payload rendered again from the stored event for the hook as it is now: one more attempt, numbered after the earlier ones (also when one succeeded), not retried. 202 once the delivery is queued; its attempt appears under the hook's attempts. 404 when the account has no delivery of that id, or its event (kept a week) or its hook is gone; 503 when no matcher answered (retry).
@@ -1352,6 +1641,13 @@ type ClientInterface interface {
 	// Corresponds with PATCH /v1/accounts/{account_id}/delivery_settings (the `UpdateDeliverySettings` operationId).
 	UpdateDeliverySettings(ctx context.Context, accountId AccountId, body UpdateDeliverySettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SearchEvents Search the account's events
+	//
+	// The events index (events_index, kept API_EVENTS_INDEX_RETENTION): every canonical event of the account as ingested, newest indexed first, paginated like the attempts; filters are re-sent with every page. Events are indexed in batches within about a second of being stored.
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/events (the `SearchEvents` operationId).
+	SearchEvents(ctx context.Context, accountId AccountId, params *SearchEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListDeadLetters The account's rejected PBX input, with the reason
 	//
 	// Newest first from the DEADLETTER stream (subject pbx.deadletter.<account_id>); start_key is a stream sequence.
@@ -1383,6 +1679,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
 	SimulateCall(ctx context.Context, accountId AccountId, body SimulateCallJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// StreamEvents Live Server-Sent Events of the account's events and attempts
+	//
+	// A text/event-stream of the account's events ("event: event", data an IndexedEvent without id and payload) and delivery attempts ("event: attempt", data an AttemptNotice) as they happen. An idle stream sends a heartbeat comment every 15 s. A client that reads too slowly loses frames beyond a bounded buffer and is told how many ("event: dropped", data {"dropped": n}). At shutdown the server sends "event: close" and ends the stream. Live only: nothing is replayed; the search and the attempts listing are the record. At most 16 streams per account and API replica (429 beyond).
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/stream (the `StreamEvents` operationId).
+	StreamEvents(ctx context.Context, accountId AccountId, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListTokens List the account's active API tokens (admin only)
 	//
@@ -1459,6 +1762,24 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/accounts/{account_id}/webhooks/attempts (the `ListAccountAttempts` operationId).
 	ListAccountAttempts(ctx context.Context, accountId AccountId, params *ListAccountAttemptsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PreviewHookWithBody Which recent events a hook document would match
+	//
+	// Validates the document as for a create (nothing is stored) and answers which of the account's most recent indexed events (test fires excluded) the hook would have received, by the matcher's own rule.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/webhooks/preview (the `PreviewHook` operationId).
+	PreviewHookWithBody(ctx context.Context, accountId AccountId, params *PreviewHookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// PreviewHook Which recent events a hook document would match
+	//
+	// Validates the document as for a create (nothing is stored) and answers which of the account's most recent indexed events (test fires excluded) the hook would have received, by the matcher's own rule.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/webhooks/preview (the `PreviewHook` operationId).
+	PreviewHook(ctx context.Context, accountId AccountId, params *PreviewHookParams, body PreviewHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// DeleteHookWithBody Delete a webhook
 	//
@@ -1642,6 +1963,23 @@ func (c *Client) Readiness(ctx context.Context, reqEditors ...RequestEditorFn) (
 	return c.Client.Do(req)
 }
 
+// GetCallTimeline Everything about one call
+//
+// The call's indexed events in the order they happened, each with its canonical payload (when under 16 KiB); each delivery of them with its attempts, oldest first; and the media files with signed download links like those of media webhooks. At most 1000 events and 5000 attempts (truncated says so).
+//
+// Corresponds with GET /v1/accounts/{account_id}/calls/{call_id}/timeline (the `GetCallTimeline` operationId).
+func (c *Client) GetCallTimeline(ctx context.Context, accountId AccountId, callId EventRef, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCallTimelineRequest(c.Server, accountId, callId)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ResendDelivery Send a delivery again
 //
 // Sends the delivery again with the same webhook-id (the delivery id) and its payload rendered again from the stored event for the hook as it is now: one more attempt, numbered after the earlier ones (also when one succeeded), not retried. 202 once the delivery is queued; its attempt appears under the hook's attempts. 404 when the account has no delivery of that id, or its event (kept a week) or its hook is gone; 503 when no matcher answered (retry).
@@ -1714,6 +2052,23 @@ func (c *Client) UpdateDeliverySettings(ctx context.Context, accountId AccountId
 	return c.Client.Do(req)
 }
 
+// SearchEvents Search the account's events
+//
+// The events index (events_index, kept API_EVENTS_INDEX_RETENTION): every canonical event of the account as ingested, newest indexed first, paginated like the attempts; filters are re-sent with every page. Events are indexed in batches within about a second of being stored.
+//
+// Corresponds with GET /v1/accounts/{account_id}/events (the `SearchEvents` operationId).
+func (c *Client) SearchEvents(ctx context.Context, accountId AccountId, params *SearchEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSearchEventsRequest(c.Server, accountId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListDeadLetters The account's rejected PBX input, with the reason
 //
 // Newest first from the DEADLETTER stream (subject pbx.deadletter.<account_id>); start_key is a stream sequence.
@@ -1776,6 +2131,23 @@ func (c *Client) SimulateCallWithBody(ctx context.Context, accountId AccountId, 
 // Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
 func (c *Client) SimulateCall(ctx context.Context, accountId AccountId, body SimulateCallJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewSimulateCallRequest(c.Server, accountId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// StreamEvents Live Server-Sent Events of the account's events and attempts
+//
+// A text/event-stream of the account's events ("event: event", data an IndexedEvent without id and payload) and delivery attempts ("event: attempt", data an AttemptNotice) as they happen. An idle stream sends a heartbeat comment every 15 s. A client that reads too slowly loses frames beyond a bounded buffer and is told how many ("event: dropped", data {"dropped": n}). At shutdown the server sends "event: close" and ends the stream. Live only: nothing is replayed; the search and the attempts listing are the record. At most 16 streams per account and API replica (429 beyond).
+//
+// Corresponds with GET /v1/accounts/{account_id}/stream (the `StreamEvents` operationId).
+func (c *Client) StreamEvents(ctx context.Context, accountId AccountId, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewStreamEventsRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -1952,6 +2324,44 @@ func (c *Client) CreateHook(ctx context.Context, accountId AccountId, body Creat
 // Corresponds with GET /v1/accounts/{account_id}/webhooks/attempts (the `ListAccountAttempts` operationId).
 func (c *Client) ListAccountAttempts(ctx context.Context, accountId AccountId, params *ListAccountAttemptsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListAccountAttemptsRequest(c.Server, accountId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PreviewHookWithBody Which recent events a hook document would match
+//
+// Validates the document as for a create (nothing is stored) and answers which of the account's most recent indexed events (test fires excluded) the hook would have received, by the matcher's own rule.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /v1/accounts/{account_id}/webhooks/preview (the `PreviewHook` operationId).
+func (c *Client) PreviewHookWithBody(ctx context.Context, accountId AccountId, params *PreviewHookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPreviewHookRequestWithBody(c.Server, accountId, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// PreviewHook Which recent events a hook document would match
+//
+// Validates the document as for a create (nothing is stored) and answers which of the account's most recent indexed events (test fires excluded) the hook would have received, by the matcher's own rule.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /v1/accounts/{account_id}/webhooks/preview (the `PreviewHook` operationId).
+func (c *Client) PreviewHook(ctx context.Context, accountId AccountId, params *PreviewHookParams, body PreviewHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewPreviewHookRequest(c.Server, accountId, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -2341,6 +2751,47 @@ func NewReadinessRequest(server string) (*http.Request, error) {
 	return req, nil
 }
 
+// NewGetCallTimelineRequest constructs an http.Request for the GetCallTimeline method
+func NewGetCallTimelineRequest(server string, accountId AccountId, callId EventRef) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "call_id", callId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/calls/%s/timeline", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewResendDeliveryRequest constructs an http.Request for the ResendDelivery method
 func NewResendDeliveryRequest(server string, accountId AccountId, deliveryId DeliveryId) (*http.Request, error) {
 	var err error
@@ -2459,6 +2910,175 @@ func NewUpdateDeliverySettingsRequestWithBody(server string, accountId AccountId
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewSearchEventsRequest constructs an http.Request for the SearchEvents method
+func NewSearchEventsRequest(server string, accountId AccountId, params *SearchEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/events", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.CallId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "call_id", *params.CallId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.ThreadId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "thread_id", *params.ThreadId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Number != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "number", *params.Number, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Kind != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "kind", *params.Kind, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Since != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "since", *params.Since, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Until != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "until", *params.Until, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "date-time"}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.PageSize != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "page_size", *params.PageSize, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.StartKey != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "start_key", *params.StartKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -2696,6 +3316,91 @@ func NewSimulateCallRequestWithBody(server string, accountId AccountId, contentT
 	}
 
 	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewStreamEventsRequest constructs an http.Request for the StreamEvents method
+func NewStreamEventsRequest(server string, accountId AccountId, params *StreamEventsParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/stream", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.HookId != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "hook_id", *params.HookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Status != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "status", *params.Status, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Number != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "number", *params.Number, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
 
 	return req, nil
 }
@@ -3055,6 +3760,80 @@ func NewListAccountAttemptsRequest(server string, accountId AccountId, params *L
 	if err != nil {
 		return nil, err
 	}
+
+	return req, nil
+}
+
+// NewPreviewHookRequest calls the generic PreviewHook builder with application/json body
+func NewPreviewHookRequest(server string, accountId AccountId, params *PreviewHookParams, body PreviewHookJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewPreviewHookRequestWithBody(server, accountId, params, "application/json", bodyReader)
+}
+
+// NewPreviewHookRequestWithBody constructs an http.Request for the PreviewHook method, with any body, and a specified content type
+func NewPreviewHookRequestWithBody(server string, accountId AccountId, params *PreviewHookParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/webhooks/preview", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
 
 	return req, nil
 }
@@ -3759,6 +4538,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /readyz (the `Readiness` operationId).
 	ReadinessWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*ReadinessResponse, error)
 
+	// GetCallTimelineWithResponse Everything about one call
+	//
+	// The call's indexed events in the order they happened, each with its canonical payload (when under 16 KiB); each delivery of them with its attempts, oldest first; and the media files with signed download links like those of media webhooks. At most 1000 events and 5000 attempts (truncated says so).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/calls/{call_id}/timeline (the `GetCallTimeline` operationId).
+	GetCallTimelineWithResponse(ctx context.Context, accountId AccountId, callId EventRef, reqEditors ...RequestEditorFn) (*GetCallTimelineResponse, error)
+
 	// ResendDeliveryWithResponse Send a delivery again
 	//
 	// Sends the delivery again with the same webhook-id (the delivery id) and its payload rendered again from the stored event for the hook as it is now: one more attempt, numbered after the earlier ones (also when one succeeded), not retried. 202 once the delivery is queued; its attempt appears under the hook's attempts. 404 when the account has no delivery of that id, or its event (kept a week) or its hook is gone; 503 when no matcher answered (retry).
@@ -3795,6 +4583,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with PATCH /v1/accounts/{account_id}/delivery_settings (the `UpdateDeliverySettings` operationId).
 	UpdateDeliverySettingsWithResponse(ctx context.Context, accountId AccountId, body UpdateDeliverySettingsJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdateDeliverySettingsResponse, error)
 
+	// SearchEventsWithResponse Search the account's events
+	//
+	// The events index (events_index, kept API_EVENTS_INDEX_RETENTION): every canonical event of the account as ingested, newest indexed first, paginated like the attempts; filters are re-sent with every page. Events are indexed in batches within about a second of being stored.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/events (the `SearchEvents` operationId).
+	SearchEventsWithResponse(ctx context.Context, accountId AccountId, params *SearchEventsParams, reqEditors ...RequestEditorFn) (*SearchEventsResponse, error)
+
 	// ListDeadLettersWithResponse The account's rejected PBX input, with the reason
 	//
 	// Newest first from the DEADLETTER stream (subject pbx.deadletter.<account_id>); start_key is a stream sequence.
@@ -3830,6 +4627,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/accounts/{account_id}/simulate (the `SimulateCall` operationId).
 	SimulateCallWithResponse(ctx context.Context, accountId AccountId, body SimulateCallJSONRequestBody, reqEditors ...RequestEditorFn) (*SimulateCallResponse, error)
+
+	// StreamEventsWithResponse Live Server-Sent Events of the account's events and attempts
+	//
+	// A text/event-stream of the account's events ("event: event", data an IndexedEvent without id and payload) and delivery attempts ("event: attempt", data an AttemptNotice) as they happen. An idle stream sends a heartbeat comment every 15 s. A client that reads too slowly loses frames beyond a bounded buffer and is told how many ("event: dropped", data {"dropped": n}). At shutdown the server sends "event: close" and ends the stream. Live only: nothing is replayed; the search and the attempts listing are the record. At most 16 streams per account and API replica (429 beyond).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/stream (the `StreamEvents` operationId).
+	StreamEventsWithResponse(ctx context.Context, accountId AccountId, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*StreamEventsResponse, error)
 
 	// ListTokensWithResponse List the account's active API tokens (admin only)
 	//
@@ -3914,6 +4720,24 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /v1/accounts/{account_id}/webhooks/attempts (the `ListAccountAttempts` operationId).
 	ListAccountAttemptsWithResponse(ctx context.Context, accountId AccountId, params *ListAccountAttemptsParams, reqEditors ...RequestEditorFn) (*ListAccountAttemptsResponse, error)
+
+	// PreviewHookWithBodyWithResponse Which recent events a hook document would match
+	//
+	// Validates the document as for a create (nothing is stored) and answers which of the account's most recent indexed events (test fires excluded) the hook would have received, by the matcher's own rule.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/webhooks/preview (the `PreviewHook` operationId).
+	PreviewHookWithBodyWithResponse(ctx context.Context, accountId AccountId, params *PreviewHookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PreviewHookResponse, error)
+
+	// PreviewHookWithResponse Which recent events a hook document would match
+	//
+	// Validates the document as for a create (nothing is stored) and answers which of the account's most recent indexed events (test fires excluded) the hook would have received, by the matcher's own rule.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /v1/accounts/{account_id}/webhooks/preview (the `PreviewHook` operationId).
+	PreviewHookWithResponse(ctx context.Context, accountId AccountId, params *PreviewHookParams, body PreviewHookJSONRequestBody, reqEditors ...RequestEditorFn) (*PreviewHookResponse, error)
 
 	// DeleteHookWithBodyWithResponse Delete a webhook
 	//
@@ -4211,6 +5035,96 @@ func (r ReadinessResponse) ContentType() string {
 	return ""
 }
 
+// GetCallTimelineResponse429Headers the declared response headers of an HTTP 429 response for GetCallTimeline
+type GetCallTimelineResponse429Headers struct {
+	RetryAfter *int
+}
+
+type GetCallTimelineResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *TimelineEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *E503
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetCallTimelineResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCallTimelineResponse) GetJSON200() *TimelineEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetCallTimelineResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetCallTimelineResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetCallTimelineResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetCallTimelineResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetCallTimelineResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r GetCallTimelineResponse) GetJSON503() *E503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCallTimelineResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCallTimelineResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCallTimelineResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCallTimelineResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ResendDeliveryResponse429Headers the declared response headers of an HTTP 429 response for ResendDelivery
 type ResendDeliveryResponse429Headers struct {
 	RetryAfter *int
@@ -4482,6 +5396,96 @@ func (r UpdateDeliverySettingsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r UpdateDeliverySettingsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SearchEventsResponse429Headers the declared response headers of an HTTP 429 response for SearchEvents
+type SearchEventsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type SearchEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *EventPage
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *E503
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SearchEventsResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SearchEventsResponse) GetJSON200() *EventPage {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SearchEventsResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SearchEventsResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r SearchEventsResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SearchEventsResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SearchEventsResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r SearchEventsResponse) GetJSON503() *E503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r SearchEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SearchEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SearchEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SearchEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -4766,6 +5770,89 @@ func (r SimulateCallResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r SimulateCallResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// StreamEventsResponse429Headers the declared response headers of an HTTP 429 response for StreamEvents
+type StreamEventsResponse429Headers struct {
+	RetryAfter *int
+}
+
+type StreamEventsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *E503
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *StreamEventsResponse429Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r StreamEventsResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r StreamEventsResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r StreamEventsResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r StreamEventsResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r StreamEventsResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r StreamEventsResponse) GetJSON503() *E503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r StreamEventsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r StreamEventsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r StreamEventsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r StreamEventsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -5375,6 +6462,103 @@ func (r ListAccountAttemptsResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListAccountAttemptsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// PreviewHookResponse429Headers the declared response headers of an HTTP 429 response for PreviewHook
+type PreviewHookResponse429Headers struct {
+	RetryAfter *int
+}
+
+type PreviewHookResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PreviewEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *E413
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *E503
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *PreviewHookResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r PreviewHookResponse) GetJSON200() *PreviewEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r PreviewHookResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r PreviewHookResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r PreviewHookResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r PreviewHookResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r PreviewHookResponse) GetJSON413() *E413 {
+	return r.JSON413
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r PreviewHookResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r PreviewHookResponse) GetJSON503() *E503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r PreviewHookResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r PreviewHookResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r PreviewHookResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r PreviewHookResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -6326,6 +7510,21 @@ func (c *ClientWithResponses) ReadinessWithResponse(ctx context.Context, reqEdit
 	return ParseReadinessResponse(rsp)
 }
 
+// GetCallTimelineWithResponse Everything about one call
+//
+// The call's indexed events in the order they happened, each with its canonical payload (when under 16 KiB); each delivery of them with its attempts, oldest first; and the media files with signed download links like those of media webhooks. At most 1000 events and 5000 attempts (truncated says so).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts/{account_id}/calls/{call_id}/timeline (the `GetCallTimeline` operationId).
+func (c *ClientWithResponses) GetCallTimelineWithResponse(ctx context.Context, accountId AccountId, callId EventRef, reqEditors ...RequestEditorFn) (*GetCallTimelineResponse, error) {
+	rsp, err := c.GetCallTimeline(ctx, accountId, callId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCallTimelineResponse(rsp)
+}
+
 // ResendDeliveryWithResponse Send a delivery again
 //
 // Sends the delivery again with the same webhook-id (the delivery id) and its payload rendered again from the stored event for the hook as it is now: one more attempt, numbered after the earlier ones (also when one succeeded), not retried. 202 once the delivery is queued; its attempt appears under the hook's attempts. 404 when the account has no delivery of that id, or its event (kept a week) or its hook is gone; 503 when no matcher answered (retry).
@@ -6386,6 +7585,21 @@ func (c *ClientWithResponses) UpdateDeliverySettingsWithResponse(ctx context.Con
 	return ParseUpdateDeliverySettingsResponse(rsp)
 }
 
+// SearchEventsWithResponse Search the account's events
+//
+// The events index (events_index, kept API_EVENTS_INDEX_RETENTION): every canonical event of the account as ingested, newest indexed first, paginated like the attempts; filters are re-sent with every page. Events are indexed in batches within about a second of being stored.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts/{account_id}/events (the `SearchEvents` operationId).
+func (c *ClientWithResponses) SearchEventsWithResponse(ctx context.Context, accountId AccountId, params *SearchEventsParams, reqEditors ...RequestEditorFn) (*SearchEventsResponse, error) {
+	rsp, err := c.SearchEvents(ctx, accountId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSearchEventsResponse(rsp)
+}
+
 // ListDeadLettersWithResponse The account's rejected PBX input, with the reason
 //
 // Newest first from the DEADLETTER stream (subject pbx.deadletter.<account_id>); start_key is a stream sequence.
@@ -6444,6 +7658,21 @@ func (c *ClientWithResponses) SimulateCallWithResponse(ctx context.Context, acco
 		return nil, err
 	}
 	return ParseSimulateCallResponse(rsp)
+}
+
+// StreamEventsWithResponse Live Server-Sent Events of the account's events and attempts
+//
+// A text/event-stream of the account's events ("event: event", data an IndexedEvent without id and payload) and delivery attempts ("event: attempt", data an AttemptNotice) as they happen. An idle stream sends a heartbeat comment every 15 s. A client that reads too slowly loses frames beyond a bounded buffer and is told how many ("event: dropped", data {"dropped": n}). At shutdown the server sends "event: close" and ends the stream. Live only: nothing is replayed; the search and the attempts listing are the record. At most 16 streams per account and API replica (429 beyond).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts/{account_id}/stream (the `StreamEvents` operationId).
+func (c *ClientWithResponses) StreamEventsWithResponse(ctx context.Context, accountId AccountId, params *StreamEventsParams, reqEditors ...RequestEditorFn) (*StreamEventsResponse, error) {
+	rsp, err := c.StreamEvents(ctx, accountId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseStreamEventsResponse(rsp)
 }
 
 // ListTokensWithResponse List the account's active API tokens (admin only)
@@ -6588,6 +7817,36 @@ func (c *ClientWithResponses) ListAccountAttemptsWithResponse(ctx context.Contex
 		return nil, err
 	}
 	return ParseListAccountAttemptsResponse(rsp)
+}
+
+// PreviewHookWithBodyWithResponse Which recent events a hook document would match
+//
+// Validates the document as for a create (nothing is stored) and answers which of the account's most recent indexed events (test fires excluded) the hook would have received, by the matcher's own rule.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account_id}/webhooks/preview (the `PreviewHook` operationId).
+func (c *ClientWithResponses) PreviewHookWithBodyWithResponse(ctx context.Context, accountId AccountId, params *PreviewHookParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*PreviewHookResponse, error) {
+	rsp, err := c.PreviewHookWithBody(ctx, accountId, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePreviewHookResponse(rsp)
+}
+
+// PreviewHookWithResponse Which recent events a hook document would match
+//
+// Validates the document as for a create (nothing is stored) and answers which of the account's most recent indexed events (test fires excluded) the hook would have received, by the matcher's own rule.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /v1/accounts/{account_id}/webhooks/preview (the `PreviewHook` operationId).
+func (c *ClientWithResponses) PreviewHookWithResponse(ctx context.Context, accountId AccountId, params *PreviewHookParams, body PreviewHookJSONRequestBody, reqEditors ...RequestEditorFn) (*PreviewHookResponse, error) {
+	rsp, err := c.PreviewHook(ctx, accountId, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParsePreviewHookResponse(rsp)
 }
 
 // DeleteHookWithBodyWithResponse Delete a webhook
@@ -6912,6 +8171,87 @@ func ParseReadinessResponse(rsp *http.Response) (*ReadinessResponse, error) {
 	return response, nil
 }
 
+// ParseGetCallTimelineResponse parses an HTTP response from a GetCallTimelineWithResponse call
+func ParseGetCallTimelineResponse(rsp *http.Response) (*GetCallTimelineResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCallTimelineResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest TimelineEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest E503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetCallTimelineResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseResendDeliveryResponse parses an HTTP response from a ResendDeliveryWithResponse call
 func ParseResendDeliveryResponse(rsp *http.Response) (*ResendDeliveryResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -7149,6 +8489,87 @@ func ParseUpdateDeliverySettingsResponse(rsp *http.Response) (*UpdateDeliverySet
 	switch {
 	case rsp.StatusCode == 429:
 		var headers UpdateDeliverySettingsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSearchEventsResponse parses an HTTP response from a SearchEventsWithResponse call
+func ParseSearchEventsResponse(rsp *http.Response) (*SearchEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SearchEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest EventPage
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest E503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers SearchEventsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -7409,6 +8830,80 @@ func ParseSimulateCallResponse(rsp *http.Response) (*SimulateCallResponse, error
 	switch {
 	case rsp.StatusCode == 429:
 		var headers SimulateCallResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseStreamEventsResponse parses an HTTP response from a StreamEventsWithResponse call
+func ParseStreamEventsResponse(rsp *http.Response) (*StreamEventsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &StreamEventsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest E503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers StreamEventsResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
@@ -7958,6 +9453,94 @@ func ParseListAccountAttemptsResponse(rsp *http.Response) (*ListAccountAttemptsR
 	switch {
 	case rsp.StatusCode == 429:
 		var headers ListAccountAttemptsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParsePreviewHookResponse parses an HTTP response from a PreviewHookWithResponse call
+func ParsePreviewHookResponse(rsp *http.Response) (*PreviewHookResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &PreviewHookResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PreviewEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest E413
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest E503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers PreviewHookResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

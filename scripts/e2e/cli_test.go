@@ -472,6 +472,86 @@ func TestCLIWebhooksAndAttempts(t *testing.T) {
 		}
 	})
 
+	t.Run("resend and recover", func(t *testing.T) {
+		failing := httptest.NewServer(&teststack.Receiver{Status: http.StatusInternalServerError})
+		defer failing.Close()
+		var broken hook
+		r.cli.JSON(t, &broken, "webhooks", "create", "--name", "Broken", "--hook", "channel_destroy", "--uri", failing.URL+"/x", "--retries", "0")
+		start := time.Now().Add(-time.Second).UTC().Format(time.RFC3339)
+		r.cli.Must(t, exitOK, "trigger", "busy")
+		type attempt struct {
+			DeliveryID string `json:"delivery_id"`
+			Attempt    int    `json:"attempt"`
+			Result     string `json:"result"`
+		}
+		// attemptsOf reads the broken hook's attempts, newest first.
+		attemptsOf := func() []attempt {
+			var got []attempt
+			r.cli.JSON(t, &got, "attempts", "list", "--hook", broken.ID)
+			return got
+		}
+		var first attempt
+		testenv.Eventually(t, 60*time.Second, "the failed attempt", func() bool {
+			got := attemptsOf()
+			if len(got) == 1 {
+				first = got[0]
+			}
+			return len(got) == 1
+		})
+		if first.Result != "failure" {
+			t.Fatalf("attempt %+v, want a failure", first)
+		}
+
+		var listed struct {
+			DryRun     bool `json:"dry_run"`
+			Deliveries []struct {
+				DeliveryID string `json:"delivery_id"`
+				Resent     bool   `json:"resent"`
+			} `json:"deliveries"`
+		}
+		r.cli.JSON(t, &listed, "recover", "--hook", broken.ID, "--since", start, "--dry-run")
+		if !listed.DryRun || len(listed.Deliveries) != 1 || listed.Deliveries[0].DeliveryID != first.DeliveryID || listed.Deliveries[0].Resent {
+			t.Errorf("recover --dry-run printed %+v, want %s listed", listed, first.DeliveryID)
+		}
+
+		var resent struct {
+			DeliveryID string `json:"delivery_id"`
+			HookID     string `json:"hook_id"`
+		}
+		r.cli.JSON(t, &resent, "resend", first.DeliveryID)
+		if resent.DeliveryID != first.DeliveryID || resent.HookID != broken.ID {
+			t.Errorf("resend printed %+v", resent)
+		}
+		testenv.Eventually(t, 60*time.Second, "the resent attempt", func() bool {
+			got := attemptsOf()
+			return len(got) == 2 && got[0].Attempt == 2 && got[0].DeliveryID == first.DeliveryID
+		})
+
+		r.cli.JSON(t, &listed, "recover", "--hook", broken.ID, "--since", "10m")
+		if listed.DryRun || len(listed.Deliveries) != 1 || !listed.Deliveries[0].Resent {
+			t.Errorf("recover printed %+v, want the delivery resent", listed)
+		}
+		testenv.Eventually(t, 60*time.Second, "the recovered attempt", func() bool { return len(attemptsOf()) == 3 })
+		res := r.cli.Must(t, exitOK, "recover", "--hook", broken.ID, "--since", "10m", "--dry-run")
+		if !strings.Contains(res.Stdout, "dry run") || !strings.Contains(res.Stdout, first.DeliveryID) {
+			t.Errorf("recover table:\n%s", res.Stdout)
+		}
+
+		const unknown = "0123456789abcdef0123456789abcdef"
+		r.cli.ErrorJSON(t, exitNotFound, "resend", "no-such-event:"+unknown)
+		r.cli.ErrorJSON(t, exitNotFound, "recover", "--hook", unknown, "--since", "1h")
+		r.cli.ErrorJSON(t, exitAuth, "resend", first.DeliveryID, "--token", "wrong-token")
+		r.cli.ErrorJSON(t, exitAuth, "recover", "--hook", broken.ID, "--since", "1h", "--token", "wrong-token")
+		down, err := stack.FreeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.cli.ErrorJSON(t, exitUnreachable, "resend", first.DeliveryID, "--api", "http://"+down)
+		r.cli.ErrorJSON(t, exitUsage, "recover", "--hook", broken.ID)
+		r.cli.ErrorJSON(t, exitUsage, "recover", "--hook", broken.ID, "--since", "last week")
+		r.cli.ErrorJSON(t, exitRejected, "recover", "--hook", broken.ID, "--since", "1h", "--limit", "1000")
+	})
+
 	t.Run("delete", func(t *testing.T) {
 		r.cli.Must(t, exitOK, "webhooks", "delete", missed.ID)
 		r.cli.Must(t, exitNotFound, "webhooks", "get", missed.ID)

@@ -14,6 +14,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/events"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/listen"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/login"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/redeliver"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/signature"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/trigger"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/webhooks"
@@ -79,6 +80,8 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		login.NewCmdLogin(f),
 		webhooks.NewCmdWebhooks(f),
 		attempts.NewCmdAttempts(f),
+		redeliver.NewCmdResend(f),
+		redeliver.NewCmdRecover(f),
 		events.NewCmdEvents(f),
 		listen.NewCmdListen(f),
 		signature.NewCmdSignature(f),

@@ -143,24 +143,7 @@ var attemptResults = []string{"success", "failure"}
 func parseAttemptFilter(c echo.Context) (attemptFilter, error) {
 	var f attemptFilter
 	var v validation.Violations
-	parseTime := func(name string) *time.Time {
-		raw := c.QueryParam(name)
-		if raw == "" {
-			return nil
-		}
-		t, err := time.Parse(time.RFC3339, raw)
-		if err != nil {
-			hint := ""
-			if strings.Contains(raw, " ") {
-				hint = " (a '+' in the offset must be sent as %2B, or use Z)"
-			}
-			v.Add(name, validation.RuleFormat, validation.Rule{
-				Message: "must be an RFC 3339 time such as 2024-05-01T13:00:00Z" + hint, Target: "RFC 3339"})
-			return nil
-		}
-		return &t
-	}
-	f.from, f.to = parseTime("from"), parseTime("to")
+	f.from, f.to = parseTimeParam(c, "from", &v), parseTimeParam(c, "to", &v)
 	if f.from != nil && f.to != nil && !f.to.After(*f.from) {
 		v.Add("to", validation.RuleMinimum, validation.Rule{Message: "must be after from", Target: f.from.UTC().Format(time.RFC3339)})
 	}

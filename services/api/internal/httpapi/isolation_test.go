@@ -33,6 +33,7 @@ var walkBodies = map[string]string{
 	"DELETE /v1/accounts/{account_id}/webhooks/{webhook_id}":       "",
 	"POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover": `{"data":{"since":"2026-01-02T15:04:05Z","dry_run":true}}`,
 	"POST /v1/accounts/{account_id}/simulate":                      `{"data":{"scenario":"missed-call"}}`,
+	"POST /v1/accounts/{account_id}/webhooks/preview":              wirecloudBody,
 }
 
 // accountSnapshot is everything stored for an account, to prove a refused

@@ -492,5 +492,51 @@ func TestOpenAPIRoundTrip(t *testing.T) {
 	})
 	status(t, conditionalDelete, err, http.StatusOK)
 
+	// Events: the index (one row put there as the indexer would), a call's
+	// timeline, a hook's preview, and the live stream, which the server
+	// ends at once (so the recorder can read it whole) after opening it.
+	if _, err := h.pool.Exec(ctx, `INSERT INTO events_index (account_id, event_id, kind, lifecycle, call_type, status,
+		call_id, thread_id, from_number, to_number, occurred_at, received_at, payload)
+		VALUES ($1, 'rt-1', 'call', 'channel_destroy', 'incoming_call', 'missed', 'rt-call', 'rt-thread', '+15550100', '5010', now(), now(),
+		'{"id":"rt-1","status":"missed"}')`, account); err != nil {
+		t.Fatal(err)
+	}
+	missed := apiclient.EventStatusMissed
+	searched, err := admin.SearchEventsWithResponse(ctx, account, &apiclient.SearchEventsParams{Status: &missed})
+	status(t, searched, err, http.StatusOK)
+	if len(searched.JSON200.Data) != 1 || searched.JSON200.Data[0].EventId != "rt-1" || searched.JSON200.Data[0].CallType == nil {
+		t.Errorf("searched events: %s", searched.Body)
+	}
+	badSearch, err := admin.SearchEventsWithResponse(ctx, account, nil, func(_ context.Context, req *http.Request) error {
+		req.URL.RawQuery = url.Values{"status": {"lost"}}.Encode()
+		return nil
+	})
+	status(t, badSearch, err, http.StatusBadRequest)
+	timeline, err := admin.GetCallTimelineWithResponse(ctx, account, "rt-thread")
+	status(t, timeline, err, http.StatusOK)
+	if tl := timeline.JSON200.Data; len(tl.Events) != 1 || tl.Events[0].Payload == nil || len(tl.Deliveries) != 0 {
+		t.Errorf("timeline: %s", timeline.Body)
+	}
+	noCall, err := admin.GetCallTimelineWithResponse(ctx, account, "no-such-call")
+	status(t, noCall, err, http.StatusNotFound)
+	previewed, err := admin.PreviewHookWithResponse(ctx, account, nil, apiclient.HookDocumentRequest{Data: apiclient.HookDocument{
+		Name: "n", Uri: "https://e.com", Hook: apiclient.HookKindCall, CallStatuses: &callStatuses,
+	}})
+	status(t, previewed, err, http.StatusOK)
+	if p := previewed.JSON200.Data; p.Examined != 1 || len(p.Matched) != 1 {
+		t.Errorf("preview: %s", previewed.Body)
+	}
+	badStream, err := admin.StreamEventsWithResponse(ctx, account, nil, func(_ context.Context, req *http.Request) error {
+		req.URL.RawQuery = url.Values{"status": {"lost"}}.Encode()
+		return nil
+	})
+	status(t, badStream, err, http.StatusBadRequest)
+	h.srv.CloseStreams()
+	stream, err := admin.StreamEventsWithResponse(ctx, account, nil)
+	status(t, stream, err, http.StatusOK)
+	if !strings.Contains(string(stream.Body), "event: close") {
+		t.Errorf("stream: %s", stream.Body)
+	}
+
 	spec.requireEveryOperation(t)
 }

@@ -88,6 +88,9 @@ type Deps struct {
 	// RelayLease is how long a relay hook outlives its replica's last
 	// renewal (DefaultRelayLease).
 	RelayLease time.Duration
+	// StreamHeartbeat is how often an idle live stream sends a heartbeat
+	// (DefaultStreamHeartbeat).
+	StreamHeartbeat time.Duration
 	// IngestURL is ingest's base URL, where POST .../simulate sends its
 	// test calls with the admin token (DefaultIngestURL).
 	IngestURL string
@@ -126,6 +129,12 @@ type Server struct {
 	relayStop  context.CancelFunc
 	relays     sync.WaitGroup
 	relayLease time.Duration
+	// streams counts open live streams; closing ends them at shutdown,
+	// which would otherwise wait for every client to leave.
+	streams         streamCounter
+	streamHeartbeat time.Duration
+	closing         chan struct{}
+	closeOnce       sync.Once
 	// ingest receives the test calls of POST .../simulate.
 	ingest scenario.Ingest
 }
@@ -141,7 +150,7 @@ func New(deps Deps) (*Server, error) {
 		return nil, errors.New("httpapi: Deps.Logger is required")
 	case deps.MaxBodyBytes < 1:
 		return nil, errors.New("httpapi: Deps.MaxBodyBytes must be positive")
-	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0, deps.RelayLease < 0:
+	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0, deps.RelayLease < 0, deps.StreamHeartbeat < 0:
 		return nil, errors.New("httpapi: Deps durations and rates must not be negative")
 	}
 	admin, err := credential.NewAdminToken(deps.AdminToken)
@@ -182,7 +191,9 @@ func New(deps Deps) (*Server, error) {
 		media:    deps.Media,
 		dests:    deps.Destinations,
 
-		relayLease: cmp.Or(deps.RelayLease, DefaultRelayLease),
+		relayLease:      cmp.Or(deps.RelayLease, DefaultRelayLease),
+		streamHeartbeat: cmp.Or(deps.StreamHeartbeat, DefaultStreamHeartbeat),
+		closing:         make(chan struct{}),
 		ingest: scenario.Ingest{
 			BaseURL: cmp.Or(deps.IngestURL, DefaultIngestURL), Token: deps.AdminToken,
 			Client: &http.Client{Timeout: simulateTimeout},
@@ -268,6 +279,10 @@ func (s *Server) routes() {
 	e.DELETE(tokens+"/:token_id", s.revokeToken, adminExistingAccount...)
 
 	e.GET("/v1/accounts/:account_id/events/deadletter", s.listDeadLetters, existingAccount...)
+	e.GET("/v1/accounts/:account_id/events", s.searchEvents, existingAccount...)
+	e.GET("/v1/accounts/:account_id/calls/:call_id/timeline", s.callTimeline, existingAccount...)
+	e.GET("/v1/accounts/:account_id/stream", s.streamEvents, existingAccount...)
+	e.POST(webhooks+"/preview", s.previewHook, existingAccount...)
 	e.POST("/v1/accounts/:account_id/simulate", s.simulateCall, existingAccount...)
 
 	const deliverySettings = "/v1/accounts/:account_id/delivery_settings"
@@ -315,6 +330,11 @@ func (s *Server) Authenticate(r *http.Request) (credential.Principal, error) {
 	return s.auth.Authenticate(r.Context(), r)
 }
 
+// CloseStreams ends every open live stream (each sends a "close" event);
+// Run's shutdown calls it, since open streams would hold the shutdown for
+// its whole grace period.
+func (s *Server) CloseStreams() { s.closeOnce.Do(func() { close(s.closing) }) }
+
 // Handler returns the HTTP handler, for tests and embedding.
 func (s *Server) Handler() http.Handler { return s.echo }
 
@@ -332,6 +352,9 @@ func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) erro
 	// net/http answers some requests itself, before any handler (headers
 	// over MaxHeaderBytes: 431; a malformed request: 400); the listener
 	// gives those answers the API's error envelope too.
+	// Open live streams would hold the shutdown for its whole grace:
+	// Shutdown ends them first (each sends a "close" event).
+	srv.RegisterOnShutdown(s.CloseStreams)
 	// Shutdown does not wait for hijacked connections (the relays): it
 	// tells them to end, and Run waits (within grace) until each deleted
 	// its relay hook; else its lease runs out and another replica sweeps it.
