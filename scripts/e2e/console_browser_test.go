@@ -168,16 +168,17 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("04-hook-created")
 
-	// A missed call from the PBX reaches the receiver and the delivery log.
-	event := `{"event":"channel_destroy","call_id":"console-call-1","direction":"inbound","from":"+19203833100","to":"5010","hangup_cause":"ORIGINATOR_CANCEL"}`
-	if _, err := st.JS.Publish(t.Context(), "pbx.events.acme", []byte(event)); err != nil {
-		t.Fatalf("PBX publish: %v", err)
-	}
+	// The simulator's missed call reaches the receiver and the delivery log.
+	b.do(chromedp.Click(chromedp.CSS(`nav a[href$="/simulate"]`)), chromedp.WaitVisible(chromedp.CSS("#scenario")))
+	b.do(chromedp.SetValue(chromedp.CSS("#scenario"), "missed-call"), chromedp.Submit(chromedp.CSS("#scenario")))
+	b.expectText("#simulated", "missed-call")
+	callID := b.text("#simulated dd code")
+	b.shot("13-simulator")
 	testenv.Eventually(t, 30*time.Second, "the missed call's callback", func() bool {
 		return len(recv.Calls()) >= 1
 	})
-	if body := string(recv.Calls()[0].Body); !strings.Contains(body, "console-call-1") {
-		t.Fatalf("callback body %s lacks the call id", body)
+	if body := string(recv.Calls()[0].Body); callID == "" || !strings.Contains(body, callID) {
+		t.Fatalf("callback body %s lacks the simulated call id %q", body, callID)
 	}
 	testenv.Eventually(t, 30*time.Second, "the delivery in the log", func() bool {
 		b.open("/console/a/acme/deliveries")
@@ -185,6 +186,21 @@ func TestConsoleInBrowser(t *testing.T) {
 	})
 	b.do(chromedp.Click(chromedp.CSS("details.attempt summary")))
 	b.expectText("details.attempt", "HTTP 200")
+
+	// Resend it: the same delivery gets a second attempt.
+	b.do(chromedp.Click(chromedp.CSS(`details.attempt form[action$="/resend"] button`)))
+	b.expectText("main .notice", "queued")
+	testenv.Eventually(t, 30*time.Second, "the resent delivery's second attempt", func() bool {
+		b.open("/console/a/acme/deliveries")
+		return strings.Contains(b.text("main"), "attempt 2")
+	})
+	if n := len(recv.Calls()); n != 2 {
+		t.Fatalf("receiver got %d callbacks after the resend, want 2", n)
+	}
+	if first, second := recv.Calls()[0].Header.Get("Webhook-Id"), recv.Calls()[1].Header.Get("Webhook-Id"); first == "" || first != second {
+		t.Fatalf("resend webhook-id %q, first %q: want the same", second, first)
+	}
+	b.do(chromedp.Click(chromedp.CSS("details.attempt summary")))
 	b.shot("06-deliveries")
 
 	// Test fire from the hook page shows its attempt.
@@ -198,7 +214,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.expectText("main", "Test fire")
 	b.shot("05-hook-detail")
 	testenv.Eventually(t, 30*time.Second, "the test callback", func() bool {
-		return len(recv.Calls()) >= 2
+		return len(recv.Calls()) >= 3
 	})
 
 	// A form posted without its CSRF token is refused.

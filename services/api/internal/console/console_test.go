@@ -429,3 +429,31 @@ func TestPagesCarrySecurityHeaders(t *testing.T) {
 	r.browser(t).get("/console/static/console.css").expect(t, http.StatusOK, "--accent")
 	r.browser(t).get("/console/nowhere").expect(t, http.StatusNotFound)
 }
+
+func TestResendAndRecoverShowTheAPIsAnswers(t *testing.T) {
+	r := newRig(t)
+	b := r.browser(t)
+	b.signIn(adminToken).redirectsTo(t, "/console")
+	id := createCallHook(t, b, "https://crm.example.com/missed")
+	detail := b.get("/console/a/acme/webhooks/"+id).expect(t, http.StatusOK, "Recover failed deliveries", `name="since"`)
+
+	b.post("/console/a/acme/deliveries/no-such-delivery/resend", url.Values{"csrf_token": {detail.csrf(t)}}).
+		expect(t, http.StatusNotFound, "delivery not found")
+	b.post("/console/a/acme/deliveries/no-such-delivery/resend", url.Values{}).expect(t, http.StatusForbidden, "CSRF token")
+
+	b.post("/console/a/acme/webhooks/"+id+"/recover", url.Values{"csrf_token": {detail.csrf(t)}, "since": {"2026-01-01T10:00"}, "dry_run": {"on"}}).
+		expect(t, http.StatusOK, "(dry run)", "No failed deliveries since then")
+	b.post("/console/a/acme/webhooks/"+id+"/recover", url.Values{"csrf_token": {detail.csrf(t)}, "since": {"yesterday"}}).
+		expect(t, http.StatusBadRequest, "since: must be an RFC 3339 date-time")
+}
+
+func TestSimulatorFormShowsTheAPIsRefusal(t *testing.T) {
+	r := newRig(t)
+	b := r.browser(t)
+	b.signIn(adminToken).redirectsTo(t, "/console")
+	createCallHook(t, b, "https://crm.example.com/missed")
+	form := b.get("/console/a/acme/simulate").expect(t, http.StatusOK, `<option value="missed-call" selected>`, `value="voicemail"`)
+	b.post("/console/a/acme/simulate", url.Values{"scenario": {"missed-call"}}).expect(t, http.StatusForbidden, "CSRF token")
+	b.post("/console/a/acme/simulate", url.Values{"csrf_token": {form.csrf(t)}, "scenario": {"no-such-scenario"}, "direction": {"inbound"}}).
+		expect(t, http.StatusBadRequest, "scenario")
+}

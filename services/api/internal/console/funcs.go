@@ -6,7 +6,24 @@ import (
 	"time"
 )
 
+// attemptView is one attempt shown on a page, with what its resend form
+// needs from the page.
+type attemptView struct {
+	attempt
+	Account, CSRF string
+}
+
 var funcs = template.FuncMap{
+	"inPage": func(v view, a any) attemptView {
+		out := attemptView{Account: v.Account, CSRF: v.CSRF}
+		switch a := a.(type) {
+		case attempt:
+			out.attempt = a
+		case *attempt:
+			out.attempt = *a
+		}
+		return out
+	},
 	"join":    strings.Join,
 	"pretty":  prettyJSON,
 	"account": func(id string, rest ...string) string { return accountURL(id, rest...) },

@@ -489,10 +489,12 @@ func (c *Console) testHook(rq *request) {
 
 // hookNews is what a state change has to tell on the detail page.
 type hookNews struct {
-	Notice   string
-	Secret   string
-	Test     *attempt
-	Conflict *apiError
+	Notice    string
+	Secret    string
+	Test      *attempt
+	Conflict  *apiError
+	Problem   *apiError
+	Recovered *recovered
 }
 
 type hookDetail struct {
@@ -504,6 +506,9 @@ type hookDetail struct {
 	Stats     attemptStats
 	Since     string
 	Truncated bool
+	// RecoverFrom is the recover form's default: a day ago, in the
+	// form's datetime-local format (UTC).
+	RecoverFrom string
 }
 
 // attemptStats summarises attempts: success rate and latency percentiles.
@@ -554,7 +559,8 @@ func (c *Console) showHook(rq *request, id string, news *hookNews) {
 		return
 	}
 	d := hookDetail{Hook: h, Kind: hookKind(h), News: news, Stats: statsOf(env.Data), Since: since,
-		Truncated: env.NextStartKey != ""}
+		RecoverFrom: time.Now().Add(-24 * time.Hour).UTC().Format(datetimeLocal),
+		Truncated:   env.NextStartKey != ""}
 	var last *attempt
 	if len(env.Data) > 0 {
 		last = &env.Data[0]
@@ -562,8 +568,12 @@ func (c *Console) showHook(rq *request, id string, news *hookNews) {
 	d.State = hookState(h, last)
 	d.Recent = env.Data[:min(len(env.Data), 10)]
 	status := http.StatusOK
-	if news != nil && news.Conflict != nil {
+	switch {
+	case news == nil:
+	case news.Conflict != nil:
 		status = http.StatusConflict
+	case news.Problem != nil:
+		status = news.Problem.Status
 	}
 	rq.render(status, "hook", h.Name, d)
 }
