@@ -5,6 +5,7 @@ go 1.26.0
 replace github.com/pbxhooks/pbxhooks/proto => ../proto
 
 require (
+	github.com/coder/websocket v1.8.15
 	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/nats-io/nats.go v1.55.0

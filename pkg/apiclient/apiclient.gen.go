@@ -709,6 +709,9 @@ type Hook struct {
 	// PreviousSecretExpiresAt After a rotation: until then the previous secret also signs.
 	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
 
+	// Relay True for the temporary hook of a `pbxhooks listen` connection (GET /v1/accounts/{account_id}/relay), which exists while the connection lasts and cannot be edited.
+	Relay bool `json:"relay"`
+
 	// Retries Retries after the first failed attempt.
 	Retries HookRetries `json:"retries"`
 
@@ -767,6 +770,9 @@ type HookDocument struct {
 
 	// PreviousSecretExpiresAt Read-only: ignored on input.
 	PreviousSecretExpiresAt *ReadOnlyField `json:"previous_secret_expires_at,omitempty"`
+
+	// Relay Read-only: ignored on input.
+	Relay *bool `json:"relay,omitempty"`
 
 	// Retries Retries after the first failed attempt.
 	Retries *HookRetries `json:"retries,omitempty"`
@@ -859,6 +865,9 @@ type HookPatch struct {
 
 	// PreviousSecretExpiresAt Read-only: ignored on input.
 	PreviousSecretExpiresAt *ReadOnlyField `json:"previous_secret_expires_at,omitempty"`
+
+	// Relay Read-only: ignored on input.
+	Relay *bool `json:"relay,omitempty"`
 
 	// Retries Retries after the first failed attempt.
 	Retries *HookRetries `json:"retries,omitempty"`
@@ -1306,6 +1315,23 @@ type ListDeadLettersParams struct {
 	StartKey *StartKey `form:"start_key,omitempty" json:"start_key,omitempty"`
 }
 
+// OpenRelayParams defines parameters for OpenRelay.
+type OpenRelayParams struct {
+	// ForwardTo The listener's local URL; becomes the relay hook's uri.
+	ForwardTo HookURI        `form:"forward_to" json:"forward_to"`
+	Hook      *HookKind      `form:"hook,omitempty" json:"hook,omitempty"`
+	Format    *PayloadFormat `form:"format,omitempty" json:"format,omitempty"`
+
+	// CallTypes Repeated or comma separated; only for hook call.
+	CallTypes *CallTypes `form:"call_types,omitempty" json:"call_types,omitempty"`
+
+	// CallStatuses Repeated or comma separated; only for hook call.
+	CallStatuses *CallStatuses `form:"call_statuses,omitempty" json:"call_statuses,omitempty"`
+
+	// MediaTypes Repeated or comma separated; only for hook media.
+	MediaTypes *MediaTypes `form:"media_types,omitempty" json:"media_types,omitempty"`
+}
+
 // StreamEventsParams defines parameters for StreamEvents.
 type StreamEventsParams struct {
 	// HookId Only this hook's attempts, and the events its filters select (404 when the account has no such hook).
@@ -1628,6 +1654,13 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /v1/accounts/{account_id}/events/deadletter (the `ListDeadLetters` operationId).
 	ListDeadLetters(ctx context.Context, accountId AccountId, params *ListDeadLettersParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// OpenRelay Relay callbacks to a `pbxhooks listen` (WebSocket)
+	//
+	// A WebSocket (subprotocol pbxhooks.relay.v1) for `pbxhooks listen`. Once open, the API creates a temporary relay hook for the account with the filter given here (listed with "relay": true, its uri the forward_to URL) and sends a "ready" frame with the hook and its signing secret. Each callback of the hook arrives as a "request" frame (method, url, headers including the Standard Webhooks signature, body in base64), which the listener forwards to forward_to and answers with a "response" frame of the same id (status, headers, at most 64 KiB of body, or an error); the deliverer records that answer as the attempt and retries failures as for any hook. Every frame is a JSON text message of at most 4 MiB (pkg/relay). The deliverer never dials forward_to, so it may be loopback. The hook is deleted when the connection ends; if the API replica holding it stops, within a minute.
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/relay (the `OpenRelay` operationId).
+	OpenRelay(ctx context.Context, accountId AccountId, params *OpenRelayParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SimulateCallWithBody Run a simulated test call through ingest
 	//
@@ -2043,6 +2076,23 @@ func (c *Client) SearchEvents(ctx context.Context, accountId AccountId, params *
 // Corresponds with GET /v1/accounts/{account_id}/events/deadletter (the `ListDeadLetters` operationId).
 func (c *Client) ListDeadLetters(ctx context.Context, accountId AccountId, params *ListDeadLettersParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewListDeadLettersRequest(c.Server, accountId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// OpenRelay Relay callbacks to a `pbxhooks listen` (WebSocket)
+//
+// A WebSocket (subprotocol pbxhooks.relay.v1) for `pbxhooks listen`. Once open, the API creates a temporary relay hook for the account with the filter given here (listed with "relay": true, its uri the forward_to URL) and sends a "ready" frame with the hook and its signing secret. Each callback of the hook arrives as a "request" frame (method, url, headers including the Standard Webhooks signature, body in base64), which the listener forwards to forward_to and answers with a "response" frame of the same id (status, headers, at most 64 KiB of body, or an error); the deliverer records that answer as the attempt and retries failures as for any hook. Every frame is a JSON text message of at most 4 MiB (pkg/relay). The deliverer never dials forward_to, so it may be loopback. The hook is deleted when the connection ends; if the API replica holding it stops, within a minute.
+//
+// Corresponds with GET /v1/accounts/{account_id}/relay (the `OpenRelay` operationId).
+func (c *Client) OpenRelay(ctx context.Context, accountId AccountId, params *OpenRelayParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewOpenRelayRequest(c.Server, accountId, params)
 	if err != nil {
 		return nil, err
 	}
@@ -3083,6 +3133,123 @@ func NewListDeadLettersRequest(server string, accountId AccountId, params *ListD
 		if params.StartKey != nil {
 
 			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "start_key", *params.StartKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewOpenRelayRequest constructs an http.Request for the OpenRelay method
+func NewOpenRelayRequest(server string, accountId AccountId, params *OpenRelayParams) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/relay", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "forward_to", params.ForwardTo, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: "uri"}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Hook != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "hook", *params.Hook, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Format != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "format", *params.Format, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CallTypes != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "call_types", *params.CallTypes, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.CallStatuses != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "call_statuses", *params.CallStatuses, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.MediaTypes != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "media_types", *params.MediaTypes, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "array", Format: ""}); err != nil {
 				return nil, err
 			} else {
 				for _, qp := range strings.Split(queryFrag, "&") {
@@ -4434,6 +4601,15 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /v1/accounts/{account_id}/events/deadletter (the `ListDeadLetters` operationId).
 	ListDeadLettersWithResponse(ctx context.Context, accountId AccountId, params *ListDeadLettersParams, reqEditors ...RequestEditorFn) (*ListDeadLettersResponse, error)
 
+	// OpenRelayWithResponse Relay callbacks to a `pbxhooks listen` (WebSocket)
+	//
+	// A WebSocket (subprotocol pbxhooks.relay.v1) for `pbxhooks listen`. Once open, the API creates a temporary relay hook for the account with the filter given here (listed with "relay": true, its uri the forward_to URL) and sends a "ready" frame with the hook and its signing secret. Each callback of the hook arrives as a "request" frame (method, url, headers including the Standard Webhooks signature, body in base64), which the listener forwards to forward_to and answers with a "response" frame of the same id (status, headers, at most 64 KiB of body, or an error); the deliverer records that answer as the attempt and retries failures as for any hook. Every frame is a JSON text message of at most 4 MiB (pkg/relay). The deliverer never dials forward_to, so it may be loopback. The hook is deleted when the connection ends; if the API replica holding it stops, within a minute.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/relay (the `OpenRelay` operationId).
+	OpenRelayWithResponse(ctx context.Context, accountId AccountId, params *OpenRelayParams, reqEditors ...RequestEditorFn) (*OpenRelayResponse, error)
+
 	// SimulateCallWithBodyWithResponse Run a simulated test call through ingest
 	//
 	// Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
@@ -5400,6 +5576,96 @@ func (r ListDeadLettersResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r ListDeadLettersResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// OpenRelayResponse429Headers the declared response headers of an HTTP 429 response for OpenRelay
+type OpenRelayResponse429Headers struct {
+	RetryAfter *int
+}
+
+type OpenRelayResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON426 the response for an HTTP 426 `application/json` response
+	JSON426 *Error
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// JSON503 the response for an HTTP 503 `application/json` response
+	JSON503 *E503
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *OpenRelayResponse429Headers
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r OpenRelayResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r OpenRelayResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r OpenRelayResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r OpenRelayResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON426 returns the response for an HTTP 426 `application/json` response
+func (r OpenRelayResponse) GetJSON426() *Error {
+	return r.JSON426
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r OpenRelayResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetJSON503 returns the response for an HTTP 503 `application/json` response
+func (r OpenRelayResponse) GetJSON503() *E503 {
+	return r.JSON503
+}
+
+// GetBody returns the raw response body bytes
+func (r OpenRelayResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r OpenRelayResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r OpenRelayResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r OpenRelayResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -7349,6 +7615,21 @@ func (c *ClientWithResponses) ListDeadLettersWithResponse(ctx context.Context, a
 	return ParseListDeadLettersResponse(rsp)
 }
 
+// OpenRelayWithResponse Relay callbacks to a `pbxhooks listen` (WebSocket)
+//
+// A WebSocket (subprotocol pbxhooks.relay.v1) for `pbxhooks listen`. Once open, the API creates a temporary relay hook for the account with the filter given here (listed with "relay": true, its uri the forward_to URL) and sends a "ready" frame with the hook and its signing secret. Each callback of the hook arrives as a "request" frame (method, url, headers including the Standard Webhooks signature, body in base64), which the listener forwards to forward_to and answers with a "response" frame of the same id (status, headers, at most 64 KiB of body, or an error); the deliverer records that answer as the attempt and retries failures as for any hook. Every frame is a JSON text message of at most 4 MiB (pkg/relay). The deliverer never dials forward_to, so it may be loopback. The hook is deleted when the connection ends; if the API replica holding it stops, within a minute.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts/{account_id}/relay (the `OpenRelay` operationId).
+func (c *ClientWithResponses) OpenRelayWithResponse(ctx context.Context, accountId AccountId, params *OpenRelayParams, reqEditors ...RequestEditorFn) (*OpenRelayResponse, error) {
+	rsp, err := c.OpenRelay(ctx, accountId, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseOpenRelayResponse(rsp)
+}
+
 // SimulateCallWithBodyWithResponse Run a simulated test call through ingest
 //
 // Sends one of the built-in call sequences (pkg/scenario) for the account to ingest, as a PBX would, so it is validated, stored and delivered like a real call. The call is marked as a test: its call id ends in @pbxhooks.test, its thread id starts with test-, and Kazoo payloads carry custom_channel_vars.pbxhooks_test = "true". Answers the call's ids and the callbacks (type and status) its steps make.
@@ -8370,6 +8651,90 @@ func ParseListDeadLettersResponse(rsp *http.Response) (*ListDeadLettersResponse,
 	switch {
 	case rsp.StatusCode == 429:
 		var headers ListDeadLettersResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseOpenRelayResponse parses an HTTP response from a OpenRelayWithResponse call
+func ParseOpenRelayResponse(rsp *http.Response) (*OpenRelayResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &OpenRelayResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 101:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 426:
+		var dest Error
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON426 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 503:
+		var dest E503
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON503 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers OpenRelayResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

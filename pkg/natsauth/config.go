@@ -103,6 +103,9 @@ func Render(users []User, bcryptCost int) (string, error) {
 		fmt.Fprintf(&b, "    {\n      user: %s\n      password: %s\n      permissions: {\n", quote(u.Name), quote(string(hash)))
 		fmt.Fprintf(&b, "        publish: { allow: %s }\n", list(u.Permissions.Publish))
 		fmt.Fprintf(&b, "        subscribe: { allow: %s }\n", list(u.Permissions.Subscribe))
+		if u.Permissions.AllowResponses {
+			b.WriteString("        allow_responses: true\n")
+		}
 		b.WriteString("      }\n    }\n")
 	}
 	b.WriteString("  ]\n}\n")

@@ -39,6 +39,10 @@ func PBXUser(accountID string) string { return "pbx-" + accountID }
 type Permissions struct {
 	Publish   []string
 	Subscribe []string
+	// AllowResponses lets the user answer the requests it receives: publish
+	// once to each received message's reply subject, and nowhere else
+	// (nats-server's allow_responses).
+	AllowResponses bool
 }
 
 // PBXPermissions confine a PBX connector of one account: it may publish its
@@ -113,6 +117,8 @@ func ServicePermissions(service string) (Permissions, error) {
 		pub = append(pub, bus.SubjectParkedAll)
 		pub = append(pub, deadLetters...)
 		pub = append(pub, bus.HooksChangedAll, bus.HooksDisabledAll)
+		// Relay hooks' requests, answered on the deliverer's own inbox.
+		pub = append(pub, bus.SubjectRelayAll)
 		// A notice per recorded attempt, for the API's live stream.
 		pub = append(pub, bus.AttemptNoticesAll)
 		sub = append(sub, bus.HooksChangedAll)
@@ -126,6 +132,10 @@ func ServicePermissions(service string) (Permissions, error) {
 		pub = append(pub, anyConsumer(bus.StreamDeadLetter)...)
 		pub = append(pub, messageGets(bus.StreamDeadLetter)...)
 		pub = append(pub, mediaReader()...)
+		// The relay requests of the listeners connected to this replica,
+		// each answered on the asking deliverer's inbox (allow_responses),
+		// so the API needs no publish right on any inbox.
+		sub = append(sub, bus.SubjectRelayAll)
 		// The events index's shared durable consumer.
 		pub = append(pub, durableConsumer(bus.StreamEvents, bus.ConsumerEventsIndex)...)
 		// The live stream (GET .../stream) subscribes per connection to
@@ -134,7 +144,7 @@ func ServicePermissions(service string) (Permissions, error) {
 	default:
 		return Permissions{}, fmt.Errorf("no NATS permissions for unknown service %q", service)
 	}
-	return Permissions{Publish: compact(pub), Subscribe: compact(sub)}, nil
+	return Permissions{Publish: compact(pub), Subscribe: compact(sub), AllowResponses: service == ServiceAPI}, nil
 }
 
 // streamManagement creates, updates and inspects one stream: what

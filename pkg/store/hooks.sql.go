@@ -11,11 +11,42 @@ import (
 	"time"
 )
 
+const deleteExpiredRelayHooks = `-- name: DeleteExpiredRelayHooks :many
+DELETE FROM hooks WHERE relay_lease_expires_at < $1::timestamptz
+RETURNING account_id, id
+`
+
+type DeleteExpiredRelayHooksRow struct {
+	AccountID string
+	ID        string
+}
+
+// Relay hooks whose connection's replica stopped renewing them (it crashed).
+func (q *Queries) DeleteExpiredRelayHooks(ctx context.Context, now time.Time) ([]DeleteExpiredRelayHooksRow, error) {
+	rows, err := q.db.Query(ctx, deleteExpiredRelayHooks, now)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	items := []DeleteExpiredRelayHooksRow{}
+	for rows.Next() {
+		var i DeleteExpiredRelayHooksRow
+		if err := rows.Scan(&i.AccountID, &i.ID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const deleteHook = `-- name: DeleteHook :one
 DELETE FROM hooks
 WHERE account_id = $1 AND id = $2
   AND ($3::bigint IS NULL OR revision = $3)
-RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at
 `
 
 type DeleteHookParams struct {
@@ -52,8 +83,26 @@ func (q *Queries) DeleteHook(ctx context.Context, arg DeleteHookParams) (Hook, e
 		&i.CreatedAt,
 		&i.ModifiedAt,
 		&i.IncludeSubaccounts,
+		&i.RelayLeaseExpiresAt,
 	)
 	return i, err
+}
+
+const deleteRelayHook = `-- name: DeleteRelayHook :execrows
+DELETE FROM hooks WHERE account_id = $1 AND id = $2 AND relay_lease_expires_at IS NOT NULL
+`
+
+type DeleteRelayHookParams struct {
+	AccountID string
+	ID        string
+}
+
+func (q *Queries) DeleteRelayHook(ctx context.Context, arg DeleteRelayHookParams) (int64, error) {
+	result, err := q.db.Exec(ctx, deleteRelayHook, arg.AccountID, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const disableHook = `-- name: DisableHook :one
@@ -87,6 +136,7 @@ func (q *Queries) DisableHook(ctx context.Context, arg DisableHookParams) (Disab
 const getDeliveryHook = `-- name: GetDeliveryHook :one
 SELECT h.id, h.account_id, h.enabled, h.disable_reason, h.secret, h.previous_secret,
        h.previous_secret_expires_at, h.revision, h.modified_at,
+       (h.relay_lease_expires_at IS NOT NULL)::boolean AS relay,
        s.attempt_failure_count, s.attempt_failure_expiry_seconds
 FROM hooks h
 LEFT JOIN account_delivery_settings s ON s.account_id = h.account_id
@@ -103,6 +153,7 @@ type GetDeliveryHookRow struct {
 	PreviousSecretExpiresAt     *time.Time
 	Revision                    int64
 	ModifiedAt                  time.Time
+	Relay                       bool
 	AttemptFailureCount         *int32
 	AttemptFailureExpirySeconds *int32
 }
@@ -122,6 +173,7 @@ func (q *Queries) GetDeliveryHook(ctx context.Context, id string) (GetDeliveryHo
 		&i.PreviousSecretExpiresAt,
 		&i.Revision,
 		&i.ModifiedAt,
+		&i.Relay,
 		&i.AttemptFailureCount,
 		&i.AttemptFailureExpirySeconds,
 	)
@@ -129,7 +181,7 @@ func (q *Queries) GetDeliveryHook(ctx context.Context, id string) (GetDeliveryHo
 }
 
 const getHook = `-- name: GetHook :one
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE account_id = $1 AND id = $2
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at FROM hooks WHERE account_id = $1 AND id = $2
 `
 
 type GetHookParams struct {
@@ -163,12 +215,13 @@ func (q *Queries) GetHook(ctx context.Context, arg GetHookParams) (Hook, error) 
 		&i.CreatedAt,
 		&i.ModifiedAt,
 		&i.IncludeSubaccounts,
+		&i.RelayLeaseExpiresAt,
 	)
 	return i, err
 }
 
 const getHookByID = `-- name: GetHookByID :one
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE id = $1
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at FROM hooks WHERE id = $1
 `
 
 func (q *Queries) GetHookByID(ctx context.Context, id string) (Hook, error) {
@@ -197,6 +250,7 @@ func (q *Queries) GetHookByID(ctx context.Context, id string) (Hook, error) {
 		&i.CreatedAt,
 		&i.ModifiedAt,
 		&i.IncludeSubaccounts,
+		&i.RelayLeaseExpiresAt,
 	)
 	return i, err
 }
@@ -209,7 +263,7 @@ INSERT INTO hooks (
 ) VALUES (
     $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16
 )
-RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at
 `
 
 type InsertHookParams struct {
@@ -277,12 +331,95 @@ func (q *Queries) InsertHook(ctx context.Context, arg InsertHookParams) (Hook, e
 		&i.CreatedAt,
 		&i.ModifiedAt,
 		&i.IncludeSubaccounts,
+		&i.RelayLeaseExpiresAt,
+	)
+	return i, err
+}
+
+const insertRelayHook = `-- name: InsertRelayHook :one
+INSERT INTO hooks (
+    id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format,
+    include_internal_legs, include_subaccounts, call_types, call_statuses, media_types, secret,
+    relay_lease_expires_at
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17::timestamptz
+)
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at
+`
+
+type InsertRelayHookParams struct {
+	ID                  string
+	AccountID           string
+	Name                string
+	Uri                 string
+	HttpVerb            string
+	Hook                string
+	Retries             int32
+	CustomData          json.RawMessage
+	Enabled             bool
+	Format              string
+	IncludeInternalLegs bool
+	IncludeSubaccounts  bool
+	CallTypes           []string
+	CallStatuses        []string
+	MediaTypes          []string
+	Secret              string
+	LeaseExpiresAt      time.Time
+}
+
+// The API's relay endpoint: a hook that exists while one `pbxhooks listen`
+// connection lasts, leased until lease_expires_at.
+func (q *Queries) InsertRelayHook(ctx context.Context, arg InsertRelayHookParams) (Hook, error) {
+	row := q.db.QueryRow(ctx, insertRelayHook,
+		arg.ID,
+		arg.AccountID,
+		arg.Name,
+		arg.Uri,
+		arg.HttpVerb,
+		arg.Hook,
+		arg.Retries,
+		arg.CustomData,
+		arg.Enabled,
+		arg.Format,
+		arg.IncludeInternalLegs,
+		arg.IncludeSubaccounts,
+		arg.CallTypes,
+		arg.CallStatuses,
+		arg.MediaTypes,
+		arg.Secret,
+		arg.LeaseExpiresAt,
+	)
+	var i Hook
+	err := row.Scan(
+		&i.ID,
+		&i.AccountID,
+		&i.Name,
+		&i.Uri,
+		&i.HttpVerb,
+		&i.Hook,
+		&i.Retries,
+		&i.CustomData,
+		&i.Enabled,
+		&i.Format,
+		&i.IncludeInternalLegs,
+		&i.CallTypes,
+		&i.CallStatuses,
+		&i.MediaTypes,
+		&i.DisableReason,
+		&i.Secret,
+		&i.PreviousSecret,
+		&i.PreviousSecretExpiresAt,
+		&i.Revision,
+		&i.CreatedAt,
+		&i.ModifiedAt,
+		&i.IncludeSubaccounts,
+		&i.RelayLeaseExpiresAt,
 	)
 	return i, err
 }
 
 const listEnabledHooks = `-- name: ListEnabledHooks :many
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE enabled AND id > $1::text ORDER BY id LIMIT $2
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at FROM hooks WHERE enabled AND id > $1::text ORDER BY id LIMIT $2
 `
 
 type ListEnabledHooksParams struct {
@@ -323,6 +460,7 @@ func (q *Queries) ListEnabledHooks(ctx context.Context, arg ListEnabledHooksPara
 			&i.CreatedAt,
 			&i.ModifiedAt,
 			&i.IncludeSubaccounts,
+			&i.RelayLeaseExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -335,7 +473,7 @@ func (q *Queries) ListEnabledHooks(ctx context.Context, arg ListEnabledHooksPara
 }
 
 const listEnabledHooksForAccount = `-- name: ListEnabledHooksForAccount :many
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE account_id = $1 AND enabled ORDER BY created_at, id
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at FROM hooks WHERE account_id = $1 AND enabled ORDER BY created_at, id
 `
 
 func (q *Queries) ListEnabledHooksForAccount(ctx context.Context, accountID string) ([]Hook, error) {
@@ -370,6 +508,7 @@ func (q *Queries) ListEnabledHooksForAccount(ctx context.Context, accountID stri
 			&i.CreatedAt,
 			&i.ModifiedAt,
 			&i.IncludeSubaccounts,
+			&i.RelayLeaseExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -382,7 +521,7 @@ func (q *Queries) ListEnabledHooksForAccount(ctx context.Context, accountID stri
 }
 
 const listHooks = `-- name: ListHooks :many
-SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts FROM hooks WHERE account_id = $1 ORDER BY created_at, id
+SELECT id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at FROM hooks WHERE account_id = $1 ORDER BY created_at, id
 `
 
 func (q *Queries) ListHooks(ctx context.Context, accountID string) ([]Hook, error) {
@@ -417,6 +556,7 @@ func (q *Queries) ListHooks(ctx context.Context, accountID string) ([]Hook, erro
 			&i.CreatedAt,
 			&i.ModifiedAt,
 			&i.IncludeSubaccounts,
+			&i.RelayLeaseExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -476,7 +616,7 @@ UPDATE hooks SET
     revision = revision + 1,
     modified_at = now()
 WHERE account_id = $1 AND NOT enabled AND disable_reason <> ''
-RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at
 `
 
 // Re-enables the hooks the deliverer disabled (they carry a reason); hooks
@@ -513,6 +653,7 @@ func (q *Queries) ReenableAutoDisabledHooks(ctx context.Context, accountID strin
 			&i.CreatedAt,
 			&i.ModifiedAt,
 			&i.IncludeSubaccounts,
+			&i.RelayLeaseExpiresAt,
 		); err != nil {
 			return nil, err
 		}
@@ -522,6 +663,26 @@ func (q *Queries) ReenableAutoDisabledHooks(ctx context.Context, accountID strin
 		return nil, err
 	}
 	return items, nil
+}
+
+const renewRelayLease = `-- name: RenewRelayLease :execrows
+UPDATE hooks SET relay_lease_expires_at = $1::timestamptz
+WHERE account_id = $2 AND id = $3 AND relay_lease_expires_at IS NOT NULL
+`
+
+type RenewRelayLeaseParams struct {
+	LeaseExpiresAt time.Time
+	AccountID      string
+	ID             string
+}
+
+// No row: the relay hook is gone (deleted through the API, or swept).
+func (q *Queries) RenewRelayLease(ctx context.Context, arg RenewRelayLeaseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, renewRelayLease, arg.LeaseExpiresAt, arg.AccountID, arg.ID)
+	if err != nil {
+		return 0, err
+	}
+	return result.RowsAffected(), nil
 }
 
 const resetHookFailures = `-- name: ResetHookFailures :exec
@@ -542,7 +703,7 @@ UPDATE hooks SET
     modified_at = now()
 WHERE account_id = $3 AND id = $4
   AND ($5::bigint IS NULL OR revision = $5)
-RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at
 `
 
 type RotateHookSecretParams struct {
@@ -587,6 +748,7 @@ func (q *Queries) RotateHookSecret(ctx context.Context, arg RotateHookSecretPara
 		&i.CreatedAt,
 		&i.ModifiedAt,
 		&i.IncludeSubaccounts,
+		&i.RelayLeaseExpiresAt,
 	)
 	return i, err
 }
@@ -610,7 +772,7 @@ UPDATE hooks SET
     revision = revision + 1,
     modified_at = now()
 WHERE account_id = $14 AND id = $15 AND revision = $16
-RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts
+RETURNING id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format, include_internal_legs, call_types, call_statuses, media_types, disable_reason, secret, previous_secret, previous_secret_expires_at, revision, created_at, modified_at, include_subaccounts, relay_lease_expires_at
 `
 
 type UpdateHookParams struct {
@@ -678,6 +840,7 @@ func (q *Queries) UpdateHook(ctx context.Context, arg UpdateHookParams) (Hook, e
 		&i.CreatedAt,
 		&i.ModifiedAt,
 		&i.IncludeSubaccounts,
+		&i.RelayLeaseExpiresAt,
 	)
 	return i, err
 }

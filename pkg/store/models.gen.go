@@ -152,6 +152,7 @@ type Hook struct {
 	CreatedAt               time.Time
 	ModifiedAt              time.Time
 	IncludeSubaccounts      bool
+	RelayLeaseExpiresAt     *time.Time
 }
 
 type HookFailureWindow struct {

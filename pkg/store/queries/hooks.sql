@@ -88,6 +88,7 @@ SELECT * FROM hooks WHERE id = $1;
 -- account's auto-disable override (NULL fields keep the deployment default).
 SELECT h.id, h.account_id, h.enabled, h.disable_reason, h.secret, h.previous_secret,
        h.previous_secret_expires_at, h.revision, h.modified_at,
+       (h.relay_lease_expires_at IS NOT NULL)::boolean AS relay,
        s.attempt_failure_count, s.attempt_failure_expiry_seconds
 FROM hooks h
 LEFT JOIN account_delivery_settings s ON s.account_id = h.account_id
@@ -123,3 +124,28 @@ UPDATE hooks
 SET enabled = false, disable_reason = sqlc.arg(reason), revision = revision + 1, modified_at = now()
 WHERE id = sqlc.arg(id) AND enabled
 RETURNING id, account_id, revision;
+
+-- name: InsertRelayHook :one
+-- The API's relay endpoint: a hook that exists while one `pbxhooks listen`
+-- connection lasts, leased until lease_expires_at.
+INSERT INTO hooks (
+    id, account_id, name, uri, http_verb, hook, retries, custom_data, enabled, format,
+    include_internal_legs, include_subaccounts, call_types, call_statuses, media_types, secret,
+    relay_lease_expires_at
+) VALUES (
+    $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, sqlc.arg(lease_expires_at)::timestamptz
+)
+RETURNING *;
+
+-- name: RenewRelayLease :execrows
+-- No row: the relay hook is gone (deleted through the API, or swept).
+UPDATE hooks SET relay_lease_expires_at = sqlc.arg(lease_expires_at)::timestamptz
+WHERE account_id = sqlc.arg(account_id) AND id = sqlc.arg(id) AND relay_lease_expires_at IS NOT NULL;
+
+-- name: DeleteRelayHook :execrows
+DELETE FROM hooks WHERE account_id = $1 AND id = $2 AND relay_lease_expires_at IS NOT NULL;
+
+-- name: DeleteExpiredRelayHooks :many
+-- Relay hooks whose connection's replica stopped renewing them (it crashed).
+DELETE FROM hooks WHERE relay_lease_expires_at < sqlc.arg(now)::timestamptz
+RETURNING account_id, id;

@@ -339,6 +339,70 @@ func TestDelivererParksAndDrainsWithItsUser(t *testing.T) {
 	}
 }
 
+// TestRelayRequestReachesTheAPIAndItsAnswerTheDeliverer runs the relay
+// hand-off with the generated users: the deliverer asks on a relay subject,
+// the API (subscribed to every relay subject) answers on the deliverer's
+// inbox through allow_responses, and may publish to no inbox otherwise; a
+// PBX may neither ask nor listen on a relay subject.
+func TestRelayRequestReachesTheAPIAndItsAnswerTheDeliverer(t *testing.T) {
+	t.Parallel()
+	url, passwords := securedServer(t)
+	apiUser := natsauth.ServiceUser(natsauth.ServiceAPI)
+	api := connect(t, url, apiUser, passwords[apiUser], bus.ServiceInboxPrefix(natsauth.ServiceAPI))
+	delivererUser := natsauth.ServiceUser(natsauth.ServiceDeliverer)
+	d := connect(t, url, delivererUser, passwords[delivererUser], bus.ServiceInboxPrefix(natsauth.ServiceDeliverer))
+
+	subject, err := bus.RelaySubject(acme, "0123456789abcdef0123456789abcdef")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := api.nc.Subscribe(subject, func(m *nats.Msg) {
+		if err := m.Respond([]byte("answer to " + string(m.Data))); err != nil {
+			t.Errorf("respond: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	if err := api.nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	reply, err := d.nc.Request(subject, []byte("request"), 10*time.Second)
+	if err != nil {
+		t.Fatalf("relay request: %v", err)
+	}
+	if string(reply.Data) != "answer to request" {
+		t.Fatalf("reply %q", reply.Data)
+	}
+
+	// allow_responses grants the reply only: not the deliverer's inbox.
+	if err := api.nc.Publish(bus.ServiceInboxPrefix(natsauth.ServiceDeliverer)+".forged", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	api.waitViolation(t, bus.ServiceInboxPrefix(natsauth.ServiceDeliverer)+".forged")
+
+	pbx := pbxClient(t, url, passwords, acme)
+	if err := pbx.nc.Publish(subject, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	pbx.waitViolation(t, subject)
+	if _, err := pbx.nc.SubscribeSync(subject); err != nil {
+		t.Fatal(err)
+	}
+	pbx.waitViolation(t, subject)
+
+	for _, c := range []*client{api, d} {
+		c.mu.Lock()
+		for _, err := range c.errs {
+			if !strings.Contains(err.Error(), ".forged") {
+				t.Errorf("unexpected violation: %v", err)
+			}
+		}
+		c.mu.Unlock()
+	}
+}
+
 // TestAPIIndexesAndStreamsEventsWithItsUser makes, as svc-api, the calls of
 // the events index (its shared durable consumer on EVENTS: create, fetch,
 // ack) and of the live stream (core subscriptions to one account's events

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/attempts"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/events"
+	"github.com/pbxhooks/pbxhooks/cli/internal/command/listen"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/login"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/redeliver"
 	"github.com/pbxhooks/pbxhooks/cli/internal/command/signature"
@@ -82,6 +83,7 @@ func NewCmdRoot(f *factory.Factory) *cobra.Command {
 		redeliver.NewCmdResend(f),
 		redeliver.NewCmdRecover(f),
 		events.NewCmdEvents(f),
+		listen.NewCmdListen(f),
 		signature.NewCmdSignature(f),
 		trigger.NewCmdTrigger(f),
 	)

@@ -59,7 +59,7 @@ var FilterFields = map[string]string{
 
 // ReadOnlyFields are returned by the API and ignored on input, so a client
 // may send back a document it has read, as Kazoo clients do.
-var ReadOnlyFields = []string{"id", "created", "modified", "revision", "secret", "disable_reason"}
+var ReadOnlyFields = []string{"id", "created", "modified", "revision", "secret", "disable_reason", "relay"}
 
 // Defaults and limits, documented in the README and the error messages.
 const (

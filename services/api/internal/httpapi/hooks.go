@@ -48,7 +48,10 @@ type hookJSON struct {
 	CallStatuses        []string        `json:"call_statuses"`
 	MediaTypes          []string        `json:"media_types"`
 	DisableReason       string          `json:"disable_reason"`
-	Secret              string          `json:"secret,omitempty"`
+	// Relay marks the temporary hook of a `pbxhooks listen` connection,
+	// which exists while the connection lasts (see relay.go).
+	Relay  bool   `json:"relay"`
+	Secret string `json:"secret,omitempty"`
 	// PreviousSecretExpiresAt is set after a rotation: until then the
 	// rotated-out secret still signs deliveries beside the new one.
 	PreviousSecretExpiresAt string `json:"previous_secret_expires_at,omitempty"`
@@ -74,6 +77,7 @@ func renderHook(h store.Hook, withSecret bool) hookJSON {
 		CallStatuses:        nonNil(h.CallStatuses),
 		MediaTypes:          nonNil(h.MediaTypes),
 		DisableReason:       h.DisableReason,
+		Relay:               h.RelayLeaseExpiresAt != nil,
 		Revision:            h.Revision,
 		Created:             timestamp(h.CreatedAt),
 		Modified:            timestamp(h.ModifiedAt),

@@ -91,6 +91,12 @@ func (s *Server) updateHook(c echo.Context, expected *int64, build func(store.Ho
 		if expected != nil && stored.Revision != *expected {
 			return store.Hook{}, errStaleRevision(*expected, stored.Revision)
 		}
+		if stored.RelayLeaseExpiresAt != nil {
+			// Its uri and filter are what its listener asked for and
+			// forwards to; an edit here would not reach the listener.
+			return store.Hook{}, &Error{Status: http.StatusConflict,
+				Message: "a relay hook belongs to its `pbxhooks listen` connection: reconnect with another filter instead"}
+		}
 		doc, err := build(stored)
 		if err != nil {
 			return store.Hook{}, err

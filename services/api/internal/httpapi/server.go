@@ -85,6 +85,9 @@ type Deps struct {
 	// Metrics is the process's registry: the API adds its request metrics
 	// and serves it at GET /metrics (a registry of its own when nil).
 	Metrics *prometheus.Registry
+	// RelayLease is how long a relay hook outlives its replica's last
+	// renewal (DefaultRelayLease).
+	RelayLease time.Duration
 	// StreamHeartbeat is how often an idle live stream sends a heartbeat
 	// (DefaultStreamHeartbeat).
 	StreamHeartbeat time.Duration
@@ -120,6 +123,12 @@ type Server struct {
 	media    MediaDeps
 	dests    netguard.Guard
 	metrics  *requestMetrics
+	// relayCtx ends the open relay connections when Run stops; relays
+	// counts them, so Run waits until each deleted its relay hook.
+	relayCtx   context.Context
+	relayStop  context.CancelFunc
+	relays     sync.WaitGroup
+	relayLease time.Duration
 	// streams counts open live streams; closing ends them at shutdown,
 	// which would otherwise wait for every client to leave.
 	streams         streamCounter
@@ -141,7 +150,7 @@ func New(deps Deps) (*Server, error) {
 		return nil, errors.New("httpapi: Deps.Logger is required")
 	case deps.MaxBodyBytes < 1:
 		return nil, errors.New("httpapi: Deps.MaxBodyBytes must be positive")
-	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0, deps.StreamHeartbeat < 0:
+	case deps.SecretRotationOverlap < 0, deps.TestWait < 0, deps.RateLimit < 0, deps.RateBurst < 0, deps.RelayLease < 0, deps.StreamHeartbeat < 0:
 		return nil, errors.New("httpapi: Deps durations and rates must not be negative")
 	}
 	admin, err := credential.NewAdminToken(deps.AdminToken)
@@ -182,6 +191,7 @@ func New(deps Deps) (*Server, error) {
 		media:    deps.Media,
 		dests:    deps.Destinations,
 
+		relayLease:      cmp.Or(deps.RelayLease, DefaultRelayLease),
 		streamHeartbeat: cmp.Or(deps.StreamHeartbeat, DefaultStreamHeartbeat),
 		closing:         make(chan struct{}),
 		ingest: scenario.Ingest{
@@ -189,6 +199,7 @@ func New(deps Deps) (*Server, error) {
 			Client: &http.Client{Timeout: simulateTimeout},
 		},
 	}
+	s.relayCtx, s.relayStop = context.WithCancel(context.Background())
 	reg := deps.Metrics
 	if reg == nil {
 		reg = prometheus.NewRegistry()
@@ -277,6 +288,8 @@ func (s *Server) routes() {
 	const deliverySettings = "/v1/accounts/:account_id/delivery_settings"
 	e.GET(deliverySettings, s.getDeliverySettings, existingAccount...)
 	e.PATCH(deliverySettings, s.patchDeliverySettings, existingAccount...)
+
+	e.GET("/v1/accounts/:account_id/relay", s.relayHook, existingAccount...)
 }
 
 // Route is one served method and path, the path in OpenAPI's form
@@ -342,7 +355,22 @@ func (s *Server) Run(ctx context.Context, addr string, grace time.Duration) erro
 	// Open live streams would hold the shutdown for its whole grace:
 	// Shutdown ends them first (each sends a "close" event).
 	srv.RegisterOnShutdown(s.CloseStreams)
-	if err := httpserver.Serve(ctx, httperror.Listener(ln), srv, grace); err != nil {
+	// Shutdown does not wait for hijacked connections (the relays): it
+	// tells them to end, and Run waits (within grace) until each deleted
+	// its relay hook; else its lease runs out and another replica sweeps it.
+	srv.RegisterOnShutdown(s.relayStop)
+	sweepCtx, stopSweep := context.WithCancel(ctx)
+	defer stopSweep()
+	go s.sweepRelays(sweepCtx)
+	err = httpserver.Serve(ctx, httperror.Listener(ln), srv, grace)
+	s.relayStop()
+	relaysDone := make(chan struct{})
+	go func() { s.relays.Wait(); close(relaysDone) }()
+	select {
+	case <-relaysDone:
+	case <-time.After(grace):
+	}
+	if err != nil {
 		return fmt.Errorf("API: %w", err)
 	}
 	s.log.InfoContext(ctx, "API stopped")

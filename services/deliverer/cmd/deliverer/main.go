@@ -27,6 +27,7 @@ import (
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/endpoint"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/hookstate"
 	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/outbound"
+	"github.com/pbxhooks/pbxhooks/services/deliverer/internal/relay"
 )
 
 const serviceName = "deliverer"
@@ -140,6 +141,7 @@ func run() error {
 			ConnectTimeout: cfg.ConnectTimeout, Timeout: cfg.Timeout, AllowCIDRs: cfg.AllowCIDRs,
 			MaxIdleConnsPerHost: cfg.MaxPerEndpoint,
 		}),
+		Relay:    relay.NewClient(nc, cfg.Timeout),
 		Attempts: &attempts.Announcer{Writer: writer, NATS: nc, Log: log},
 		Counter:  queries,
 		Hooks:    hooks,

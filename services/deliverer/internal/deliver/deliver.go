@@ -117,8 +117,12 @@ type AttemptCounter interface {
 
 // Deps are what a Deliverer needs.
 type Deps struct {
-	JS       jetstream.JetStream
-	Client   *http.Client
+	JS     jetstream.JetStream
+	Client *http.Client
+	// Relay sends the requests of relay hooks to their `pbxhooks listen`
+	// listener instead of Client dialling their uri (see internal/relay);
+	// when nil, relay hooks' attempts fail and are retried.
+	Relay    *http.Client
 	Attempts Recorder
 	Counter  AttemptCounter
 	Hooks    HookSource
@@ -212,7 +216,7 @@ func (d *Deliverer) Handle(ctx context.Context, msg jetstream.Msg) error {
 	if job == nil {
 		return err
 	}
-	key := endpoint.Key(job.delivery.GetUrl())
+	key := job.endpointKey()
 	adm := d.deps.Gate.AdmitWaiting(ctx, key, earlierDeliveries)
 	if adm.Ticket == nil {
 		if lot := d.parking.Load(); lot != nil && adm.Troubled {
@@ -241,6 +245,17 @@ type job struct {
 	delivery *pbxhooksv1.Delivery
 	hook     *hookstate.Hook
 	log      *slog.Logger
+}
+
+// endpointKey names what the gate and the parked backlogs count as the
+// job's endpoint: a relay hook's listener is its own endpoint, whatever
+// local URL it forwards to (two accounts' listeners on localhost:3000 are
+// not one endpoint).
+func (j *job) endpointKey() string {
+	if j.hook.Relay {
+		return "relay://" + j.hook.ID
+	}
+	return endpoint.Key(j.delivery.GetUrl())
 }
 
 // prepare decodes the delivery and reads its hook. A nil job means the
@@ -472,7 +487,16 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery, hoo
 	req, span := startClientSpan(req)
 	row.RequestHeaders = headersJSON(req.Header)
 
-	resp, err := d.deps.Client.Do(req)
+	client := d.deps.Client
+	if hook.Relay {
+		client = d.deps.Relay
+	}
+	var resp *http.Response
+	if client == nil {
+		err = errNoRelay
+	} else {
+		resp, err = client.Do(req)
+	}
 	if err != nil {
 		out.requestTime = d.deps.Now().Sub(started)
 		row.LatencyMs = latencyMs(started, d.deps.Now())
@@ -531,6 +555,10 @@ func (d *Deliverer) send(ctx context.Context, delivery *pbxhooksv1.Delivery, hoo
 	endClientSpan(span, code, errorType, readErr)
 	return out
 }
+
+// errNoRelay fails a relay hook's attempt in a deliverer built without
+// Deps.Relay.
+var errNoRelay = errors.New("this deliverer cannot relay")
 
 // ParseRetryAfter reads a Retry-After value, delay-seconds or an HTTP date,
 // clamped to [MinRetryAfter, MaxRetryAfter]. ok is false when the value is

@@ -41,7 +41,10 @@ type Hook struct {
 	AccountID     string
 	Enabled       bool
 	DisableReason string
-	Revision      int64
+	// Relay: the hook is a `pbxhooks listen` relay hook, whose requests go
+	// to its listener instead of its uri.
+	Relay    bool
+	Revision int64
 	// ModifiedAt is when the hook last changed; a disabled hook's queued
 	// deliveries made before it are not sent.
 	ModifiedAt time.Time
@@ -73,7 +76,7 @@ func (h *Hook) SigningKeys(now time.Time) ([]signing.Key, error) {
 func fromRow(r store.GetDeliveryHookRow) *Hook {
 	h := &Hook{
 		ID: r.ID, AccountID: r.AccountID, Enabled: r.Enabled, DisableReason: r.DisableReason,
-		Revision: r.Revision, ModifiedAt: r.ModifiedAt,
+		Relay: r.Relay, Revision: r.Revision, ModifiedAt: r.ModifiedAt,
 	}
 	if r.AttemptFailureCount != nil {
 		h.AttemptFailureCount = int(*r.AttemptFailureCount)
