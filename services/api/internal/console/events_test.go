@@ -15,7 +15,7 @@ import (
 // would have from an ingested event.
 type indexed struct {
 	id, callID, kind, status, mediaType, mediaID, from, to string
-	at                                                       time.Time
+	at                                                     time.Time
 }
 
 // index stores events of account in the events index, and attempts of
