@@ -135,6 +135,8 @@ func (c *Console) routes() {
 	m.HandleFunc("GET "+a+"/deliveries", c.signedIn(c.deliveries))
 	m.HandleFunc("POST "+a+"/deliveries/{delivery}/resend", c.signedIn(c.resendDelivery))
 	m.HandleFunc("GET "+a+"/timeline", c.signedIn(c.callTimeline))
+	m.HandleFunc("GET "+a+"/live", c.signedIn(c.liveTail))
+	m.HandleFunc("GET "+a+"/live/stream", c.signedIn(c.liveStream))
 	m.HandleFunc("GET "+a+"/simulate", c.signedIn(c.simulateForm))
 	m.HandleFunc("POST "+a+"/simulate", c.signedIn(c.simulate))
 	m.HandleFunc("GET "+a+"/dead-letters", c.signedIn(c.deadLetters))

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
 
 	"github.com/pbxhooks/pbxhooks/pkg/medialink"
 	"github.com/pbxhooks/pbxhooks/services/api/internal/console"
@@ -28,6 +29,7 @@ const adminToken = "console-admin-token-0123456789"
 type rig struct {
 	url  string
 	pool *pgxpool.Pool
+	nc   *nats.Conn
 }
 
 func newRig(t *testing.T) *rig {
@@ -52,7 +54,7 @@ func newRig(t *testing.T) *rig {
 	api.Mount(console.MountPath, con)
 	ts := httptest.NewServer(api.Handler())
 	t.Cleanup(ts.Close)
-	return &rig{url: ts.URL, pool: pool}
+	return &rig{url: ts.URL, pool: pool, nc: nc}
 }
 
 // browser is a cookie-keeping client that does not follow redirects, so
