@@ -34,7 +34,7 @@ func (r *rig) index(t *testing.T, account string, events []indexed, attempts []s
 		if err != nil {
 			t.Fatal(err)
 		}
-		lifecycle, callType := "CHANNEL_DESTROY", "incoming"
+		lifecycle, callType := "channel_destroy", "incoming_call"
 		if e.kind == "media" {
 			lifecycle, callType = "", ""
 		}
