@@ -27,7 +27,7 @@ func TestEnsureStreamsIsIdempotent(t *testing.T) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	want := []string{bus.StreamDeadLetter, bus.StreamDeliveries, bus.StreamEvents, bus.StreamParked, bus.StreamPBX}
+	want := []string{bus.StreamDeadLetter, bus.StreamDeliveries, bus.StreamEvents, bus.StreamHookChanges, bus.StreamParked, bus.StreamPBX}
 	if !slices.Equal(names, want) {
 		t.Fatalf("streams = %v, want %v", names, want)
 	}

@@ -193,7 +193,14 @@ func (rs *relaySession) run(ctx context.Context, params store.InsertRelayHookPar
 		rs.conn.Close(websocket.StatusInternalError, "could not create the relay hook; retry shortly")
 		return
 	}
-	defer rs.deleteHook(context.WithoutCancel(ctx))
+	defer func() {
+		// Stop answering before the hook goes: a deliverer request made
+		// after the deletion then finds no responder at once instead of
+		// waiting out its timeout on a session that no longer reads.
+		_ = sub.Unsubscribe()
+		_ = s.nc.FlushTimeout(5 * time.Second)
+		rs.deleteHook(context.WithoutCancel(ctx))
+	}()
 	s.publishHooksChanged(ctx, rs.hook, "created")
 	rs.log.InfoContext(ctx, "relay opened")
 
