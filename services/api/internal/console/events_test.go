@@ -34,7 +34,7 @@ func (r *rig) index(t *testing.T, account string, events []indexed, attempts []s
 		if err != nil {
 			t.Fatal(err)
 		}
-		lifecycle, callType := "CHANNEL_DESTROY", "incoming"
+		lifecycle, callType := "channel_destroy", "incoming_call"
 		if e.kind == "media" {
 			lifecycle, callType = "", ""
 		}
@@ -116,4 +116,29 @@ func TestCallTimelineShowsEventsDeliveriesAndMedia(t *testing.T) {
 	}
 	b.get("/console/a/acme/timeline?call=no-such-call").expect(t, http.StatusNotFound, "No event of call <code>no-such-call</code> is indexed")
 	b.get("/console/a/acme/timeline?call="+strings.Repeat("c", 513)).expect(t, http.StatusBadRequest, "call_id")
+}
+
+func TestDeliveriesSearchByCallIDOrNumber(t *testing.T) {
+	r := newRig(t)
+	b := r.browser(t)
+	b.signIn(adminToken).redirectsTo(t, "/console")
+	hookID := createCallHook(t, b, "https://crm.example.com/missed")
+	missedCallWithVoicemail(t, r, hookID)
+	now := time.Now().UTC()
+	r.index(t, "acme", nil, []store.InsertAttemptsParams{attemptOf("acme", "ev-other", hookID, 1, "success", now)})
+
+	for _, query := range []string{"call=call-7", "call=thread-call-7", "number=%2B15550100"} {
+		p := b.get("/console/a/acme/deliveries?"+query).expect(t, http.StatusOK,
+			"Deliveries of 1 call(s)", `href="/console/a/acme/timeline?call=`, "attempt 1", "attempt 2")
+		if strings.Contains(p.body, "ev-other") {
+			t.Fatalf("%s shows call-8's delivery:\n%s", query, p.body)
+		}
+	}
+	p := b.get("/console/a/acme/deliveries?call=call-7&result=failure").expect(t, http.StatusOK, "attempt 1")
+	if strings.Contains(p.body, "attempt 2") {
+		t.Fatalf("the result filter let a success through:\n%s", p.body)
+	}
+	b.get("/console/a/acme/deliveries?number=5011").expect(t, http.StatusOK, "Deliveries of 1 call(s)", "ev-other")
+	b.get("/console/a/acme/deliveries?call=no-such-call").expect(t, http.StatusOK, "No indexed call matches", "No deliveries match")
+	b.get("/console/a/acme/deliveries?number="+strings.Repeat("1", 513)).expect(t, http.StatusBadRequest, "number")
 }

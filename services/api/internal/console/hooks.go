@@ -146,6 +146,8 @@ type hookForm struct {
 	Verbs, Formats []string
 	Problem        *apiError
 	Conflict       bool
+	// Preview is the API's filter preview of the form, when asked for.
+	Preview *preview
 }
 
 // Filter returns the catalogue's values for one filter of the form's type.
@@ -297,6 +299,9 @@ func (c *Console) createHook(rq *request) {
 		return
 	}
 	rq.readForm(&f)
+	if rq.previewAsked(&f) {
+		return
+	}
 	var env envelope[hook]
 	_, err = rq.api.call(rq.ctx(), http.MethodPut, accountPath(rq.account, "webhooks"), nil, f.document(), nil, &env)
 	if err != nil {
@@ -383,6 +388,9 @@ func (c *Console) editHook(rq *request) {
 	}
 	rq.readForm(&f)
 	f.Revision, _ = strconv.ParseInt(rq.r.PostForm.Get("revision"), 10, 64)
+	if rq.previewAsked(&f) {
+		return
+	}
 	_, err = rq.api.call(rq.ctx(), http.MethodPost, accountPath(rq.account, "webhooks", h.ID), nil, f.document(), nil, nil)
 	if err != nil {
 		if f.Problem = invalid(err); f.Problem != nil {

@@ -3,8 +3,11 @@ package console
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -14,6 +17,9 @@ import (
 // takes it (times from the browser's datetime-local fields, read as UTC).
 type deliveryFilter struct {
 	HookID, Result, From, To, StartKey string
+	// Call (a call id or thread id) or Number (from or to) select the
+	// deliveries of matching calls, through the events index.
+	Call, Number string
 }
 
 type deliveriesPage struct {
@@ -23,6 +29,10 @@ type deliveriesPage struct {
 	Next     string
 	NextURL  string
 	Problem  *apiError
+	// Calls are the calls a call id or number search found, newest first.
+	Calls []string
+	// MoreCalls says the number matched more calls than the page searched.
+	MoreCalls bool
 }
 
 // datetimeLocal is the HTML datetime-local format; the console reads it as UTC.
@@ -32,13 +42,18 @@ const datetimeLocal = "2006-01-02T15:04"
 // time, each with its request and response.
 func (c *Console) deliveries(rq *request) {
 	q := rq.r.URL.Query()
-	f := deliveryFilter{HookID: q.Get("hook_id"), Result: q.Get("result"), From: q.Get("from"), To: q.Get("to"), StartKey: q.Get("start_key")}
+	f := deliveryFilter{HookID: q.Get("hook_id"), Result: q.Get("result"), From: q.Get("from"), To: q.Get("to"), StartKey: q.Get("start_key"),
+		Call: strings.TrimSpace(q.Get("call")), Number: strings.TrimSpace(q.Get("number"))}
 	hooks, err := rq.loadHooks()
 	if err != nil {
 		rq.fail(err)
 		return
 	}
 	page := deliveriesPage{Filter: f, Hooks: hooks}
+	if f.Call != "" || f.Number != "" {
+		c.callDeliveries(rq, &page)
+		return
+	}
 	params := url.Values{"page_size": {"50"}}
 	for name, value := range map[string]string{"result": f.Result, "start_key": f.StartKey} {
 		if value != "" {
@@ -79,6 +94,69 @@ func (c *Console) deliveries(rq *request) {
 		}
 		page.NextURL = accountURL(rq.account, "deliveries") + "?" + next.Encode()
 	}
+	rq.render(http.StatusOK, "deliveries", "Deliveries", page)
+}
+
+// maxSearchedCalls bounds how many calls a number search opens.
+const maxSearchedCalls = 10
+
+// callDeliveries is the deliveries page searched by call id or number:
+// the calls are found in the events index (the events search), and each
+// call's timeline gives its deliveries' attempts, newest first, narrowed
+// to the page's hook and result.
+func (c *Console) callDeliveries(rq *request, page *deliveriesPage) {
+	f := page.Filter
+	calls := []string{}
+	if f.Call != "" {
+		calls = append(calls, f.Call)
+	} else {
+		params := url.Values{"number": {f.Number}, "limit": {"100"}}
+		var env envelope[[]indexedEvent]
+		if _, err := rq.api.call(rq.ctx(), http.MethodGet, accountPath(rq.account, "events"), params, nil, nil, &env); err != nil {
+			if page.Problem = invalid(err); page.Problem == nil {
+				rq.fail(err)
+				return
+			}
+			rq.render(http.StatusBadRequest, "deliveries", "Deliveries", page)
+			return
+		}
+		for _, ev := range env.Data {
+			if ev.CallID == "" || slices.Contains(calls, ev.CallID) {
+				continue
+			}
+			if len(calls) == maxSearchedCalls {
+				page.MoreCalls = true
+				break
+			}
+			calls = append(calls, ev.CallID)
+		}
+	}
+	for _, call := range calls {
+		var env envelope[timeline]
+		_, err := rq.api.call(rq.ctx(), http.MethodGet, accountPath(rq.account, "calls", call, "timeline"), nil, nil, nil, &env)
+		var ae *apiError
+		switch {
+		case err == nil:
+		case errors.As(err, &ae) && ae.Status == http.StatusNotFound && !accountGone(ae):
+			continue // no event of this call is indexed
+		case invalid(err) != nil:
+			page.Problem = invalid(err)
+			rq.render(http.StatusBadRequest, "deliveries", "Deliveries", page)
+			return
+		default:
+			rq.fail(err)
+			return
+		}
+		page.Calls = append(page.Calls, call)
+		for _, d := range env.Data.Deliveries {
+			for _, a := range d.Attempts {
+				if (f.HookID == "" || a.HookID == f.HookID) && (f.Result == "" || a.Result == f.Result) {
+					page.Attempts = append(page.Attempts, a)
+				}
+			}
+		}
+	}
+	sort.SliceStable(page.Attempts, func(i, j int) bool { return page.Attempts[i].Timestamp > page.Attempts[j].Timestamp })
 	rq.render(http.StatusOK, "deliveries", "Deliveries", page)
 }
 
