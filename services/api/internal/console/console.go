@@ -130,6 +130,7 @@ func (c *Console) routes() {
 	m.HandleFunc("POST "+a+"/webhooks/{hook}/disable", c.signedIn(c.setHookEnabled(false)))
 	m.HandleFunc("POST "+a+"/webhooks/{hook}/delete", c.signedIn(c.deleteHook))
 	m.HandleFunc("POST "+a+"/webhooks/{hook}/secret", c.signedIn(c.rotateSecret))
+	m.HandleFunc("POST "+a+"/webhooks/{hook}/reveal-secret", c.signedIn(c.revealSecret))
 	m.HandleFunc("POST "+a+"/webhooks/{hook}/test", c.signedIn(c.testHook))
 	m.HandleFunc("POST "+a+"/webhooks/{hook}/recover", c.signedIn(c.recoverHook))
 	m.HandleFunc("GET "+a+"/deliveries", c.signedIn(c.deliveries))

@@ -470,6 +470,21 @@ func (c *Console) rotateSecret(rq *request) {
 		Notice: "Signing secret rotated; the previous one keeps signing beside it for the overlap period."})
 }
 
+// revealSecret shows the hook's current signing secret (the API's GET
+// .../secret). It is a POST with the CSRF token, like rotation, so the
+// secret never lands in a URL, the history or a cross-site GET.
+func (c *Console) revealSecret(rq *request) {
+	id := rq.r.PathValue("hook")
+	var env envelope[struct {
+		Secret string `json:"secret"`
+	}]
+	if _, err := rq.api.call(rq.ctx(), http.MethodGet, accountPath(rq.account, "webhooks", id, "secret"), nil, nil, nil, &env); err != nil {
+		rq.fail(err)
+		return
+	}
+	c.showHook(rq, id, &hookNews{Secret: env.Data.Secret, Notice: "Current signing secret shown below."})
+}
+
 // testHook fires the API's test event at the hook and shows its attempt.
 func (c *Console) testHook(rq *request) {
 	id := rq.r.PathValue("hook")
