@@ -718,7 +718,7 @@ type Hook struct {
 	// Revision Increments on every change.
 	Revision int `json:"revision"`
 
-	// Secret The signing secret: shown on create and rotation only.
+	// Secret The signing secret: shown on create and rotation only (GET .../secret reveals it).
 	Secret *string `json:"secret,omitempty"`
 
 	// Uri Absolute http or https URL to call; no user:password@.
@@ -890,6 +890,22 @@ type HookPatchRequest struct {
 
 // HookRetries Retries after the first failed attempt.
 type HookRetries = int
+
+// HookSecret defines model for HookSecret.
+type HookSecret struct {
+	// PreviousSecretExpiresAt Present while the rotated-out secret still signs beside the current one: when it stops.
+	PreviousSecretExpiresAt *time.Time `json:"previous_secret_expires_at,omitempty"`
+
+	// Secret The current signing secret (whsec_ + base64 of 32 random bytes).
+	Secret string `json:"secret"`
+}
+
+// HookSecretEnvelope defines model for HookSecretEnvelope.
+type HookSecretEnvelope struct {
+	Data      HookSecret    `json:"data"`
+	RequestId *string       `json:"request_id,omitempty"`
+	Status    SuccessStatus `json:"status"`
+}
 
 // HookType defines model for HookType.
 type HookType struct {
@@ -1863,6 +1879,13 @@ type ClientInterface interface {
 	// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
 	RecoverHook(ctx context.Context, accountId AccountId, webhookId WebhookId, body RecoverHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// RevealHookSecret Show the current signing secret
+	//
+	// Answers with the hook's current signing secret, and, while a rotated-out secret still signs beside it, when that one expires. The answer carries Cache-Control: no-store. Reading changes nothing: the revision stays.
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/webhooks/{webhook_id}/secret (the `RevealHookSecret` operationId).
+	RevealHookSecret(ctx context.Context, accountId AccountId, webhookId WebhookId, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// RotateHookSecretWithBody Rotate the signing secret
 	//
 	// Mints a new secret (whsec_ + base64 of 32 random bytes) and answers with it, once. The previous secret keeps signing deliveries beside the new one until previous_secret_expires_at (API_SECRET_ROTATION_OVERLAP, 24 h by default); rotating again within that time retires it at once. Conditional on a revision when If-Match or data.revision is given: a stale one answers 409.
@@ -2544,6 +2567,23 @@ func (c *Client) RecoverHookWithBody(ctx context.Context, accountId AccountId, w
 // Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
 func (c *Client) RecoverHook(ctx context.Context, accountId AccountId, webhookId WebhookId, body RecoverHookJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRecoverHookRequest(c.Server, accountId, webhookId, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevealHookSecret Show the current signing secret
+//
+// Answers with the hook's current signing secret, and, while a rotated-out secret still signs beside it, when that one expires. The answer carries Cache-Control: no-store. Reading changes nothing: the revision stays.
+//
+// Corresponds with GET /v1/accounts/{account_id}/webhooks/{webhook_id}/secret (the `RevealHookSecret` operationId).
+func (c *Client) RevealHookSecret(ctx context.Context, accountId AccountId, webhookId WebhookId, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevealHookSecretRequest(c.Server, accountId, webhookId)
 	if err != nil {
 		return nil, err
 	}
@@ -4256,6 +4296,47 @@ func NewRecoverHookRequestWithBody(server string, accountId AccountId, webhookId
 	return req, nil
 }
 
+// NewRevealHookSecretRequest constructs an http.Request for the RevealHookSecret method
+func NewRevealHookSecretRequest(server string, accountId AccountId, webhookId WebhookId) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "account_id", accountId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "webhook_id", webhookId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/v1/accounts/%s/webhooks/%s/secret", pathParam0, pathParam1)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
 // NewRotateHookSecretRequest calls the generic RotateHookSecret builder with application/json body
 func NewRotateHookSecretRequest(server string, accountId AccountId, webhookId WebhookId, params *RotateHookSecretParams, body RotateHookSecretJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -4824,6 +4905,15 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /v1/accounts/{account_id}/webhooks/{webhook_id}/recover (the `RecoverHook` operationId).
 	RecoverHookWithResponse(ctx context.Context, accountId AccountId, webhookId WebhookId, body RecoverHookJSONRequestBody, reqEditors ...RequestEditorFn) (*RecoverHookResponse, error)
+
+	// RevealHookSecretWithResponse Show the current signing secret
+	//
+	// Answers with the hook's current signing secret, and, while a rotated-out secret still signs beside it, when that one expires. The answer carries Cache-Control: no-store. Reading changes nothing: the revision stays.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /v1/accounts/{account_id}/webhooks/{webhook_id}/secret (the `RevealHookSecret` operationId).
+	RevealHookSecretWithResponse(ctx context.Context, accountId AccountId, webhookId WebhookId, reqEditors ...RequestEditorFn) (*RevealHookSecretResponse, error)
 
 	// RotateHookSecretWithBodyWithResponse Rotate the signing secret
 	//
@@ -7154,6 +7244,96 @@ func (r RecoverHookResponse) ContentType() string {
 	return ""
 }
 
+// RevealHookSecretResponse200Headers the declared response headers of an HTTP 200 response for RevealHookSecret
+type RevealHookSecretResponse200Headers struct {
+	CacheControl *string
+}
+
+// RevealHookSecretResponse429Headers the declared response headers of an HTTP 429 response for RevealHookSecret
+type RevealHookSecretResponse429Headers struct {
+	RetryAfter *int
+}
+
+type RevealHookSecretResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *HookSecretEnvelope
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *E400
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *E401
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *E403
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *E404
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *E429
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RevealHookSecretResponse200Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevealHookSecretResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevealHookSecretResponse) GetJSON200() *HookSecretEnvelope {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevealHookSecretResponse) GetJSON400() *E400 {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevealHookSecretResponse) GetJSON401() *E401 {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevealHookSecretResponse) GetJSON403() *E403 {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevealHookSecretResponse) GetJSON404() *E404 {
+	return r.JSON404
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RevealHookSecretResponse) GetJSON429() *E429 {
+	return r.JSON429
+}
+
+// GetBody returns the raw response body bytes
+func (r RevealHookSecretResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevealHookSecretResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevealHookSecretResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevealHookSecretResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // RotateHookSecretResponse200Headers the declared response headers of an HTTP 200 response for RotateHookSecret
 type RotateHookSecretResponse200Headers struct {
 	ETag *string
@@ -7993,6 +8173,21 @@ func (c *ClientWithResponses) RecoverHookWithResponse(ctx context.Context, accou
 		return nil, err
 	}
 	return ParseRecoverHookResponse(rsp)
+}
+
+// RevealHookSecretWithResponse Show the current signing secret
+//
+// Answers with the hook's current signing secret, and, while a rotated-out secret still signs beside it, when that one expires. The answer carries Cache-Control: no-store. Reading changes nothing: the revision stays.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /v1/accounts/{account_id}/webhooks/{webhook_id}/secret (the `RevealHookSecret` operationId).
+func (c *ClientWithResponses) RevealHookSecretWithResponse(ctx context.Context, accountId AccountId, webhookId WebhookId, reqEditors ...RequestEditorFn) (*RevealHookSecretResponse, error) {
+	rsp, err := c.RevealHookSecret(ctx, accountId, webhookId, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevealHookSecretResponse(rsp)
 }
 
 // RotateHookSecretWithBodyWithResponse Rotate the signing secret
@@ -10088,6 +10283,90 @@ func ParseRecoverHookResponse(rsp *http.Response) (*RecoverHookResponse, error) 
 	switch {
 	case rsp.StatusCode == 429:
 		var headers RecoverHookResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevealHookSecretResponse parses an HTTP response from a RevealHookSecretWithResponse call
+func ParseRevealHookSecretResponse(rsp *http.Response) (*RevealHookSecretResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevealHookSecretResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest HookSecretEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest E400
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest E401
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest E403
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest E404
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest E429
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RevealHookSecretResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = &value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 429:
+		var headers RevealHookSecretResponse429Headers
 		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -207,6 +207,30 @@ func (s *Server) rotateSecret(c echo.Context) error {
 	return respondHook(c, hook, true)
 }
 
+// hookSecretJSON is the answer of GET .../secret.
+type hookSecretJSON struct {
+	Secret                  string `json:"secret"`
+	PreviousSecretExpiresAt string `json:"previous_secret_expires_at,omitempty"`
+}
+
+// revealSecret shows the current signing secret, so an operator who lost
+// it need not rotate (and make every receiver switch). The answer is a
+// credential: no-store keeps it out of every cache between here and the
+// reader. The expiry is shown only while the rotated-out secret still
+// signs; after that it is history, not something a receiver must accept.
+func (s *Server) revealSecret(c echo.Context) error {
+	stored, err := s.loadHook(c)
+	if err != nil {
+		return err
+	}
+	out := hookSecretJSON{Secret: stored.Secret}
+	if expires := stored.PreviousSecretExpiresAt; expires != nil && expires.After(time.Now()) {
+		out.PreviousSecretExpiresAt = timestamp(*expires)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return respond(c, http.StatusOK, envelope{Data: out})
+}
+
 // reenableHooks is the bulk PATCH {"data":{"re-enable":true}}: it
 // re-enables the account's hooks that the deliverer disabled automatically
 // (they carry a disable_reason) and answers with them. Hooks a person

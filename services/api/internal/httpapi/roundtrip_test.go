@@ -308,6 +308,13 @@ func TestOpenAPIRoundTrip(t *testing.T) {
 	if rotated.JSON200.Data.Secret == nil || *rotated.JSON200.Data.Secret == *hook.Secret || rotated.JSON200.Data.PreviousSecretExpiresAt == nil {
 		t.Errorf("rotated hook: %s", rotated.Body)
 	}
+	revealed, err := admin.RevealHookSecretWithResponse(ctx, account, hook.Id)
+	status(t, revealed, err, http.StatusOK)
+	if revealed.JSON200.Data.Secret != *rotated.JSON200.Data.Secret || revealed.JSON200.Data.PreviousSecretExpiresAt == nil ||
+		!revealed.JSON200.Data.PreviousSecretExpiresAt.Equal(*rotated.JSON200.Data.PreviousSecretExpiresAt) ||
+		revealed.HTTPResponse.Header.Get("Cache-Control") != "no-store" {
+		t.Errorf("revealed secret: %s", revealed.Body)
+	}
 
 	// The test delivery, its attempt, and the attempt listings.
 	recorded := recordTestAttempts(t, h, account)

@@ -268,6 +268,7 @@ func (s *Server) routes() {
 	e.PATCH(webhooks+"/:webhook_id", s.patchHook, existingAccount...)
 	e.DELETE(webhooks+"/:webhook_id", s.deleteHook, existingAccount...)
 	e.GET(webhooks+"/:webhook_id/attempts", s.listHookAttempts, existingAccount...)
+	e.GET(webhooks+"/:webhook_id/secret", s.revealSecret, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/secret", s.rotateSecret, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/test", s.testHook, existingAccount...)
 	e.POST(webhooks+"/:webhook_id/recover", s.recoverHook, existingAccount...)
