@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -61,6 +62,18 @@ func newTab(t *testing.T, base, dir string) *tab {
 		t.Fatalf("start chromium: %v", err)
 	}
 	return &tab{t: t, ctx: ctx, base: base, dir: dir}
+}
+
+// another opens a second tab of the same browser (sharing its session).
+func (b *tab) another() *tab {
+	b.t.Helper()
+	ctx, cancel := chromedp.NewContext(b.ctx)
+	b.t.Cleanup(cancel)
+	// The first run opens the tab; it must not carry a timeout.
+	if err := chromedp.Do(ctx, chromedp.Navigate("about:blank")); err != nil {
+		b.t.Fatalf("open a tab: %v", err)
+	}
+	return &tab{t: b.t, ctx: ctx, base: b.base, dir: b.dir}
 }
 
 // do runs steps, failing the test on the first error; each batch is bounded
@@ -168,6 +181,11 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.shot("04-hook-created")
 
+	// A second tab follows the live tail while the first runs the simulator.
+	liveTab := b.another()
+	liveTab.open("/console/a/acme/live")
+	liveTab.expectText("#live-state", "Live:")
+
 	// The simulator's missed call reaches the receiver and the delivery log.
 	b.do(chromedp.Click(chromedp.CSS(`nav a[href$="/simulate"]`)), chromedp.WaitVisible(chromedp.CSS("#scenario")))
 	b.do(chromedp.SetValue(chromedp.CSS("#scenario"), "missed-call"), chromedp.Submit(chromedp.CSS("#scenario")))
@@ -187,6 +205,12 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS("details.attempt summary")))
 	b.expectText("details.attempt", "HTTP 200")
 
+	// The live tail showed the call's events and the delivery as they happened.
+	liveTab.expectText("#live-deliveries", "success")
+	liveTab.expectText("#live-deliveries", "Missed calls")
+	liveTab.expectText("#live-events", "missed")
+	liveTab.shot("14-live-tail")
+
 	// Resend it: the same delivery gets a second attempt.
 	b.do(chromedp.Click(chromedp.CSS(`details.attempt form[action$="/resend"] button`)))
 	b.expectText("main .notice", "queued")
@@ -203,6 +227,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.do(chromedp.Click(chromedp.CSS("details.attempt summary")))
 	b.shot("06-deliveries")
 
+	// The call timeline opens from the simulator's answer and shows its
+	// events (indexed in batches, so reloaded until they are) and delivery.
+	testenv.Eventually(t, 30*time.Second, "the simulated call's timeline", func() bool {
+		b.open("/console/a/acme/timeline?call=" + url.QueryEscape(callID))
+		return strings.Contains(b.text("main"), "Events as ingested")
+	})
+	b.expectText("main table", "missed")
+	b.expectText("main table", "ringing")
+	b.expectText("main .delivery", "Missed calls")
+	b.expectText("main .delivery", "2 attempt(s)")
+	b.shot("15-call-timeline")
+
 	// Test fire from the hook page shows its attempt.
 	b.open("/console/a/acme/webhooks")
 	b.expectText("main table", "Missed calls")
@@ -216,6 +252,16 @@ func TestConsoleInBrowser(t *testing.T) {
 	testenv.Eventually(t, 30*time.Second, "the test callback", func() bool {
 		return len(recv.Calls()) >= 3
 	})
+
+	// The filter preview on the add form finds the simulated missed call.
+	b.open("/console/a/acme/new-webhook/call")
+	b.do(chromedp.WaitVisible(chromedp.CSS("#name")),
+		chromedp.SendKeys(chromedp.CSS("#name"), "Preview"),
+		chromedp.SendKeys(chromedp.CSS("#uri"), target.URL+"/preview"),
+		chromedp.Click(chromedp.CSS(`input[name="call_statuses"][value="missed"]`)),
+		chromedp.Click(chromedp.CSS(`button[name="action"][value="preview"]`)))
+	b.expectText("#preview", "would have matched 1")
+	b.shot("16-filter-preview")
 
 	// A form posted without its CSRF token is refused.
 	b.open("/console/a/acme/settings")
