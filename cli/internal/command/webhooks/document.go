@@ -127,8 +127,13 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// envelope wraps doc as the API's request body.
-func envelope(doc map[string]any) ([]byte, error) {
+// body is the hook document from the flags (and --file), wrapped as the
+// API's request body.
+func (d *documentFlags) body(f *factory.Factory, flags *pflag.FlagSet) ([]byte, error) {
+	doc, err := d.document(f, flags)
+	if err != nil {
+		return nil, err
+	}
 	body, err := json.Marshal(map[string]any{"data": doc})
 	if err != nil {
 		return nil, fmt.Errorf("encode the hook document: %w", err)

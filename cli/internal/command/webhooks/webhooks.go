@@ -122,11 +122,7 @@ on create and rotation: keep it to verify callbacks (pbxhooks signature verify).
 			if err != nil {
 				return err
 			}
-			document, err := doc.document(f, cmd.Flags())
-			if err != nil {
-				return err
-			}
-			body, err := envelope(document)
+			body, err := doc.body(f, cmd.Flags())
 			if err != nil {
 				return err
 			}
@@ -161,11 +157,7 @@ is still at that revision (otherwise exit 6, HTTP 409).`,
 			if err != nil {
 				return err
 			}
-			document, err := doc.document(f, cmd.Flags())
-			if err != nil {
-				return err
-			}
-			body, err := envelope(document)
+			body, err := doc.body(f, cmd.Flags())
 			if err != nil {
 				return err
 			}

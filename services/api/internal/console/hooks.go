@@ -208,15 +208,25 @@ func (rq *request) newForm(kind string) (hookForm, error) {
 	return f, nil
 }
 
-func (c *Console) newHookForm(rq *request) {
+// formOfPathKind starts the hook form of the kind the path names; for an
+// unknown kind or a failure it has answered already and reports false.
+func (c *Console) formOfPathKind(rq *request) (hookForm, bool) {
 	kind := rq.r.PathValue("kind")
 	if _, ok := kindTitles[kind]; !ok {
 		c.renderError(rq.w, rq.r, &rq.sess, http.StatusNotFound, "There is no hook form of that kind.")
-		return
+		return hookForm{}, false
 	}
 	f, err := rq.newForm(kind)
 	if err != nil {
 		rq.fail(err)
+		return hookForm{}, false
+	}
+	return f, true
+}
+
+func (c *Console) newHookForm(rq *request) {
+	f, ok := c.formOfPathKind(rq)
+	if !ok {
 		return
 	}
 	rq.render(http.StatusOK, "hookform", f.Title, f)
@@ -288,14 +298,8 @@ func (f hookForm) chosen(field string) []string {
 }
 
 func (c *Console) createHook(rq *request) {
-	kind := rq.r.PathValue("kind")
-	if _, ok := kindTitles[kind]; !ok {
-		c.renderError(rq.w, rq.r, &rq.sess, http.StatusNotFound, "There is no hook form of that kind.")
-		return
-	}
-	f, err := rq.newForm(kind)
-	if err != nil {
-		rq.fail(err)
+	f, ok := c.formOfPathKind(rq)
+	if !ok {
 		return
 	}
 	rq.readForm(&f)
@@ -303,7 +307,7 @@ func (c *Console) createHook(rq *request) {
 		return
 	}
 	var env envelope[hook]
-	_, err = rq.api.call(rq.ctx(), http.MethodPut, accountPath(rq.account, "webhooks"), nil, f.document(), nil, &env)
+	_, err := rq.api.call(rq.ctx(), http.MethodPut, accountPath(rq.account, "webhooks"), nil, f.document(), nil, &env)
 	if err != nil {
 		if f.Problem = invalid(err); f.Problem != nil {
 			rq.render(http.StatusBadRequest, "hookform", f.Title, f)

@@ -92,6 +92,37 @@ type page struct {
 	startKey int64
 }
 
+// beforeID is the exclusive upper bound of the page's keyset query
+// ("id < before_id"): the start key itself belongs on the page. 0 means
+// from the newest.
+func (p page) beforeID() int64 {
+	if p.startKey > 0 {
+		return p.startKey + 1
+	}
+	return 0
+}
+
+// respondPage answers one page of rows fetched newest first and one past the
+// page size, so next_start_key is present exactly when another page exists.
+func respondPage[Row, Doc any](c echo.Context, p page, rows []Row, id func(*Row) int64, render func(*Row) Doc) error {
+	env := envelope{}
+	if len(rows) > p.size {
+		env.NextStartKey = strconv.FormatInt(id(&rows[p.size]), 10)
+		rows = rows[:p.size]
+	}
+	if p.startKey > 0 {
+		env.StartKey = strconv.FormatInt(p.startKey, 10)
+	}
+	out := make([]Doc, 0, len(rows))
+	for i := range rows {
+		out = append(out, render(&rows[i]))
+	}
+	n := len(out)
+	env.PageSize = &n
+	env.Data = out
+	return respond(c, http.StatusOK, env)
+}
+
 // parsePage reads page_size and start_key. Keys are opaque strings to
 // clients (today the decimal attempt id), so the format may change.
 func parsePage(c echo.Context) (page, error) {
@@ -190,32 +221,13 @@ func (s *Server) listAttempts(c echo.Context, hookID *string) error {
 	}
 	accountID := c.Param("account_id")
 	params := store.ListAttemptsFilteredParams{
-		AccountID: accountID, HookID: hookID, PageSize: int32(p.size + 1),
+		AccountID: accountID, HookID: hookID, PageSize: int32(p.size + 1), BeforeID: p.beforeID(),
 		FromTime: f.from, ToTime: f.to, Result: f.result,
-	}
-	if p.startKey > 0 {
-		// The query is "id < before_id"; the start key itself belongs
-		// on this page.
-		params.BeforeID = p.startKey + 1
 	}
 	rows, err := s.queries.ListAttemptsFiltered(c.Request().Context(), params)
 	if err != nil {
 		return errInternal(fmt.Errorf("list attempts of %s: %w", accountID, err))
 	}
-	env := envelope{}
-	if len(rows) > p.size {
-		env.NextStartKey = strconv.FormatInt(rows[p.size].ID, 10)
-		rows = rows[:p.size]
-	}
-	if p.startKey > 0 {
-		env.StartKey = strconv.FormatInt(p.startKey, 10)
-	}
-	out := make([]attemptJSON, 0, len(rows))
-	for _, a := range rows {
-		out = append(out, renderAttempt(a))
-	}
-	n := len(out)
-	env.PageSize = &n
-	env.Data = out
-	return respond(c, http.StatusOK, env)
+	return respondPage(c, p, rows, func(a *store.Attempt) int64 { return a.ID },
+		func(a *store.Attempt) attemptJSON { return renderAttempt(*a) })
 }

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -179,31 +178,14 @@ func (s *Server) searchEvents(c echo.Context) error {
 	}
 	accountID := c.Param("account_id")
 	params := store.SearchIndexedEventsParams{
-		AccountID: accountID, PageSize: int32(p.size + 1),
+		AccountID: accountID, PageSize: int32(p.size + 1), BeforeID: p.beforeID(),
 		CallID: f.callID, ThreadID: f.threadID, Number: f.number, Status: f.status, Kind: f.kind,
 		Since: f.since, Until: f.until,
-	}
-	if p.startKey > 0 {
-		params.BeforeID = p.startKey + 1
 	}
 	rows, err := s.queries.SearchIndexedEvents(c.Request().Context(), params)
 	if err != nil {
 		return errInternal(fmt.Errorf("search events of %s: %w", accountID, err))
 	}
-	env := envelope{}
-	if len(rows) > p.size {
-		env.NextStartKey = strconv.FormatInt(rows[p.size].ID, 10)
-		rows = rows[:p.size]
-	}
-	if p.startKey > 0 {
-		env.StartKey = strconv.FormatInt(p.startKey, 10)
-	}
-	out := make([]eventJSON, 0, len(rows))
-	for i := range rows {
-		out = append(out, renderIndexedEvent(&rows[i], false))
-	}
-	n := len(out)
-	env.PageSize = &n
-	env.Data = out
-	return respond(c, http.StatusOK, env)
+	return respondPage(c, p, rows, func(r *store.EventsIndex) int64 { return r.ID },
+		func(r *store.EventsIndex) eventJSON { return renderIndexedEvent(r, false) })
 }
